@@ -1,0 +1,156 @@
+"""Market-data assets: hourly candles, funding settlements, open interest and the scan inputs.
+
+Every asset computes over its partition time window: one hour in the hourly run, any range in a
+single-run backfill. Bodies fetch through the ``Exchange`` edge and hand the frames to
+``quant.market_data``; storage is one Parquet file per hour (``resources.storage``).
+"""
+
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, asset
+
+from pipelines.partitions import HOURLY, SINGLE_RUN, lookback, window_of
+from quant import market_data as md
+from quant.funding import SNAP_TOLERANCE
+from resources.exchange.errors import ExchangeError
+from resources.market import MarketData, MarketUniverse
+
+GROUP = "market_data"
+IO = "hourly_parquet"
+#: Upstream hours the scan reads before each hour (24h volume and latest funding).
+SCAN_LOOKBACK_H = 24
+
+
+def _fetch_all(
+    fetch: Callable[[str, str, datetime, datetime], pd.DataFrame],
+    pairs: list[tuple[str, str]],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> list[tuple[str, str, pd.DataFrame]]:
+    """Call the edge once per instrument; an exchange error fails the run naming the call."""
+    out = []
+    for venue, symbol in pairs:
+        try:
+            out.append((venue, symbol, fetch(venue, symbol, start.to_pydatetime(), end.to_pydatetime())))
+        except ExchangeError as exc:
+            raise Failure(
+                description=f"{venue} {symbol}: {exc}",
+                metadata={"call": exc.call, "retried": exc.retryable, "attempts": exc.attempts, "venue": venue, "symbol": symbol},
+            ) from exc
+    return out
+
+
+def _coverage(df: pd.DataFrame, hours: int) -> dict[str, MetadataValue]:
+    instruments = df[["venue", "symbol"]].drop_duplicates() if len(df) else df
+    return {
+        "rows": MetadataValue.int(len(df)),
+        "hours": MetadataValue.int(hours),
+        "instruments": MetadataValue.int(len(instruments)),
+        "venues": MetadataValue.text(", ".join(sorted(df["venue"].unique())) if len(df) else "none"),
+    }
+
+
+@asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    io_manager_key=IO,
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+)
+def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
+    """USDT/USDC perpetual 1h candles: one row per (venue, symbol, hour).
+
+    ``ts`` is the bar open (= ``hour``); ``volume`` is base units, ``quote_volume`` its USD value
+    at the close; ``flat_hours`` counts how long the price has not moved (staleness check).
+    """
+    start, end = window_of(context)
+    pairs = universe.get().pairs("candles")
+    parts = _fetch_all(market_data.client().candles, pairs, start - md.OHLCV_WARMUP, end)
+    df = md.ohlcv_table(parts, start)
+    context.add_output_metadata(_coverage(df, len(md.hours_of(start, end))))
+    return df
+
+
+@asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    io_manager_key=IO,
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+)
+def funding_settlements(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
+    """Realised funding settlements inside the hour: one row per (venue, symbol, settlement).
+
+    ``settlement_ts`` is snapped to the settlement grid, ``raw_ts`` is the venue's stamp and
+    ``offset_ms`` the difference. ``funding_rate`` is per interval; ``interval_hours`` is kept
+    because Binance moved symbols between 8h and 4h; ``funding_apr`` annualises it.
+    """
+    start, end = window_of(context)
+    pairs = universe.get().pairs("funding")
+    # Raw stamps sit up to SNAP_TOLERANCE either side of the grid hour they belong to.
+    parts = _fetch_all(market_data.client().funding_history, pairs, start - SNAP_TOLERANCE, end - SNAP_TOLERANCE)
+    df = md.funding_table(parts)
+    meta = _coverage(df, len(md.hours_of(start, end)))
+    four_h = sorted(set(df.loc[df["interval_hours"] == 4.0, "symbol"])) if len(df) else []
+    meta["four_hour_symbols"] = MetadataValue.json(four_h)
+    context.add_output_metadata(meta)
+    return df
+
+
+@asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    io_manager_key=IO,
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+)
+def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
+    """Hourly open interest in USD: one row per (venue, symbol, hour).
+
+    The bundled sample has open interest for hyperliquid from 2025-12-07 only; earlier hours are
+    stored empty and say so (``rows = 0``) rather than inventing a number.
+    """
+    start, end = window_of(context)
+    pairs = universe.get().pairs("open_interest")
+    df = md.open_interest_table(_fetch_all(market_data.client().open_interest_history, pairs, start, end))
+    meta = _coverage(df, len(md.hours_of(start, end)))
+    if df.empty:
+        meta["note"] = MetadataValue.text("no open interest from the source for this window")
+    context.add_output_metadata(meta)
+    return df
+
+
+@asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    io_manager_key=IO,
+    group_name=GROUP,
+    kinds={"pandas", "parquet"},
+    ins={
+        "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),
+        "funding_settlements": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),
+    },
+)
+def universe_scan_1h(
+    context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame, funding_settlements: pd.DataFrame
+) -> pd.DataFrame:
+    """Scan inputs as known at the end of each hour: one row per (venue, symbol, hour).
+
+    ``volume_24h_usd`` sums the last 24 bars' quote volume (NaN unless all 24 exist);
+    ``last_funding_*`` is the latest settlement in the past 24h (NaN when none). Funding-only
+    symbols (no candles in the source) appear with NaN volume: unknown, never zero.
+    """
+    start, end = window_of(context)
+    hours = md.hours_of(start, end)
+    df = md.universe_scan(perp_ohlcv_1h, funding_settlements, hours)
+    meta = _coverage(df, len(hours))
+    meta["with_volume"] = MetadataValue.int(int(df["volume_24h_usd"].notna().sum()))
+    meta["with_funding"] = MetadataValue.int(int(df["last_funding_rate"].notna().sum()))
+    context.add_output_metadata(meta)
+    return df
+
+
+MARKET_DATA_ASSETS = [perp_ohlcv_1h, funding_settlements, open_interest_1h, universe_scan_1h]

@@ -1,0 +1,1 @@
+"""Dagster wiring: partitions, Definitions, jobs, schedules, sensors, environments and the CLI."""

@@ -1,0 +1,70 @@
+"""The one function that chooses the environment (local / paper / live) and its resources.
+
+``PERPETUA_ENV`` picks the environment (default ``local``); it is not a secret. Secrets — API
+keys — only ever reach resources as ``dagster.EnvVar`` and are resolved at run time.
+
+* ``local`` — the bundled sample through ``ReplayExchange``; no keys, no network.
+* ``paper`` — live public market data through ccxt; orders go to the simulator (later layers).
+* ``live`` — as paper, with private endpoints; live orders still need their own switches.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import EnvVar
+
+from resources.kill_switch import KillSwitch
+from resources.market import MarketData, MarketUniverse
+from resources.storage import HourlyParquetIOManager
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HOME = PROJECT_ROOT / "var" / "dagster_home"
+ENVIRONMENTS = ("local", "paper", "live")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where an environment keeps things.
+
+    Attributes
+    ----------
+    environment : one of :data:`ENVIRONMENTS`.
+    home : the Dagster instance folder (``DAGSTER_HOME``).
+    storage_root : root of the hourly Parquet store (folder or fsspec URL).
+    kill_switch_url : SQLAlchemy URL of the kill-switch table.
+    """
+
+    environment: str
+    home: Path
+    storage_root: str
+    kill_switch_url: str
+
+
+def settings(environment: str | None = None, home: str | Path | None = None) -> Settings:
+    """Resolve settings from arguments, then ``PERPETUA_*`` / ``DAGSTER_HOME``, then defaults."""
+    env = environment or os.environ.get("PERPETUA_ENV", "local")
+    if env not in ENVIRONMENTS:
+        raise ValueError(f"PERPETUA_ENV must be one of {ENVIRONMENTS}, got {env!r}")
+    home_path = Path(home or os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    storage = os.environ.get("PERPETUA_STORAGE_ROOT") or str(home_path.parent / "storage")
+    kill = os.environ.get("PERPETUA_KILL_SWITCH_URL") or f"sqlite:///{home_path / 'kill_switch.db'}"
+    return Settings(environment=env, home=home_path, storage_root=storage, kill_switch_url=kill)
+
+
+def resources_for(s: Settings) -> dict[str, object]:
+    """The resource dict of an environment."""
+    if s.environment == "local":
+        market = MarketData(kind="replay")
+    elif s.environment == "paper":
+        market = MarketData(kind="ccxt")
+    else:
+        market = MarketData(kind="ccxt", api_key=EnvVar("PERPETUA_API_KEY"), api_secret=EnvVar("PERPETUA_API_SECRET"))
+    return {
+        "market_data": market,
+        "universe": MarketUniverse(),
+        "hourly_parquet": HourlyParquetIOManager(root=s.storage_root),
+        "kill_switch": KillSwitch(url=s.kill_switch_url),
+    }

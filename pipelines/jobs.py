@@ -1,0 +1,21 @@
+"""Jobs over the asset graph. Every job is hourly-partitioned and runs in-process (small machines)."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job
+
+from pipelines.partitions import HOURLY
+
+MARKET_DATA = AssetSelection.groups("market_data")
+FUNDING = AssetSelection.assets("funding_settlements", "universe_scan_1h")
+SOURCES = AssetSelection.assets("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
+
+#: The hourly cycle: every market-data asset and its checks for one hour (or a range).
+hourly_job = define_asset_job("hourly_cycle", selection=MARKET_DATA, partitions_def=HOURLY)
+#: Funding settlements and the scan that reads them, for a settlement hour.
+funding_job = define_asset_job("funding_settlement", selection=FUNDING, partitions_def=HOURLY)
+
+#: The exchange-fed assets only: the warm-up hours a window's look-backs read.
+sources_job = define_asset_job("market_sources", selection=SOURCES, partitions_def=HOURLY)
+
+JOBS = [hourly_job, funding_job, sources_job]

@@ -1,0 +1,57 @@
+"""A plain-text status report of the instance: partitions materialised, failing checks, kill switch."""
+
+from __future__ import annotations
+
+from dagster import AssetKey, DagsterInstance
+
+from pipelines.environments import Settings
+from pipelines.partitions import HOURLY
+from resources.kill_switch import KillSwitchStore
+
+ASSETS = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h")
+
+
+def summary(instance: DagsterInstance, s: Settings) -> str:
+    lines = [f"instance: {s.home}   storage: {s.storage_root}   environment: {s.environment}", ""]
+    lines.append(f"{'asset':24s} {'hours':>7s}  {'first':16s}  {'last':16s}  {'failed checks (latest per hour)':s}")
+    for name in ASSETS:
+        key = AssetKey(name)
+        parts = sorted(instance.get_materialized_partitions(key))
+        first, last = (parts[0], parts[-1]) if parts else ("-", "-")
+        failed = _failed_checks(instance, key)
+        lines.append(f"{name:24s} {len(parts):7d}  {first:16s}  {last:16s}  {failed}")
+    active = KillSwitchStore(s.kill_switch_url).active()
+    lines.append("")
+    if active:
+        lines.append(f"kill switch: TRIPPED ({len(active)}); first: {active[0].source}: {active[0].reason}")
+        lines.append("  reset with: perpetua kill-switch reset --by NAME --note WHY")
+    else:
+        lines.append("kill switch: clear")
+    lines.append(f"partitions defined from {HOURLY.start:%Y-%m-%d %H:00} UTC, hourly")
+    return "\n".join(lines)
+
+
+def _failed_checks(instance: DagsterInstance, key: AssetKey) -> str:
+    from dagster import AssetCheckKey
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    out = []
+    for check_key in _check_keys(key):
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(key, check_key), limit=50
+        )
+        failed = sum(1 for r in records if r.status == AssetCheckExecutionRecordStatus.FAILED)
+        if failed:
+            out.append(f"{check_key} x{failed}")
+    return ", ".join(out) or "none in the last 50 evaluations"
+
+
+def _check_keys(key: AssetKey) -> list[str]:
+    from checks.market_data import MARKET_DATA_CHECKS
+
+    names = []
+    for chk in MARKET_DATA_CHECKS:
+        for ck in chk.check_keys:
+            if ck.asset_key == key:
+                names.append(ck.name)
+    return names

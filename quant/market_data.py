@@ -1,0 +1,192 @@
+"""Pure transforms from exchange frames to the hourly market-data tables.
+
+Every table carries an ``hour`` column: the UTC hour partition the row belongs to. Storage splits
+on it, so a row lands in exactly one hourly file whichever window computed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from quant.funding import SNAP_TOLERANCE, annualise, on_settlement_grid, snap_to_grid
+from quant.quality import STALE_HOURS, flat_hours
+
+HOUR = pd.Timedelta(hours=1)
+#: Bars summed into the 24h volume of the universe scan.
+VOLUME_WINDOW_BARS = 24
+#: How far back the scan looks for the latest settlement (longest interval in use is 8h).
+FUNDING_LOOKBACK = pd.Timedelta(hours=24)
+
+OHLCV_COLUMNS = [
+    "hour", "venue", "symbol", "ts", "open", "high", "low", "close", "volume", "quote_volume", "flat_hours",
+]
+FUNDING_COLUMNS = [
+    "hour", "venue", "symbol", "settlement_ts", "raw_ts", "offset_ms",
+    "funding_rate", "interval_hours", "funding_apr", "on_grid",
+]
+OI_COLUMNS = ["hour", "venue", "symbol", "ts", "oi_usd"]
+UNIVERSE_COLUMNS = [
+    "hour", "venue", "symbol", "bars_24h", "volume_24h_usd",
+    "last_funding_rate", "last_funding_interval_hours", "last_funding_apr", "last_settlement_ts",
+]
+
+
+def hours_of(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """The hour starts in ``[start, end)``."""
+    return pd.date_range(start, end, freq="h", inclusive="left", tz="UTC", unit="ns")
+
+
+def _stack(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
+    frames = []
+    for venue, symbol, df in parts:
+        df = df.copy()
+        df.insert(0, "symbol", symbol)
+        df.insert(0, "venue", venue)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
+    df = df.loc[:, columns].sort_values(sort, kind="stable").reset_index(drop=True)
+    return df.astype({"venue": "str", "symbol": "str"})
+
+
+def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp) -> pd.DataFrame:
+    """One row per (venue, symbol, hour) from per-instrument candle frames.
+
+    Each part should hold bars from ``start - (STALE_HOURS - 1)h`` so that ``flat_hours`` (how
+    long the price has not moved, see :func:`quant.quality.flat_hours`) is exact from the first
+    hour of the window; rows before ``start`` are dropped afterwards.
+    ``quote_volume = volume × close`` (USD) — an estimate: the venue's own figure sums each
+    trade at its own price, which 1h bars do not carry.
+    """
+    with_flat = []
+    for venue, symbol, bars in parts:
+        bars = bars.sort_values("ts", kind="stable").reset_index(drop=True)
+        bars["flat_hours"] = flat_hours(bars)
+        with_flat.append((venue, symbol, bars[bars["ts"] >= start]))
+    df = _stack(with_flat)
+    if df.empty:
+        df = pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS})
+        df["hour"] = df["ts"] = pd.Series(dtype="datetime64[ns, UTC]")
+        df["venue"] = df["symbol"] = pd.Series(dtype="str")
+        df["flat_hours"] = pd.Series(dtype="int64")
+    df["hour"] = df["ts"].dt.floor("h")
+    df["quote_volume"] = df["volume"] * df["close"]
+    return _finish(df, OHLCV_COLUMNS, ["hour", "venue", "symbol"])
+
+
+#: Bars before the window that ``ohlcv_table`` needs for an exact ``flat_hours``.
+OHLCV_WARMUP = pd.Timedelta(hours=STALE_HOURS - 1)
+
+
+def funding_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per settlement, snapped to the grid; ``hour`` is the snapped settlement's hour.
+
+    A raw stamp more than :data:`quant.funding.SNAP_TOLERANCE` from the grid keeps its offset
+    and ``on_grid = False`` so the quality check can name it; it is never silently moved.
+    """
+    df = _stack(parts)
+    if df.empty:
+        df = pd.DataFrame(
+            {
+                "venue": pd.Series(dtype="str"), "symbol": pd.Series(dtype="str"),
+                "ts": pd.Series(dtype="datetime64[ns, UTC]"),
+                "funding_rate": pd.Series(dtype="float64"), "interval_hours": pd.Series(dtype="float64"),
+            }
+        )
+    df = df.rename(columns={"ts": "raw_ts"})
+    snapped, offset_ms = snap_to_grid(df["raw_ts"])
+    df["settlement_ts"] = snapped
+    df["offset_ms"] = offset_ms.astype("float64")
+    df["hour"] = (df["raw_ts"] + SNAP_TOLERANCE).dt.floor("h")
+    df["funding_apr"] = annualise(df["funding_rate"], df["interval_hours"])
+    df["on_grid"] = on_settlement_grid(snapped, df["offset_ms"], df["interval_hours"])
+    return _finish(df, FUNDING_COLUMNS, ["hour", "venue", "symbol", "raw_ts"])
+
+
+def open_interest_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per (venue, symbol, hour) of open interest in USD."""
+    df = _stack(parts)
+    if df.empty:
+        df = pd.DataFrame(
+            {
+                "venue": pd.Series(dtype="str"), "symbol": pd.Series(dtype="str"),
+                "ts": pd.Series(dtype="datetime64[ns, UTC]"), "oi_usd": pd.Series(dtype="float64"),
+            }
+        )
+    df["hour"] = df["ts"].dt.floor("h")
+    return _finish(df, OI_COLUMNS, ["hour", "venue", "symbol"])
+
+
+def universe_scan(ohlcv: pd.DataFrame, funding: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    """Scan inputs per (venue, symbol, hour), as known at the END of each hour.
+
+    Parameters
+    ----------
+    ohlcv : ``ohlcv_table`` rows covering ``hours`` plus the 23 hours before.
+    funding : ``funding_table`` rows covering ``hours`` plus :data:`FUNDING_LOOKBACK` before.
+    hours : the hours to scan.
+
+    Returns
+    -------
+    One row per (venue, symbol, hour) for every instrument seen in either input.
+    ``volume_24h_usd`` is the sum of the last 24 bars' quote volume, NaN unless all 24 bars
+    exist (a partial window is not a 24h volume). The funding columns hold the latest
+    settlement at or before the hour's end, NaN when none in the last 24h.
+    """
+    keys = pd.concat([ohlcv[["venue", "symbol"]], funding[["venue", "symbol"]]]).drop_duplicates()
+    keys = keys.sort_values(["venue", "symbol"]).reset_index(drop=True)
+    grid = keys.merge(pd.DataFrame({"hour": hours}), how="cross")
+    grid = _attach_volume(grid, ohlcv, hours)
+    grid = _attach_funding(grid, funding)
+    return _finish(grid, UNIVERSE_COLUMNS, ["hour", "venue", "symbol"])
+
+
+def _attach_volume(grid: pd.DataFrame, ohlcv: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    if ohlcv.empty or not len(hours):
+        grid["bars_24h"] = 0
+        grid["volume_24h_usd"] = np.nan
+        return grid
+    full = pd.date_range(hours[0] - (VOLUME_WINDOW_BARS - 1) * HOUR, hours[-1], freq="h", tz="UTC", unit="ns")
+    wide = ohlcv.pivot_table(index="hour", columns=["venue", "symbol"], values="quote_volume", aggfunc="sum")
+    wide = wide.reindex(full)
+    total = wide.rolling(VOLUME_WINDOW_BARS, min_periods=VOLUME_WINDOW_BARS).sum()
+    count = wide.notna().astype("int64").rolling(VOLUME_WINDOW_BARS, min_periods=1).sum()
+    long = pd.DataFrame(
+        {
+            "volume_24h_usd": total.loc[hours].stack(["venue", "symbol"], future_stack=True),
+            "bars_24h": count.loc[hours].stack(["venue", "symbol"], future_stack=True),
+        }
+    ).reset_index(names=["hour", "venue", "symbol"])
+    out = grid.merge(long, on=["venue", "symbol", "hour"], how="left")
+    out["bars_24h"] = out["bars_24h"].fillna(0).astype("int64")
+    return out
+
+
+def _attach_funding(grid: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
+    cols = ["last_funding_rate", "last_funding_interval_hours", "last_funding_apr", "last_settlement_ts"]
+    if funding.empty:
+        for c in cols[:-1]:
+            grid[c] = np.nan
+        grid["last_settlement_ts"] = pd.Series(pd.NaT, index=grid.index, dtype="datetime64[ns, UTC]")
+        return grid
+    f = funding.sort_values("settlement_ts", kind="stable")[
+        ["venue", "symbol", "settlement_ts", "funding_rate", "interval_hours", "funding_apr"]
+    ].rename(
+        columns={
+            "funding_rate": "last_funding_rate",
+            "interval_hours": "last_funding_interval_hours",
+            "funding_apr": "last_funding_apr",
+        }
+    )
+    f["last_settlement_ts"] = f["settlement_ts"]
+    g = grid.assign(as_of=grid["hour"] + HOUR - pd.Timedelta(1, "ns")).sort_values("as_of", kind="stable")
+    merged = pd.merge_asof(
+        g, f, left_on="as_of", right_on="settlement_ts", by=["venue", "symbol"],
+        direction="backward", tolerance=FUNDING_LOOKBACK,
+    )
+    return merged.drop(columns=["as_of", "settlement_ts"])

@@ -1,0 +1,148 @@
+"""Data-quality rules as pure functions: each returns the violating rows, one per problem.
+
+A violation frame has columns ``hour, venue, symbol, detail``: the hour partition it belongs to,
+the instrument, and a sentence a person understands. An empty frame means the rule passed.
+Row-level rules that great-expectations expresses well (nulls, bounds, pair comparisons,
+uniqueness) live in ``checks/``; the time-series rules it does not express live here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+VIOLATION_COLUMNS = ["hour", "venue", "symbol", "detail"]
+#: Hours a price may stay exactly flat (max(high) == min(low)) before it is called stale.
+STALE_HOURS = 6
+#: Largest plausible |close_a / close_b − 1| between two venues' perps in the same hour.
+MAX_CROSS_VENUE_DIVERGENCE = 0.02
+#: Largest plausible |funding rate| per settlement interval (venue caps are 0.3%–3%).
+MAX_ABS_FUNDING_RATE = 0.03
+
+
+def no_violations() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "hour": pd.Series(dtype="datetime64[ns, UTC]"),
+            "venue": pd.Series(dtype="str"),
+            "symbol": pd.Series(dtype="str"),
+            "detail": pd.Series(dtype="str"),
+        }
+    )
+
+
+def _violations(rows: pd.DataFrame, details: pd.Series | list[str]) -> pd.DataFrame:
+    if rows.empty:
+        return no_violations()
+    out = rows[["hour", "venue", "symbol"]].reset_index(drop=True).copy()
+    out["detail"] = list(details)
+    return out.astype({"venue": "str", "symbol": "str", "detail": "str"})
+
+
+def non_finite(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows where any of ``columns`` is NaN or ±inf."""
+    parts = []
+    for col in columns:
+        values = df[col].to_numpy(dtype="float64")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            rows = df.loc[bad]
+            parts.append(_violations(rows, [f"{col} is {v} (must be a finite number)" for v in values[bad]]))
+    return pd.concat(parts, ignore_index=True) if parts else no_violations()
+
+
+def missing_rows(df: pd.DataFrame, expected: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Expected (venue, symbol, hour) rows that ``df`` lacks."""
+    have = df[["venue", "symbol", "hour"]].drop_duplicates()
+    merged = expected.merge(have, on=["venue", "symbol", "hour"], how="left", indicator=True)
+    gone = merged[merged["_merge"] == "left_only"]
+    return _violations(gone, [f"no {what} for {h:%Y-%m-%d %H:00} UTC" for h in gone["hour"]])
+
+
+def duplicate_keys(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Every row whose ``keys`` repeat another row's."""
+    dup = df[df.duplicated(keys, keep=False)]
+    details = [
+        "duplicate row for " + ", ".join(f"{k}={row[k]}" for k in keys)
+        for _, row in dup[keys].iterrows()
+    ]
+    return _violations(dup, details)
+
+
+def cross_venue_divergence(
+    ohlcv: pd.DataFrame, expected: pd.DataFrame, max_divergence: float = MAX_CROSS_VENUE_DIVERGENCE
+) -> pd.DataFrame:
+    """Closes of one symbol on two venues in the same hour that disagree, or cannot be compared.
+
+    Perps on different venues quote different symbols (USDT vs USDC) of the same coin; they are
+    compared by coin. A coin the universe expects on several venues but that one venue lacks in
+    an hour is a violation too ("missing on bybit"): a one-sided market cannot be cross-checked.
+    """
+    if expected.empty:
+        return no_violations()
+    exp = expected.assign(coin=expected["symbol"].str.split("/").str[0])
+    venues_per = exp.groupby(["coin", "hour"])["venue"].transform("nunique")
+    exp = exp[venues_per >= 2]
+    have = ohlcv.assign(coin=ohlcv["symbol"].str.split("/").str[0])[["venue", "symbol", "coin", "hour", "close"]]
+    merged = exp.merge(have, on=["venue", "symbol", "coin", "hour"], how="left")
+    missing = merged[merged["close"].isna()]
+    miss_v = _violations(missing, [f"{c} missing on {v}: cannot cross-check venues" for c, v in zip(missing["coin"], missing["venue"], strict=True)])
+    present = merged.dropna(subset=["close"])
+    stats = present.groupby(["coin", "hour"])["close"].agg(["min", "max", "count"])
+    stats = stats[stats["count"] >= 2]
+    spread = stats["max"] / stats["min"] - 1.0
+    bad = spread[~(spread <= max_divergence)]
+    if bad.empty:
+        return miss_v
+    rows = present.set_index(["coin", "hour"]).loc[bad.index].reset_index()
+    rows = rows.drop_duplicates(["coin", "hour"])
+    details = [
+        f"{c} closes differ by {bad.loc[(c, h)]:.2%} across venues (limit {max_divergence:.0%})"
+        for c, h in zip(rows["coin"], rows["hour"], strict=True)
+    ]
+    return pd.concat([miss_v, _violations(rows, details)], ignore_index=True)
+
+
+def flat_hours(ohlcv: pd.DataFrame) -> pd.Series:
+    """Consecutive bars, ending at each row, over which the price never moved.
+
+    A bar is flat against the previous one when its high and low both equal the previous
+    close (no trade at any other price). Input must be ONE instrument's bars sorted by ``ts``
+    with no gaps; the count includes the current bar, so a single moving bar gives 0.
+    """
+    close_prev = ohlcv["close"].shift(1)
+    flat = (ohlcv["high"] == ohlcv["low"]) & (ohlcv["low"] == close_prev)
+    run_id = (~flat).cumsum()
+    return flat.astype("int64").groupby(run_id).cumsum().astype("int64")
+
+
+def stale_prices(ohlcv: pd.DataFrame, max_flat_hours: int = STALE_HOURS) -> pd.DataFrame:
+    """Rows whose ``flat_hours`` reached ``max_flat_hours``: a feed that stopped updating."""
+    bad = ohlcv[ohlcv["flat_hours"] >= max_flat_hours]
+    return _violations(
+        bad, [f"price unchanged at {c} for {n} hours (limit {max_flat_hours})" for c, n in zip(bad["close"], bad["flat_hours"], strict=True)]
+    )
+
+
+def funding_off_grid(funding: pd.DataFrame) -> pd.DataFrame:
+    """Settlements whose timestamp is not on their interval's grid (see ``quant.funding``)."""
+    bad = funding[~funding["on_grid"].astype(bool)]
+    details = [
+        f"settlement stamped {r:%H:%M:%S.%f}"[:-3] + f" is not on the {i:g}h grid (offset {o / 1000:.3f}s)"
+        for r, i, o in zip(bad["raw_ts"], bad["interval_hours"], bad["offset_ms"], strict=True)
+    ]
+    return _violations(bad, details)
+
+
+def funding_out_of_bounds(funding: pd.DataFrame, max_abs: float = MAX_ABS_FUNDING_RATE) -> pd.DataFrame:
+    """Settlements whose |rate| exceeds ``max_abs`` per interval, or is not a number."""
+    rate = funding["funding_rate"]
+    bad = funding[~(rate.abs() <= max_abs)]
+    return _violations(bad, [f"funding rate {r} per interval outside ±{max_abs}" for r in bad["funding_rate"]])
+
+
+def by_hour(violations: pd.DataFrame, hours: pd.DatetimeIndex) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Split violations into one frame per hour of ``hours`` (empty frames for clean hours)."""
+    groups = dict(tuple(violations.groupby("hour", sort=True))) if not violations.empty else {}
+    empty = no_violations()
+    return {h: groups.get(h, empty) for h in hours}

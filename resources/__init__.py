@@ -1,0 +1,1 @@
+"""Edges of the system: exchange clients, storage, kill switch. Swappable implementations."""

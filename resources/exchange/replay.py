@@ -1,0 +1,243 @@
+"""``ReplayExchange``: the ``Exchange`` protocol over the bundled real sample in ``data/sample``.
+
+It is the default edge wherever no keys are configured, and it is the lookahead guard of every
+backtest: every method answers strictly inside the half-open window asked for, and where the
+sample has nothing (no open interest before 2025-12-07, no candles for the 36-symbol funding set)
+it returns an empty frame rather than inventing numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quant import frames
+from quant.funding import infer_interval_hours
+from resources.exchange.base import check_window, require_utc
+from resources.exchange.errors import BadSymbol
+
+DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+CANDLES_FILE = "perp_ohlcv_1h/binance_bybit_2025.parquet"
+FUNDING_FILE = "funding/binance_bybit_hyperliquid_2025.parquet"
+FUNDING_36_FILE = "funding/binance_36_symbols_2025.parquet"
+OI_FILE = "open_interest/hyperliquid_oi_1h.parquet"
+TRADES_FILES = {
+    ("binance", "BTC/USDT:USDT"): "trades/usdm_btcusdt_20240808.gz",
+    ("binance", "ETH/USDT:USDT"): "trades/usdm_ethusdt_20240808.gz",
+}
+#: Quote currency of each venue's linear perps in the sample (hyperliquid settles in USDC).
+VENUE_QUOTE = {"binance": "USDT", "bybit": "USDT", "hyperliquid": "USDC"}
+#: Hours in a 24h ticker window.
+TICKER_WINDOW_H = 24
+
+
+def coin_symbol(venue: str, coin: str) -> str:
+    """``("binance", "BTC")`` -> ``"BTC/USDT:USDT"`` (ccxt unified linear perp symbol)."""
+    quote = VENUE_QUOTE[venue]
+    return f"{coin}/{quote}:{quote}"
+
+
+def venue_symbol_to_unified(venue_symbol: str) -> str:
+    """``"ARBUSDC"`` -> ``"ARB/USDC:USDC"``; ``"BTCUSDT"`` -> ``"BTC/USDT:USDT"``."""
+    for quote in ("USDT", "USDC"):
+        if venue_symbol.endswith(quote):
+            return f"{venue_symbol[: -len(quote)]}/{quote}:{quote}"
+    raise ValueError(f"cannot map venue symbol {venue_symbol!r} to a unified symbol")
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One (venue, symbol) series sorted by ``ts`` with int64 ns keys for fast window slicing."""
+
+    keys: np.ndarray
+    frame: pd.DataFrame
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Series:
+        frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
+        return cls(keys=frame["ts"].to_numpy(dtype="datetime64[ns]").view("int64"), frame=frame)
+
+    def window(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        lo = np.searchsorted(self.keys, start.value, side="left")
+        hi = np.searchsorted(self.keys, end.value, side="left")
+        return self.frame.iloc[lo:hi].reset_index(drop=True)
+
+
+def _group(df: pd.DataFrame, schema: dict[str, str], name: str) -> dict[tuple[str, str], _Series]:
+    out: dict[tuple[str, str], _Series] = {}
+    for (venue, symbol), part in df.groupby(["venue", "symbol"], sort=True):
+        out[(str(venue), str(symbol))] = _Series.of(frames.conform(part, schema, name=name))
+    return out
+
+
+class ReplayExchange:
+    """The bundled sample as an exchange. Loaded once per sample directory and shared."""
+
+    def __init__(self, sample_dir: str | Path | None = None) -> None:
+        self.sample_dir = Path(sample_dir) if sample_dir else DEFAULT_SAMPLE_DIR
+        if not self.sample_dir.is_dir():
+            raise FileNotFoundError(f"sample data directory not found: {self.sample_dir}")
+        data = _load(str(self.sample_dir))
+        self._candles, self._funding, self._oi, self._mark = data
+
+    # -- catalogue -------------------------------------------------------------------------
+    def venues(self) -> list[str]:
+        keys = set(self._candles) | set(self._funding) | set(self._oi)
+        return sorted({v for v, _ in keys})
+
+    def symbols(self, venue: str) -> list[str]:
+        keys = set(self._candles) | set(self._funding) | set(self._oi)
+        return sorted(s for v, s in keys if v == venue)
+
+    def _known(self, venue: str, symbol: str) -> None:
+        if symbol not in self.symbols(venue):
+            raise BadSymbol(f"{venue} does not list {symbol!r} in the bundled sample", call=f"replay.{venue}")
+
+    # -- market data -----------------------------------------------------------------------
+    def candles(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return self._slice(self._candles, frames.CANDLES, venue, symbol, start, end)
+
+    def funding_history(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return self._slice(self._funding, frames.FUNDING, venue, symbol, start, end)
+
+    def open_interest_history(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return self._slice(self._oi, frames.OPEN_INTEREST, venue, symbol, start, end)
+
+    def mark_index(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        return self._slice(self._mark, frames.MARK_INDEX, venue, symbol, start, end)
+
+    def tickers_24h(self, venue: str, as_of: datetime) -> pd.DataFrame:
+        """24h quote volume from the hourly bars that closed at or before ``as_of``.
+
+        The sample has no recorded tickers, so the replay derives them from its candles:
+        ``quote_volume_24h = sum(volume * close)`` over the last 24 closed bars — an estimate
+        of the venue's figure, which sums each trade's own price.
+        """
+        as_of_ts = pd.Timestamp(require_utc("as_of", as_of)).tz_convert("UTC")
+        start = as_of_ts - pd.Timedelta(hours=TICKER_WINDOW_H)
+        # A bar opening at as_of - 1h closes at as_of: the newest bar known at as_of.
+        rows = []
+        for (v, symbol), series in self._candles.items():
+            if v != venue:
+                continue
+            bars = series.window(start, as_of_ts)
+            if bars.empty:
+                continue
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "ts": as_of_ts,
+                    "last": float(bars["close"].iloc[-1]),
+                    "quote_volume_24h": float((bars["volume"] * bars["close"]).sum()),
+                }
+            )
+        if not rows:
+            return frames.empty(frames.TICKERS)
+        return frames.conform(pd.DataFrame(rows), frames.TICKERS, name="replay.tickers_24h")
+
+    def trades(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        s, e = check_window(start, end)
+        path = TRADES_FILES.get((venue, symbol))
+        if path is None:
+            return frames.empty(frames.TRADES)
+        series = _load_trades(str(self.sample_dir / path))
+        return series.window(s, e)
+
+    def _slice(
+        self,
+        table: dict[tuple[str, str], _Series],
+        schema: dict[str, str],
+        venue: str,
+        symbol: str,
+        start: datetime,
+        end: datetime,
+    ) -> pd.DataFrame:
+        s, e = check_window(start, end)
+        self._known(venue, symbol)
+        series = table.get((venue, symbol))
+        if series is None:
+            return frames.empty(schema)
+        return series.window(s, e)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
+    root = Path(sample_dir)
+    candles = pd.read_parquet(root / CANDLES_FILE)
+    candles = candles.rename(columns={"timestamp": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"})
+    candles["symbol"] = [coin_symbol(v, c) for v, c in zip(candles["venue"], candles["coin"], strict=True)]
+
+    funding = _load_funding(root)
+    oi = pd.read_parquet(root / OI_FILE).rename(columns={"timestamp": "ts"})
+    oi["symbol"] = [coin_symbol(v, c) for v, c in zip(oi["venue"], oi["coin"], strict=True)]
+
+    f36 = pd.read_parquet(root / FUNDING_36_FILE)
+    mark = pd.DataFrame(
+        {
+            "venue": f36["venue"],
+            "symbol": f36["venue_symbol"].map(venue_symbol_to_unified),
+            "ts": f36["settlement_ts"],
+            "mark_price": f36["mark_price"],
+            "index_price": np.nan,
+        }
+    )
+    return (
+        _group(candles, dict(frames.CANDLES), "replay.candles"),
+        _group(funding, dict(frames.FUNDING), "replay.funding"),
+        _group(oi, dict(frames.OPEN_INTEREST), "replay.open_interest"),
+        _group(mark, dict(frames.MARK_INDEX), "replay.mark_index"),
+    )
+
+
+def _load_funding(root: Path) -> pd.DataFrame:
+    """Union of the 3-venue funding file and the 36-symbol Binance set, one row per settlement.
+
+    The 36-symbol set states ``interval_hours``; the 3-venue file does not, so its interval is
+    inferred from the spacing to the previous settlement (causal: known at settlement time).
+    Where both files hold the same Binance settlement, the row that states its interval wins.
+    """
+    three = pd.read_parquet(root / FUNDING_FILE).rename(columns={"timestamp": "ts"})
+    three["symbol"] = [coin_symbol(v, c) for v, c in zip(three["venue"], three["coin"], strict=True)]
+    three = three.sort_values(["venue", "symbol", "ts"], kind="stable")
+    three["interval_hours"] = three.groupby(["venue", "symbol"], sort=False)["ts"].transform(infer_interval_hours)
+    f36 = pd.read_parquet(root / FUNDING_36_FILE)
+    f36 = pd.DataFrame(
+        {
+            "venue": f36["venue"],
+            "symbol": f36["venue_symbol"].map(venue_symbol_to_unified),
+            "ts": f36["settlement_ts"],
+            "funding_rate": f36["rate_raw"],
+            "interval_hours": f36["interval_hours"],
+        }
+    )
+    both = pd.concat([f36, three[["venue", "symbol", "ts", "funding_rate", "interval_hours"]]], ignore_index=True)
+    both["grid"] = both["ts"].dt.round("h")
+    both = both.drop_duplicates(["venue", "symbol", "grid"], keep="first").drop(columns="grid")
+    return both.reset_index(drop=True)
+
+
+def _iter_trade_messages(path: str) -> Iterator[dict]:
+    with gzip.open(path, "rt") as fh:
+        for line in fh:
+            _, _, payload = line.partition(" ")
+            if '@trade"' not in payload:
+                continue
+            yield json.loads(payload)["data"]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_trades(path: str) -> _Series:
+    """Binance USD-M ``@trade`` messages: T (trade time ms), t, p, q, m (buyer is maker)."""
+    rows = [(m["T"], m["t"], float(m["p"]), float(m["q"]), bool(m["m"])) for m in _iter_trade_messages(path)]
+    df = pd.DataFrame(rows, columns=["ts", "trade_id", "price", "qty", "is_buyer_maker"])
+    df["ts"] = pd.to_datetime(df["ts"], unit="ms", utc=True)
+    return _Series.of(frames.conform(df, frames.TRADES, name="replay.trades"))

@@ -1,0 +1,126 @@
+"""The persistent kill switch: once tripped, every order path stays blocked until a person resets it.
+
+Trips are rows in a small table in the instance's own database (Postgres in production) or in a
+SQLite file beside the instance (the default). A failed blocking check, a risk breach or an
+operator can trip it; only ``perpetua kill-switch reset --by NAME`` clears it, and the reset is
+recorded with who did it and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from dagster import ConfigurableResource
+
+_META = sa.MetaData()
+TRIPS = sa.Table(
+    "perpetua_kill_switch",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tripped_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("partition", sa.String(64)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("reset_at", sa.DateTime(timezone=True)),
+    sa.Column("reset_by", sa.String(200)),
+    sa.Column("reset_note", sa.Text),
+)
+
+
+@dataclass(frozen=True)
+class Trip:
+    """One recorded trip."""
+
+    id: int
+    tripped_at: datetime
+    source: str
+    reason: str
+    partition: str | None
+    run_id: str | None
+
+
+class KillSwitchStore:
+    """Plain SQLAlchemy access to the trip table (usable from the CLI without Dagster)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = sa.engine.make_url(url)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self._engine = sa.create_engine(url, future=True)
+        _META.create_all(self._engine, checkfirst=True)
+
+    def trip(self, source: str, reason: str, *, partition: str | None = None, run_id: str | None = None) -> int:
+        """Record a trip; the same (source, partition, run) is recorded once, however often it is re-sent."""
+        with self._engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(TRIPS.c.id).where(
+                    TRIPS.c.source == source,
+                    TRIPS.c.partition.is_(None) if partition is None else TRIPS.c.partition == partition,
+                    TRIPS.c.run_id.is_(None) if run_id is None else TRIPS.c.run_id == run_id,
+                    TRIPS.c.reset_at.is_(None),
+                )
+            ).scalar()
+            if existing is not None:
+                return int(existing)
+            result = conn.execute(
+                TRIPS.insert().values(
+                    tripped_at=datetime.now(UTC), source=source, reason=reason, partition=partition, run_id=run_id
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def active(self) -> list[Trip]:
+        """Trips not yet reset, oldest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(TRIPS).where(TRIPS.c.reset_at.is_(None)).order_by(TRIPS.c.id)).all()
+        return [
+            Trip(r.id, r.tripped_at, r.source, r.reason, r.partition, r.run_id)
+            for r in rows
+        ]
+
+    def is_tripped(self) -> bool:
+        return bool(self.active())
+
+    def reset(self, by: str, note: str = "") -> int:
+        """Clear every active trip; returns how many. ``by`` must name a person."""
+        if not by or not by.strip():
+            raise ValueError("a kill-switch reset must name the person resetting it (--by)")
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                TRIPS.update()
+                .where(TRIPS.c.reset_at.is_(None))
+                .values(reset_at=datetime.now(UTC), reset_by=by.strip(), reset_note=note)
+            )
+            return int(result.rowcount)
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+
+class KillSwitch(ConfigurableResource):
+    """Dagster resource over :class:`KillSwitchStore`.
+
+    Attributes
+    ----------
+    url : str
+        SQLAlchemy URL: ``sqlite:////abs/path/kill_switch.db`` or the instance's Postgres URL.
+    """
+
+    url: str
+
+    def store(self) -> KillSwitchStore:
+        return _store(self.url)
+
+
+_STORES: dict[str, KillSwitchStore] = {}
+
+
+def _store(url: str) -> KillSwitchStore:
+    if url not in _STORES:
+        _STORES[url] = KillSwitchStore(url)
+    return _STORES[url]

@@ -1,0 +1,60 @@
+"""Dagster resources that choose the market-data edge and the universe it covers."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+
+from quant.universe import Universe, sample_universe
+from resources.exchange.base import Exchange
+
+
+class MarketData(ConfigurableResource):
+    """Which ``Exchange`` implementation feeds the market-data assets.
+
+    Attributes
+    ----------
+    kind : ``"replay"`` (bundled sample, the default) or ``"ccxt"`` (live public endpoints).
+    sample_dir : folder of the replay sample; defaults to the repository's ``data/sample``.
+    api_key, api_secret : only for private endpoints; pass them as ``EnvVar``, never literals.
+    """
+
+    kind: str = "replay"
+    sample_dir: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+
+    def client(self) -> Exchange:
+        if self.kind == "replay":
+            from resources.exchange.replay import ReplayExchange
+
+            return ReplayExchange(self.sample_dir)
+        if self.kind == "ccxt":
+            from resources.exchange.ccxt_exchange import CcxtExchange
+
+            return CcxtExchange(api_key=self.api_key, api_secret=self.api_secret)
+        raise ValueError(f"unknown market data kind {self.kind!r}: use 'replay' or 'ccxt'")
+
+
+class MarketUniverse(ConfigurableResource):
+    """The instruments collected, per dataset, and the hour each is first expected.
+
+    Defaults describe the bundled sample; a live deployment lists its own.
+    """
+
+    perp_venues: list[str] = ["binance", "bybit"]
+    funding_venues: list[str] = ["binance", "bybit", "hyperliquid"]
+    oi_venues: list[str] = ["hyperliquid"]
+    coins: list[str] = ["BTC", "ETH", "SOL", "DOGE", "HYPE"]
+    include_sample_funding_set: bool = True
+    coverage_starts: dict[str, str] | None = None
+
+    def get(self) -> Universe:
+        sample = sample_universe()
+        return Universe(
+            perp_venues=tuple(self.perp_venues),
+            funding_venues=tuple(self.funding_venues),
+            oi_venues=tuple(self.oi_venues),
+            coins=tuple(self.coins),
+            extra_funding_symbols=sample.extra_funding_symbols if self.include_sample_funding_set else (),
+            coverage_starts=dict(sample.coverage_starts if self.coverage_starts is None else self.coverage_starts),
+        )
