@@ -12,15 +12,16 @@ from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
 
 
-def build_definitions(s: Settings) -> Definitions:
-    """Everything Perpetua runs, wired to the resources of one environment."""
+def build_definitions(s: Settings, overrides: dict[str, object] | None = None) -> Definitions:
+    """Everything Perpetua runs, wired to the resources of one environment (``overrides`` replace some)."""
+    resources = {**resources_for(s), **(overrides or {})}
     return Definitions(
         assets=MARKET_DATA_ASSETS,
         asset_checks=MARKET_DATA_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=SENSORS,
-        resources=resources_for(s),
+        resources=resources,
         # A subprocess per step costs ~20 s a run on 2 cores; the graph is small and in-process.
         executor=in_process_executor,
     )

@@ -25,42 +25,27 @@ Choices worth knowing:
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
-import ccxt
 import numpy as np
 import pandas as pd
 
 from quant.frames import CANDLES, FUNDING, MARK_INDEX, OPEN_INTEREST, TICKERS, TRADES, conform
 from resources.exchange.base import check_window, require_utc
-from resources.exchange.ccxt_errors import expect_list, guarded
-from resources.exchange.ccxt_profiles import SWAP, VenueProfile, build_client, profile_for
-from resources.exchange.errors import (
-    DEFAULT_READ_ATTEMPTS,
-    MalformedResponse,
-    PermanentExchangeError,
-    retry_read,
-)
-from resources.exchange.paging import HOUR_MS, PageSpec, paginate
+from resources.exchange.ccxt_reader import DEFAULT_TIMEOUT_S, DEFAULT_VENUES, CcxtReader
+from resources.exchange.errors import MalformedResponse
+from resources.exchange.paging import HOUR_MS, PageSpec
 
-T = TypeVar("T")
+__all__ = ["DEFAULT_TIMEOUT_S", "DEFAULT_VENUES", "CcxtExchange"]
 
-#: Venue id -> ccxt exchange id used when none is given.
-DEFAULT_VENUES: Mapping[str, str] = {"binance": "binanceusdm", "bybit": "bybit"}
 TIMEFRAME = "1h"
 #: Longest funding interval any venue uses (8h) plus slack for timestamp jitter.
 FUNDING_LOOKBACK = timedelta(hours=9)
 #: Funding settlements sit on a grid of at least this many hours (4h and 8h venues).
 FUNDING_GRID_HOURS = 4
 TICKER_AS_OF_TOLERANCE = timedelta(hours=2)
-DEFAULT_TIMEOUT_S = 10.0
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _ms(ts: pd.Timestamp) -> int:
@@ -80,142 +65,17 @@ def _utc(ms: pd.Series) -> pd.Series:
     return pd.to_datetime(ms.astype("int64"), unit="ms", utc=True)
 
 
-class CcxtExchange:
+class CcxtExchange(CcxtReader):
     """Market data from live venues through ccxt (:class:`~resources.exchange.base.Exchange`).
 
-    Parameters
-    ----------
-    venues : Mapping[str, str]
-        Venue id (as used across Perpetua) -> ccxt exchange id, e.g. ``{"binance": "binanceusdm"}``.
-    api_key, api_secret : str | None
-        Credentials, passed straight to ccxt (from ``dagster.EnvVar``; never read here).
-    urls_override : str | Mapping[str, str] | None
-        One base URL for every venue, or venue id -> base URL: replaces each REST host, keeping
-        the path. For tests against a loopback server.
-    timeout_s : float
-        Per-request timeout.
-    enable_rate_limit : bool
-        ccxt's client-side throttle (sleeps between calls). Off in tests.
-    read_attempts : int
-        Tries per read, including the first (transient errors only).
-    sleep : Callable[[float], None]
-        Backoff sleep between retries, injected in tests.
-    clock : Callable[[], datetime]
-        "Now" for :meth:`tickers_24h`'s freshness check.
-    page_limits : Mapping[str, int] | None
-        Lower the rows-per-request of ``"ohlcv"``, ``"funding"``, ``"oi"`` or ``"trades"``
-        (never above the profile's, see :mod:`resources.exchange.ccxt_profiles`).
+    Constructed like :class:`~resources.exchange.ccxt_reader.CcxtReader`::
+
+        CcxtExchange(venues=DEFAULT_VENUES, *, api_key=None, api_secret=None,
+                     urls_override=None, timeout_s=10.0, enable_rate_limit=True, read_attempts=4,
+                     sleep=time.sleep, clock=<utc now>, page_limits=None)
     """
 
-    def __init__(
-        self,
-        venues: Mapping[str, str] = DEFAULT_VENUES,
-        *,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        urls_override: str | Mapping[str, str] | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        enable_rate_limit: bool = True,
-        read_attempts: int = DEFAULT_READ_ATTEMPTS,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = _utc_now,
-        page_limits: Mapping[str, int] | None = None,
-    ) -> None:
-        self._venues = dict(venues)
-        self._api_key, self._api_secret = api_key, api_secret
-        self._urls_override = urls_override
-        self._timeout_ms = int(timeout_s * 1000)
-        self._enable_rate_limit = enable_rate_limit
-        self._attempts = read_attempts
-        self._sleep = sleep
-        self._clock = clock
-        self._page_limits = dict(page_limits or {})
-        self._clients: dict[str, ccxt.Exchange] = {}
-
-    # -- plumbing ------------------------------------------------------------------------------
-    def _ccxt_id(self, venue: str) -> str:
-        try:
-            return self._venues[venue]
-        except KeyError:
-            raise ValueError(f"unknown venue {venue!r}; configured: {sorted(self._venues)}") from None
-
-    def _profile(self, venue: str) -> VenueProfile:
-        return profile_for(self._ccxt_id(venue))
-
-    def _base_url(self, venue: str) -> str | None:
-        if isinstance(self._urls_override, str):
-            return self._urls_override
-        return (self._urls_override or {}).get(venue)
-
-    def _build(self, venue: str) -> ccxt.Exchange:
-        config: dict[str, Any] = {"enableRateLimit": self._enable_rate_limit, "timeout": self._timeout_ms}
-        if self._api_key:
-            config.update(apiKey=self._api_key, secret=self._api_secret)
-        return build_client(self._ccxt_id(venue), config, base_url=self._base_url(venue))
-
-    def _client(self, venue: str) -> ccxt.Exchange:
-        """The venue's ccxt instance, with its markets loaded (once, under the retry policy)."""
-        if venue not in self._clients:
-            client = self._build(venue)
-            call = f"{client.id}.load_markets"
-            retry_read(lambda: guarded(client.load_markets, call=call), call=call,
-                       attempts=self._attempts, sleep=self._sleep)
-            self._clients[venue] = client
-        return self._clients[venue]
-
-    def _read(self, venue: str, method: str, fn: Callable[[ccxt.Exchange], T], *, rows: str = "") -> T:
-        """One ccxt read with translation and retries; ``rows`` names a documented JSON array."""
-        client = self._client(venue)
-        call = f"{client.id}.{method}"
-        check_list = bool(rows) and self._profile(venue).raw_lists
-
-        def once() -> T:
-            client.last_json_response = None
-            result = guarded(lambda: fn(client), call=call)
-            if check_list:
-                expect_list(client.last_json_response, what=rows, call=call)
-            return result
-
-        return retry_read(once, call=call, attempts=self._attempts, sleep=self._sleep)
-
-    def _history(self, venue: str, method: str, fetch: Callable[[ccxt.Exchange, int, int, int], list], *,
-                 rows: str, ts_of: Callable[[Any], int], start_ms: int, end_ms: int, spec: PageSpec) -> list:
-        """Page ``fetch(client, since, limit, until)`` over ``[start_ms, end_ms)``, each page one read."""
-        def page(since: int, n: int, until: int) -> list:
-            return self._read(venue, method, lambda c: fetch(c, since, n, until), rows=rows)
-
-        def stamp(row: Any) -> int:
-            try:
-                return ts_of(row)
-            except (TypeError, ValueError, KeyError, IndexError) as exc:
-                raise MalformedResponse(f"{rows} row without a usable timestamp: {str(row)[:160]}",
-                                        call=f"{self._ccxt_id(venue)}.{method}") from exc
-
-        return paginate(page, stamp, start_ms, end_ms, spec)
-
-    def _limit(self, venue: str, kind: str) -> int:
-        ceiling = int(getattr(self._profile(venue), f"{kind}_limit"))
-        return min(ceiling, self._page_limits.get(kind, ceiling))
-
-    def _require_swap(self, venue: str, what: str) -> None:
-        if self._profile(venue).market != SWAP:
-            raise PermanentExchangeError(f"{what} exists for perpetuals only; {venue!r} is a spot venue",
-                                         call=f"{self._ccxt_id(venue)}.{what}")
-
     # -- Exchange protocol ---------------------------------------------------------------------
-    def venues(self) -> list[str]:
-        """Configured venue ids."""
-        return sorted(self._venues)
-
-    def symbols(self, venue: str) -> list[str]:
-        """Active linear perpetuals (spot pairs on a spot venue), ccxt unified symbols."""
-        client = self._client(venue)
-        spot = self._profile(venue).market != SWAP
-        return sorted(
-            m["symbol"] for m in client.markets.values()
-            if m.get("active") is not False and (m.get("spot") if spot else m.get("swap") and m.get("linear"))
-        )
-
     def candles(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
         """1h bars with open time in ``[start, end)`` (``quant.frames.CANDLES``)."""
         s, e = check_window(start, end)

@@ -26,6 +26,7 @@ def server() -> Iterator[ReplayServer]:
         install_bybit(srv)
         yield srv
         assert srv.errors == []
+        assert srv.unmatched == []
 
 
 @pytest.fixture

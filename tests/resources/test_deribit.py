@@ -32,7 +32,10 @@ from tests.support.replay_server import ReplayServer, Reply, json_reply, read_re
 TICKER = f"{PREFIX}/public/ticker"
 OPTION = "ETH-30JUL21-2800-C"
 ATTEMPTS = 3
-TIMEOUT_S = 0.25
+#: Generous for every test but the timeout one, so a slow CI box never times out by accident.
+TIMEOUT_S = 5.0
+SHORT_TIMEOUT_S = 0.3
+SLOW_REPLY_S = 0.8
 
 
 @pytest.fixture
@@ -41,6 +44,7 @@ def server() -> Iterator[ReplayServer]:
         install_deribit(srv)
         yield srv
         assert srv.errors == []
+        assert srv.unmatched == []
 
 
 @pytest.fixture
@@ -131,7 +135,6 @@ def test_permanent_errors_are_not_retried(deribit: DeribitHttp, server: ReplaySe
         [rpc_error(10040, "retry"), rpc_error(11051, "system_maintenance", status=503)],
         [text_reply("", 429)],
         [text_reply("<html>502 Bad Gateway</html>", 502, content_type="text/html")],
-        [json_reply({}, delay_s=2 * TIMEOUT_S)],
     ],
 )
 def test_transient_errors_are_retried_then_succeed(deribit: DeribitHttp, server: ReplayServer,
@@ -140,6 +143,15 @@ def test_transient_errors_are_retried_then_succeed(deribit: DeribitHttp, server:
     assert deribit.ticker(OPTION)["instrument_name"] == OPTION
     assert len(server.requests_to(TICKER)) == len(failures) + 1
     assert len(sleeps) == len(failures)
+
+
+def test_a_timeout_is_retried_then_succeeds(server: ReplayServer, sleeps: list[float]) -> None:
+    server.route(TICKER, json_reply({}, delay_s=SLOW_REPLY_S),
+                 lambda req: json_reply({"jsonrpc": "2.0", "result": ticker_data(OPTION)}))
+    with DeribitHttp(server.url + PREFIX, timeout_s=SHORT_TIMEOUT_S, sleep=sleeps.append) as client:
+        assert client.ticker(OPTION)["instrument_name"] == OPTION
+    assert len(server.requests_to(TICKER)) == 2
+    assert len(sleeps) == 1
 
 
 def test_rate_limit_gives_up_naming_call_and_attempts(deribit: DeribitHttp, server: ReplayServer) -> None:
@@ -152,7 +164,7 @@ def test_rate_limit_gives_up_naming_call_and_attempts(deribit: DeribitHttp, serv
 def test_unreachable_host_is_transient(sleeps: list[float]) -> None:
     with ReplayServer() as gone:
         url = gone.url
-    client = DeribitHttp(url + PREFIX, timeout_s=TIMEOUT_S, read_attempts=2, sleep=sleeps.append)
+    client = DeribitHttp(url + PREFIX, timeout_s=SHORT_TIMEOUT_S, read_attempts=2, sleep=sleeps.append)
     with pytest.raises(TransientExchangeError, match="ConnectError.*after 2 attempts"):
         client.instruments("BTC")
     assert len(sleeps) == 1

@@ -178,10 +178,9 @@ class ReplayServer:
             return [r for r in self.requests if r.path == path]
 
     def clear_requests(self) -> None:
-        """Forget the recorded requests (routes and their hit counts stay)."""
+        """Forget the recorded requests (routes, hit counts and :attr:`unmatched` stay)."""
         with self._lock:
             self.requests.clear()
-            self.unmatched.clear()
 
     def dispatch(self, request: Request) -> Reply:
         """Record ``request`` and pick its reply (called from the handler threads)."""
