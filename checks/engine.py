@@ -16,6 +16,7 @@ same run, so the order path reads the kill switch itself.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -32,7 +33,8 @@ from dagster import (
 
 from pipelines.partitions import HOURLY, window_of
 from quant.market_data import hours_of
-from quant.quality import by_hour
+from checks.ge_engine import gx_expectations, violations_by_rule
+from quant.quality import by_hour, no_violations
 from quant.universe import Universe
 from resources.kill_switch import KillSwitch
 from resources.market import MarketUniverse
@@ -51,12 +53,30 @@ class RuleEnv:
 
 @dataclass(frozen=True)
 class Rule:
-    """One data-quality property of one asset."""
+    """One data-quality property of one asset.
+
+    ``expectations(gx)`` returns great-expectations Expectations (all of an asset's are validated
+    in one run); ``evaluate(frame, env)`` returns violations computed in Python. Either or both.
+    """
 
     name: str
     description: str
     threshold: str
-    evaluate: Callable[[pd.DataFrame, RuleEnv], pd.DataFrame]
+    evaluate: Callable[[pd.DataFrame, RuleEnv], pd.DataFrame] | None = None
+    expectations: Callable[[Any], list[Any]] | None = None
+
+    def violations(self, frame: pd.DataFrame, env: RuleEnv, from_ge: pd.DataFrame | None) -> pd.DataFrame:
+        parts = [p for p in (from_ge, self.evaluate(frame, env) if self.evaluate else None) if p is not None and len(p)]
+        if not parts:
+            return no_violations()
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def ge_violations(frame: pd.DataFrame, rules: list[Rule]) -> dict[str, pd.DataFrame]:
+    """Every rule's great-expectations violations from a single validation of ``frame``."""
+    gx = gx_expectations()
+    table = {r.name: (r.expectations(gx), r.description) for r in rules if r.expectations is not None}
+    return violations_by_rule(frame, table)
 
 
 def partition_key(hour: pd.Timestamp) -> str:
@@ -94,9 +114,10 @@ def evaluate_rules(
     hours = hours_of(start, end)
     env = RuleEnv(hours=hours, universe=universe)
     ranged = len(hours) > 1
+    from_ge = ge_violations(frame, rules)
     for rule in rules:
         check_name = f"{asset}__{rule.name}"
-        violations = rule.evaluate(frame, env)
+        violations = rule.violations(frame, env, from_ge.get(rule.name))
         if ranged:
             for hour, part in by_hour(violations, hours).items():
                 context.op_execution_context.log_event(

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 import pandas as pd
 
 from checks.engine import Rule, RuleEnv, checks_for
-from checks.ge_engine import gx_expectations, violations
 from quant import quality as q
 from quant.market_data import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_COLUMNS, UNIVERSE_COLUMNS
 
@@ -36,21 +35,19 @@ UNIVERSE_DTYPES = {
 def schema_rule(columns: list[str], dtypes: Mapping[str, str]) -> Rule:
     """Columns in the declared order (great-expectations) and each column's dtype."""
 
-    def evaluate(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
-        if df.empty:
-            return q.no_violations()
-        gx = gx_expectations()
-        found = violations(df, [gx.ExpectTableColumnsToMatchOrderedList(column_list=columns)], "columns")
-        if not found.empty:
-            return found
-        wrong = {c: str(df[c].dtype) for c, want in dtypes.items() if str(df[c].dtype) != want}
-        if not wrong:
+    def wrong_dtypes(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
+        wrong = {c: str(df[c].dtype) for c, want in dtypes.items() if c in df and str(df[c].dtype) != want}
+        if df.empty or not wrong:
             return q.no_violations()
         rows = df.drop_duplicates(["hour", "venue", "symbol"])
         detail = "; ".join(f"{c} is {got}, expected {dtypes[c]}" for c, got in wrong.items())
         return q._violations(rows, [detail] * len(rows))
 
-    return Rule("schema", "columns and dtypes match the contract", f"columns {columns}", evaluate)
+    return Rule(
+        "schema", "columns and dtypes match the contract", f"columns {columns}",
+        evaluate=wrong_dtypes,
+        expectations=lambda gx: [gx.ExpectTableColumnsToMatchOrderedList(column_list=columns)],
+    )
 
 
 def not_null_or_inf_rule(columns: list[str]) -> Rule:
@@ -62,11 +59,7 @@ def not_null_or_inf_rule(columns: list[str]) -> Rule:
 
 def ge_rule(name: str, description: str, threshold: str, build) -> Rule:
     """A rule expressed as great-expectations expectations (``build(gx) -> list``)."""
-
-    def evaluate(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
-        return violations(df, build(gx_expectations()), description)
-
-    return Rule(name, description, threshold, evaluate)
+    return Rule(name, description, threshold, expectations=build)
 
 
 def unique_rule(keys: list[str]) -> Rule:

@@ -51,7 +51,13 @@ def _stack(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
 
 def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
     df = df.loc[:, columns].sort_values(sort, kind="stable").reset_index(drop=True)
-    return df.astype({"venue": "str", "symbol": "str"})
+    stamps = {c: "datetime64[ns, UTC]" for c in columns if isinstance(df[c].dtype, pd.DatetimeTZDtype)}
+    return df.astype({"venue": "str", "symbol": "str", **stamps})
+
+
+def _ns(stamps: pd.Series) -> pd.Series:
+    """UTC nanosecond stamps whatever precision the source used (pandas 3 defaults to µs)."""
+    return pd.to_datetime(stamps, utc=True).astype("datetime64[ns, UTC]")
 
 
 def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp) -> pd.DataFrame:
@@ -79,8 +85,9 @@ def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timest
     return _finish(df, OHLCV_COLUMNS, ["hour", "venue", "symbol"])
 
 
-#: Bars before the window that ``ohlcv_table`` needs for an exact ``flat_hours``.
-OHLCV_WARMUP = pd.Timedelta(hours=STALE_HOURS - 1)
+#: Bars before the window that ``ohlcv_table`` needs for an exact ``flat_hours``: the first
+#: bar of a series can never count as flat (it has no previous close), so STALE_HOURS + 1 bars.
+OHLCV_WARMUP = pd.Timedelta(hours=STALE_HOURS)
 
 
 def funding_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
@@ -99,6 +106,7 @@ def funding_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFram
             }
         )
     df = df.rename(columns={"ts": "raw_ts"})
+    df["raw_ts"] = _ns(df["raw_ts"])
     snapped, offset_ms = snap_to_grid(df["raw_ts"])
     df["settlement_ts"] = snapped
     df["offset_ms"] = offset_ms.astype("float64")
@@ -143,6 +151,9 @@ def universe_scan(ohlcv: pd.DataFrame, funding: pd.DataFrame, hours: pd.Datetime
     grid = keys.merge(pd.DataFrame({"hour": hours}), how="cross")
     grid = _attach_volume(grid, ohlcv, hours)
     grid = _attach_funding(grid, funding)
+    # A row exists only where the look-back itself saw the instrument, so an hour's rows do not
+    # depend on data before or after it (listings, delistings) in the computed range.
+    grid = grid[(grid["bars_24h"] > 0) | grid["last_settlement_ts"].notna()]
     return _finish(grid, UNIVERSE_COLUMNS, ["hour", "venue", "symbol"])
 
 
@@ -154,17 +165,28 @@ def _attach_volume(grid: pd.DataFrame, ohlcv: pd.DataFrame, hours: pd.DatetimeIn
     full = pd.date_range(hours[0] - (VOLUME_WINDOW_BARS - 1) * HOUR, hours[-1], freq="h", tz="UTC", unit="ns")
     wide = ohlcv.pivot_table(index="hour", columns=["venue", "symbol"], values="quote_volume", aggfunc="sum")
     wide = wide.reindex(full)
-    total = wide.rolling(VOLUME_WINDOW_BARS, min_periods=VOLUME_WINDOW_BARS).sum()
-    count = wide.notna().astype("int64").rolling(VOLUME_WINDOW_BARS, min_periods=1).sum()
+    total = pd.DataFrame(_window_sums(wide.to_numpy()), index=hours, columns=wide.columns)
+    count = pd.DataFrame(_window_sums(wide.notna().to_numpy(dtype="int64")), index=hours, columns=wide.columns)
     long = pd.DataFrame(
         {
-            "volume_24h_usd": total.loc[hours].stack(["venue", "symbol"], future_stack=True),
-            "bars_24h": count.loc[hours].stack(["venue", "symbol"], future_stack=True),
+            "volume_24h_usd": total.stack(["venue", "symbol"], future_stack=True),
+            "bars_24h": count.stack(["venue", "symbol"], future_stack=True),
         }
     ).reset_index(names=["hour", "venue", "symbol"])
     out = grid.merge(long, on=["venue", "symbol", "hour"], how="left")
     out["bars_24h"] = out["bars_24h"].fillna(0).astype("int64")
     return out
+
+
+def _window_sums(values: np.ndarray) -> np.ndarray:
+    """Sum of each trailing window of :data:`VOLUME_WINDOW_BARS` rows, NaN if any is missing.
+
+    Every window is summed on its own, in the same order, so an hour's value does not depend on
+    where the computed range starts (a running add/subtract sum drifts in the last bits, which
+    would break "a backfill equals its hours one by one, bit for bit").
+    """
+    windows = np.lib.stride_tricks.sliding_window_view(values, VOLUME_WINDOW_BARS, axis=0)
+    return windows.sum(axis=-1)
 
 
 def _attach_funding(grid: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
@@ -174,6 +196,7 @@ def _attach_funding(grid: pd.DataFrame, funding: pd.DataFrame) -> pd.DataFrame:
             grid[c] = np.nan
         grid["last_settlement_ts"] = pd.Series(pd.NaT, index=grid.index, dtype="datetime64[ns, UTC]")
         return grid
+    funding = funding.assign(settlement_ts=_ns(funding["settlement_ts"]))
     f = funding.sort_values("settlement_ts", kind="stable")[
         ["venue", "symbol", "settlement_ts", "funding_rate", "interval_hours", "funding_apr"]
     ].rename(

@@ -103,24 +103,25 @@ def cross_venue_divergence(
     return pd.concat([miss_v, _violations(rows, details)], ignore_index=True)
 
 
-def flat_hours(ohlcv: pd.DataFrame) -> pd.Series:
-    """Consecutive bars, ending at each row, over which the price never moved.
+def flat_hours(ohlcv: pd.DataFrame, cap: int = STALE_HOURS) -> pd.Series:
+    """Consecutive bars, ending at each row, over which the price never moved, capped at ``cap``.
 
     A bar is flat against the previous one when its high and low both equal the previous
     close (no trade at any other price). Input must be ONE instrument's bars sorted by ``ts``
-    with no gaps; the count includes the current bar, so a single moving bar gives 0.
+    with no gaps; a single moving bar gives 0. The cap makes the value depend only on the last
+    ``cap + 1`` bars, so an hour computes the same alone or inside a long backfill.
     """
     close_prev = ohlcv["close"].shift(1)
     flat = (ohlcv["high"] == ohlcv["low"]) & (ohlcv["low"] == close_prev)
     run_id = (~flat).cumsum()
-    return flat.astype("int64").groupby(run_id).cumsum().astype("int64")
+    return flat.astype("int64").groupby(run_id).cumsum().clip(upper=cap).astype("int64")
 
 
 def stale_prices(ohlcv: pd.DataFrame, max_flat_hours: int = STALE_HOURS) -> pd.DataFrame:
     """Rows whose ``flat_hours`` reached ``max_flat_hours``: a feed that stopped updating."""
     bad = ohlcv[ohlcv["flat_hours"] >= max_flat_hours]
     return _violations(
-        bad, [f"price unchanged at {c} for {n} hours (limit {max_flat_hours})" for c, n in zip(bad["close"], bad["flat_hours"], strict=True)]
+        bad, [f"price unchanged at {c} for {n}+ hours (limit {max_flat_hours})" for c, n in zip(bad["close"], bad["flat_hours"], strict=True)]
     )
 
 
@@ -128,7 +129,9 @@ def funding_off_grid(funding: pd.DataFrame) -> pd.DataFrame:
     """Settlements whose timestamp is not on their interval's grid (see ``quant.funding``)."""
     bad = funding[~funding["on_grid"].astype(bool)]
     details = [
-        f"settlement stamped {r:%H:%M:%S.%f}"[:-3] + f" is not on the {i:g}h grid (offset {o / 1000:.3f}s)"
+        f"settlement stamped {r:%H:%M:%S.%f}"[:-3]
+        + (f" is not on the {i:g}h grid" if np.isfinite(i) else " has no known settlement interval")
+        + f" (offset {o / 1000:.3f}s)"
         for r, i, o in zip(bad["raw_ts"], bad["interval_hours"], bad["offset_ms"], strict=True)
     ]
     return _violations(bad, details)

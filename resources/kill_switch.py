@@ -78,10 +78,7 @@ class KillSwitchStore:
         """Trips not yet reset, oldest first."""
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(TRIPS).where(TRIPS.c.reset_at.is_(None)).order_by(TRIPS.c.id)).all()
-        return [
-            Trip(r.id, r.tripped_at, r.source, r.reason, r.partition, r.run_id)
-            for r in rows
-        ]
+        return [Trip(r.id, _utc(r.tripped_at), r.source, r.reason, r.partition, r.run_id) for r in rows]
 
     def is_tripped(self) -> bool:
         return bool(self.active())
@@ -100,6 +97,11 @@ class KillSwitchStore:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite drops the zone of a stored datetime; everything stored here is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class KillSwitch(ConfigurableResource):

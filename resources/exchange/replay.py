@@ -123,13 +123,15 @@ class ReplayExchange:
         of the venue's figure, which sums each trade's own price.
         """
         as_of_ts = pd.Timestamp(require_utc("as_of", as_of)).tz_convert("UTC")
-        start = as_of_ts - pd.Timedelta(hours=TICKER_WINDOW_H)
-        # A bar opening at as_of - 1h closes at as_of: the newest bar known at as_of.
+        # A bar opening at t closes at t + 1h: only bars with t <= as_of - 1h are closed.
+        last_open = (as_of_ts - pd.Timedelta(hours=1)).floor("h")
+        start = last_open - pd.Timedelta(hours=TICKER_WINDOW_H - 1)
+        end = last_open + pd.Timedelta(1, "ns")
         rows = []
         for (v, symbol), series in self._candles.items():
             if v != venue:
                 continue
-            bars = series.window(start, as_of_ts)
+            bars = series.window(start, end)
             if bars.empty:
                 continue
             rows.append(
@@ -147,6 +149,8 @@ class ReplayExchange:
     def trades(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
         s, e = check_window(start, end)
         path = TRADES_FILES.get((venue, symbol))
+        if path is None and symbol not in self.symbols(venue):
+            raise BadSymbol(f"{venue} does not list {symbol!r} in the bundled sample", call=f"replay.{venue}")
         if path is None:
             return frames.empty(frames.TRADES)
         series = _load_trades(str(self.sample_dir / path))

@@ -72,7 +72,7 @@ CASES = [
     ("missing hour", "perp_ohlcv_1h__no_missing_hours", _at(5), "no 1h candle for 2025-09-01 05:00 UTC"),
     ("funding at 03:17", "funding_settlements__on_grid", _at(3), "settlement stamped 03:17:00.000 is not on the"),
     ("funding of 0.5", "funding_settlements__within_bounds", _at(16), "funding rate 0.5 per interval outside"),
-    ("price frozen 12h", "perp_ohlcv_1h__not_stale", _at(12), "price unchanged at 0.2 for 6 hours"),
+    ("price frozen 12h", "perp_ohlcv_1h__not_stale", _at(12), "price unchanged at 0.2 for 6+ hours"),
     ("symbol missing on one venue", "perp_ohlcv_1h__cross_venue_agreement", _at(18), "SOL missing on bybit"),
 ]
 

@@ -137,7 +137,9 @@ class _Runner:
             entry = pwd.getpwnam("nobody")
             self.uid, self.gid = entry.pw_uid, entry.pw_gid
 
-    def run(self, argv: list[str], *, cwd: Path, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: list[str], *, cwd: Path, timeout: float, check: bool = True
+    ) -> subprocess.CompletedProcess:
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         for var in ("PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGOPTIONS"):
             env.pop(var, None)
@@ -173,6 +175,9 @@ def _traversable_by_others(path: Path) -> bool:
 def _make_base_dir(runner: _Runner) -> Path:
     parents = [Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
     for parent in parents:
+        # The Unix socket path (<base>/sock/.s.PGSQL.<port>) must stay under ~107 bytes.
+        if len(str(parent)) > 60 or not parent.is_dir():
+            continue
         if not runner.as_root or _traversable_by_others(parent):
             base = Path(tempfile.mkdtemp(prefix="perpetua-pg-", dir=parent))
             base.chmod(0o755)  # mkdtemp makes 0700; the server user must be able to walk in.
@@ -217,7 +222,9 @@ def _stop(pg_ctl: str, runner: _Runner, base: Path) -> None:
     pid = _postmaster_pid(data)
     if pid is not None:
         with contextlib.suppress(Exception):
-            runner.run([pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"], cwd=base, timeout=30)
+            runner.run(
+                [pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "20", "stop"], cwd=base, timeout=30
+            )
         for sig in (signal.SIGQUIT, signal.SIGKILL):  # SIGQUIT: immediate shutdown; SIGKILL: last resort
             if _wait_gone(pid, 5):
                 break
@@ -235,7 +242,19 @@ def _start(pg_ctl: str, runner: _Runner, base: Path) -> int:
         options = " ".join(
             [f"-p {port}", f"-k {base / 'sock'}", "-c listen_addresses=127.0.0.1", *SERVER_OPTIONS]
         )
-        argv = [pg_ctl, "-D", str(base / "data"), "-l", str(base / "server.log"), "-o", options, "-w", "-t", "60", "start"]
+        argv = [
+            pg_ctl,
+            "-D",
+            str(base / "data"),
+            "-l",
+            str(base / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
         try:
             runner.run(argv, cwd=base, timeout=90)
             return port
@@ -283,7 +302,19 @@ def throwaway_postgres(db: str = DEFAULT_DB) -> Iterator[PostgresServer]:
             runner.give(base / sub)
         runner.give(base)
         runner.run(
-            [initdb, "-D", str(base / "data"), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--no-locale", "--no-sync"],
+            [
+                initdb,
+                "-D",
+                str(base / "data"),
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
             cwd=base,
             timeout=120,
         )

@@ -1,0 +1,139 @@
+"""quant.universe: which (venue, symbol) pairs each dataset covers and from which hour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from quant.universe import SAMPLE_COINS, Universe, coin_of, sample_universe, unified
+
+SAMPLE_36 = Path(__file__).resolve().parents[2] / "data" / "sample" / "funding" / "binance_36_symbols_2025.parquet"
+
+
+def utc(iso: str) -> pd.Timestamp:
+    return pd.Timestamp(iso, tz="UTC")
+
+
+def test_unified_and_coin_of() -> None:
+    assert unified("BTC", "USDT") == "BTC/USDT:USDT"
+    assert unified("HYPE", "USDC") == "HYPE/USDC:USDC"
+    assert coin_of("ARB/USDC:USDC") == "ARB"
+
+
+def test_pairs_per_dataset() -> None:
+    u = Universe()
+    assert u.pairs("candles") == [(v, f"{c}/USDT:USDT") for v in ("binance", "bybit") for c in SAMPLE_COINS]
+    assert u.pairs("open_interest") == [("hyperliquid", f"{c}/USDC:USDC") for c in SAMPLE_COINS]
+    funding = u.pairs("funding")
+    assert len(funding) == 3 * 5
+    assert ("hyperliquid", "BTC/USDC:USDC") in funding  # hyperliquid settles in USDC
+    assert ("bybit", "SOL/USDT:USDT") in funding
+
+
+def test_pairs_unknown_dataset() -> None:
+    with pytest.raises(ValueError, match="unknown dataset 'trades'"):
+        Universe().pairs("trades")
+
+
+def test_extra_funding_symbols_are_appended_once() -> None:
+    # An extra that is already a core pair is not listed twice.
+    u = Universe(extra_funding_symbols=(("binance", "ARB/USDC:USDC"), ("binance", "BTC/USDT:USDT")))
+    funding = u.pairs("funding")
+    assert len(funding) == 15 + 1
+    assert funding[-1] == ("binance", "ARB/USDC:USDC")
+    assert funding.count(("binance", "BTC/USDT:USDT")) == 1
+    assert ("binance", "ARB/USDC:USDC") not in u.pairs("candles")  # funding only
+
+
+COVERAGE = {
+    "candles:binance:HYPE": "2025-05-30T10:00:00+00:00",
+    "open_interest:hyperliquid:*": "2025-12-07T11:00:00+00:00",
+    "open_interest:hyperliquid:BTC": "2025-12-01T00:00:00+00:00",
+    "funding:bybit:SOL": "2025-06-01T12:00:00+02:00",  # not UTC in the key: converted
+}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "venue", "symbol", "expected"),
+    [
+        ("candles", "binance", "HYPE/USDT:USDT", utc("2025-05-30 10:00")),
+        ("candles", "bybit", "HYPE/USDT:USDT", None),  # the key names binance only
+        ("funding", "binance", "HYPE/USDT:USDT", None),  # ... and candles only
+        ("open_interest", "hyperliquid", "ETH/USDC:USDC", utc("2025-12-07 11:00")),  # "*" matches
+        ("open_interest", "hyperliquid", "BTC/USDC:USDC", utc("2025-12-01 00:00")),  # exact coin beats "*"
+        ("funding", "bybit", "SOL/USDT:USDT", utc("2025-06-01 10:00")),  # 12:00 +02:00 = 10:00 UTC
+        ("candles", "binance", "BTC/USDT:USDT", None),
+    ],
+)
+def test_expected_from(dataset: str, venue: str, symbol: str, expected: pd.Timestamp | None) -> None:
+    got = Universe(coverage_starts=dict(COVERAGE)).expected_from(dataset, venue, symbol)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == expected
+        assert str(got.tz) == "UTC"
+
+
+def test_expected_rows_honour_listing_starts() -> None:
+    # 08:00..11:00 on the day Binance listed HYPE perps at 10:00.
+    hours = pd.date_range("2025-05-30 08:00", periods=4, freq="h", tz="UTC", unit="ns")
+    rows = sample_universe().expected_rows("candles", hours)
+    assert list(rows.columns) == ["venue", "symbol", "hour"]
+    # 9 instruments x 4 hours + binance HYPE from 10:00 (2 hours) = 38
+    assert len(rows) == 9 * 4 + 2
+    hype = rows[rows["symbol"] == "HYPE/USDT:USDT"]
+    assert hype.loc[hype["venue"] == "binance", "hour"].tolist() == [utc("2025-05-30 10:00"), utc("2025-05-30 11:00")]
+    assert hype.loc[hype["venue"] == "bybit", "hour"].tolist() == list(hours)
+    assert not rows.duplicated().any()
+
+
+def test_expected_rows_open_interest_starts_with_its_dataset() -> None:
+    u = sample_universe()
+    before = pd.date_range("2025-12-07 09:00", periods=2, freq="h", tz="UTC", unit="ns")
+    assert len(u.expected_rows("open_interest", before)) == 0
+    across = pd.date_range("2025-12-07 10:00", periods=3, freq="h", tz="UTC", unit="ns")  # 10, 11, 12
+    rows = u.expected_rows("open_interest", across)
+    assert len(rows) == 5 * 2  # 5 hyperliquid coins x (11:00, 12:00)
+    assert sorted(set(rows["hour"])) == [utc("2025-12-07 11:00"), utc("2025-12-07 12:00")]
+
+
+def test_expected_rows_with_no_pairs() -> None:
+    u = Universe(oi_venues=())
+    rows = u.expected_rows("open_interest", pd.date_range("2025-09-01", periods=2, freq="h", tz="UTC"))
+    assert len(rows) == 0
+    assert list(rows.columns) == ["venue", "symbol", "hour"]
+
+
+def test_sample_universe_funding_only_symbols() -> None:
+    u = sample_universe()
+    assert len(u.extra_funding_symbols) == 32
+    for pair in [
+        ("binance", "ARB/USDC:USDC"),
+        ("binance", "ARB/USDT:USDT"),
+        ("binance", "TON/USDT:USDT"),
+        ("binance", "BTC/USDC:USDC"),
+    ]:
+        assert pair in u.extra_funding_symbols
+    for venue, symbol in u.extra_funding_symbols:
+        assert venue == "binance"
+        base, _, settle = symbol.partition("/")
+        quote, _, settle_ccy = settle.partition(":")
+        assert quote in ("USDT", "USDC")
+        assert quote == settle_ccy
+        assert base
+        assert not base.endswith(("USDT", "USDC"))
+    funding = u.pairs("funding")
+    assert len(funding) == 15 + 32
+    assert len(set(funding)) == len(funding)
+
+
+def test_sample_universe_covers_every_symbol_of_the_bundled_funding_set() -> None:
+    # Independent reference: the venue symbols actually in data/sample.
+    venue_symbols = sorted(pd.read_parquet(SAMPLE_36, columns=["venue_symbol"])["venue_symbol"].unique())
+    assert len(venue_symbols) == 36
+    funding = set(sample_universe().pairs("funding"))
+    for vs in venue_symbols:
+        quote = vs[-4:]
+        assert ("binance", f"{vs[:-4]}/{quote}:{quote}") in funding, vs
