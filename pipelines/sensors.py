@@ -106,11 +106,15 @@ def _observations(context: SensorEvaluationContext, after: int) -> list[Observat
     return out
 
 
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
 @sensor(job=funding_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.STOPPED)
 def four_hour_funding_sensor(context: SensorEvaluationContext) -> SensorResult:
     """Request 04/12/20 UTC funding runs while any symbol settles every 4 hours."""
     after = json.loads(context.cursor)["after"] if context.cursor else 0
-    decision = decide_four_hour_runs(_observations(context, after), context.cursor, pd.Timestamp.now(tz="UTC"))
+    decision = decide_four_hour_runs(_observations(context, after), context.cursor, _now())
     runs = [
         RunRequest(
             run_key=f"funding-4h-{key}",
