@@ -21,7 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check quant resources assets checks pipelines tests benchmarks
 	$(VENV)/bin/lint-imports
-	$(PY) -m dagster definitions validate -w workspace.yaml
+	tmp=$$(mktemp -d) && touch $$tmp/dagster.yaml && DAGSTER_HOME=$$tmp $(PY) -m dagster definitions validate -w workspace.yaml; rc=$$?; rm -rf $$tmp; exit $$rc
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider

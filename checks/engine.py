@@ -31,9 +31,9 @@ from dagster import (
     multi_asset_check,
 )
 
+from checks.ge_engine import gx_expectations, violations_by_rule
 from pipelines.partitions import HOURLY, window_of
 from quant.market_data import hours_of
-from checks.ge_engine import gx_expectations, violations_by_rule
 from quant.quality import by_hour, no_violations
 from quant.universe import Universe
 from resources.kill_switch import KillSwitch

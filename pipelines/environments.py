@@ -57,14 +57,18 @@ def settings(environment: str | None = None, home: str | Path | None = None) -> 
 def resources_for(s: Settings) -> dict[str, object]:
     """The resource dict of an environment."""
     if s.environment == "local":
-        market = MarketData(kind="replay")
-    elif s.environment == "paper":
-        market = MarketData(kind="ccxt")
+        market, universe = MarketData(kind="replay"), MarketUniverse()
     else:
-        market = MarketData(kind="ccxt", api_key=EnvVar("PERPETUA_API_KEY"), api_secret=EnvVar("PERPETUA_API_SECRET"))
+        # Live venues through ccxt: the sample's hyperliquid-only sets do not apply there.
+        universe = MarketUniverse(
+            funding_venues=["binance", "bybit"], oi_venues=["binance"], include_sample_funding_set=False, coverage_starts={}
+        )
+        market = MarketData(kind="ccxt")
+        if s.environment == "live":
+            market = MarketData(kind="ccxt", api_key=EnvVar("PERPETUA_API_KEY"), api_secret=EnvVar("PERPETUA_API_SECRET"))
     return {
         "market_data": market,
-        "universe": MarketUniverse(),
+        "universe": universe,
         "hourly_parquet": HourlyParquetIOManager(root=s.storage_root),
         "kill_switch": KillSwitch(url=s.kill_switch_url),
     }

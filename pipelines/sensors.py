@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 from dagster import (
     AssetKey,
-    DagsterEventType,
+    AssetRecordsFilter,
     DefaultSensorStatus,
-    EventRecordsFilter,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -86,17 +85,13 @@ def decide_four_hour_runs(observations: list[Observation], cursor: str | None, n
 
 
 def _observations(context: SensorEvaluationContext, after: int) -> list[Observation]:
-    records = context.instance.get_event_records(
-        EventRecordsFilter(
-            event_type=DagsterEventType.ASSET_MATERIALIZATION,
-            asset_key=AssetKey("funding_settlements"),
-            after_cursor=after,
-        ),
+    result = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("funding_settlements"), after_storage_id=after),
         limit=RECORDS_PER_TICK,
         ascending=True,
     )
     out = []
-    for rec in records:
+    for rec in result.records:
         mat = rec.asset_materialization
         if mat is None or mat.partition is None:
             continue

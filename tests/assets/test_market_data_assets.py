@@ -48,7 +48,8 @@ def test_open_interest_is_honestly_empty_before_the_source_has_any():
     assert df.empty
     assert list(df.columns) == ["hour", "venue", "symbol", "ts", "oi_usd"]
     later = open_interest_1h(_ctx("2026-01-05-10:00"), market_data=MarketData(), universe=MarketUniverse())
-    assert len(later) == 5 and (later["oi_usd"] > 0).all()
+    assert len(later) == 5
+    assert (later["oi_usd"] > 0).all()
 
 
 class _Failing:
@@ -97,8 +98,11 @@ def test_materialize_the_group_stores_one_file_per_hour(tmp_path, instance):
     hours = pd.DatetimeIndex([pd.Timestamp("2025-03-06 12:00", tz="UTC")])
     ohlcv = read_hours(root, "perp_ohlcv_1h", hours)
     scan = read_hours(root, "universe_scan_1h", hours)
-    assert len(ohlcv) == 9 and len(scan) == 9  # binance lists HYPE perps only from 2025-05-30
-    assert scan["bars_24h"].eq(1).all() and scan["volume_24h_usd"].isna().all()  # 1 bar is not 24h
+    assert len(ohlcv) == 9
+    assert len(scan) == 9
+    assert scan["bars_24h"].eq(1).all()
+    assert scan["volume_24h_usd"].isna().all()
     funding = read_hours(root, "funding_settlements", hours)
-    assert funding.empty and list(funding.columns)[:3] == ["hour", "venue", "symbol"]
+    assert funding.empty
+    assert list(funding.columns)[:3] == ["hour", "venue", "symbol"]
     assert set(frames.CANDLES) - {"ts"} <= set(ohlcv.columns)

@@ -42,7 +42,8 @@ def test_funding_schedule_requests_the_settlement_hour(scheduled, key):
 def test_hourly_schedule_materialises_the_previous_hour(local_settings):
     defs = build_definitions(local_settings)
     sched = defs.resolve_schedule_def("hourly_cycle_schedule")
-    assert sched is not None and sched.cron_schedule == "5 * * * *"
+    assert sched is not None
+    assert sched.cron_schedule == "5 * * * *"
     with DagsterInstance.ephemeral() as inst:
         ctx = build_schedule_context(instance=inst, scheduled_execution_time=datetime.fromisoformat("2025-09-01T10:05:00+00:00"))
         data = sched.evaluate_tick(ctx)

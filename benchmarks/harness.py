@@ -1,0 +1,113 @@
+"""The Dagster side: throwaway instances (on-disk SQLite or in-memory) and timed runs of the real jobs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from dagster import DagsterInstance
+
+from checks.engine import partition_key
+from pipelines.definitions import build_definitions
+from pipelines.environments import Settings
+from pipelines.runner import WARMUP_HOURS, WARMUP_JOB, run_window
+
+#: A fresh on-disk instance: SQLite run, event-log and schedule storage under the folder.
+DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+INSTANCES = ("sqlite", "memory")
+HOUR = pd.Timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DagsterResult:
+    instance: str
+    seconds: float
+    events: int
+    success: bool
+    hours: int
+    warmup_seconds: float
+    warmup_events: int
+
+
+@contextmanager
+def throwaway(kind: str) -> Iterator[tuple[Settings, DagsterInstance]]:
+    """Settings of a fresh local environment in a temp folder and an instance of ``kind``.
+
+    ``sqlite``: ``DagsterInstance.from_config`` on the folder (what ``perpetua`` uses by default);
+    ``memory``: ``DagsterInstance.ephemeral()``. Parquet storage and the kill switch are on disk
+    in both cases: only Dagster's own storage differs.
+    """
+    if kind not in INSTANCES:
+        raise ValueError(f"instance must be one of {INSTANCES}, got {kind!r}")
+    with tempfile.TemporaryDirectory(prefix="perpetua-bench-") as tmp:
+        root = Path(tmp)
+        home = root / "home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+        s = Settings("local", home, str(root / "storage"), f"sqlite:///{root / 'kill_switch.db'}")
+        inst = DagsterInstance.from_config(str(home)) if kind == "sqlite" else DagsterInstance.ephemeral()
+        with inst:
+            yield s, inst
+
+
+def hourly(kind: str, hour: pd.Timestamp) -> DagsterResult:
+    """ONE ``hourly_cycle`` run of ``hour`` on a fresh instance; the 23 warm-up hours run first, untimed."""
+    with throwaway(kind) as (s, inst):
+        defs = build_definitions(s)
+        job = defs.resolve_job_def("hourly_cycle")
+        warm = run_window(
+            defs, inst, hour - WARMUP_HOURS * HOUR, hour,
+            job_name=WARMUP_JOB, chunk_hours=WARMUP_HOURS, warmup_hours=0,
+        )
+        if not all(c.success for c in warm):
+            raise RuntimeError(f"warm-up failed: {[c.error for c in warm]}")
+        t0 = time.perf_counter()
+        res = job.execute_in_process(instance=inst, partition_key=partition_key(hour), raise_on_error=False)
+        seconds = time.perf_counter() - t0
+        return DagsterResult(
+            kind, seconds, len(res.all_events), res.success, 1,
+            sum(c.seconds for c in warm), sum(c.events for c in warm),
+        )
+
+
+def window(kind: str, start: pd.Timestamp, end: pd.Timestamp) -> DagsterResult:
+    """[start, end) as ONE ``hourly_cycle`` run (chunk = window), after its warm-up run (reported apart)."""
+    hours = int((end - start) / HOUR)
+    with throwaway(kind) as (s, inst):
+        results = run_window(build_definitions(s), inst, start, end, chunk_hours=hours)
+        warm = [c for c in results if c.job == WARMUP_JOB]
+        main = [c for c in results if c.job != WARMUP_JOB]
+        if len(main) != 1 or not main[0].success:
+            errors = [c.error for c in results if c.error]
+            raise RuntimeError(f"backfill {start} .. {end} did not complete in one run: {errors}")
+        return DagsterResult(
+            kind, main[0].seconds, main[0].events, True, hours,
+            sum(c.seconds for c in warm), sum(c.events for c in warm),
+        )
+
+
+@contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 (Dagster's console log lines) to ``path`` while timing.
+
+    Dagster still formats and writes every log line, as in ``perpetua backfill``; they just do
+    not flood the terminal.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("ab") as fh:
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)

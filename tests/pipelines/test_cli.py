@@ -1,0 +1,55 @@
+"""The ``perpetua`` command line on a temporary project-local instance."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import main
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    for var in ("PERPETUA_ENV", "PERPETUA_STORAGE_ROOT", "PERPETUA_KILL_SWITCH_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_kill_switch_needs_a_person_to_reset(home, capsys):
+    assert main(["kill-switch", "status"]) == 0
+    assert "clear" in capsys.readouterr().out
+    assert main(["kill-switch", "trip", "--by", "alice", "--note", "exchange incident"]) == 0
+    assert main(["kill-switch", "status"]) == 2
+    out = capsys.readouterr().out
+    assert "TRIPPED" in out
+    assert "exchange incident" in out
+    assert "operator:alice" in out
+    assert main(["kill-switch", "reset"]) == 2  # no --by: refused
+    assert "must name the person" in capsys.readouterr().err
+    assert main(["kill-switch", "status"]) == 2
+    assert main(["kill-switch", "reset", "--by", "bob", "--note", "checked"]) == 0
+    assert "1 trip(s) cleared" in capsys.readouterr().out
+    assert main(["kill-switch", "status"]) == 0
+
+
+@pytest.mark.slow
+def test_backfill_then_status_on_a_persistent_instance(home, capsys):
+    code = main(["backfill", "--start", "2025-09-01T00:00Z", "--end", "2025-09-01T02:00Z"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "market_sources" in out
+    assert "hourly_cycle" in out
+    assert "all checks passed" in out
+    assert (home / "dagster.yaml").exists()
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    line = next(ln for ln in status.splitlines() if ln.startswith("universe_scan_1h"))
+    assert line.split()[1:4] == ["2", "2025-09-01-00:00", "2025-09-01-01:00"]
+    assert "kill switch: clear" in status
+    stored = sorted(p.name for p in (home.parent / "storage" / "universe_scan_1h" / "2025-09-01").iterdir())
+    assert stored == ["00.parquet", "01.parquet"]
+
+
+def test_bad_window_is_a_clear_error(home, capsys):
+    assert main(["backfill", "--start", "2025-09-02T00:00Z", "--end", "2025-09-01T00:00Z"]) == 2
+    assert "empty window" in capsys.readouterr().err
