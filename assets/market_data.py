@@ -24,6 +24,14 @@ IO = "hourly_parquet"
 SCAN_LOOKBACK_H = 24
 
 
+def hourly_asset(**kwargs):
+    """``@asset`` on the shared hourly partitions: single-run backfills, hourly Parquet storage."""
+    return asset(
+        partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=GROUP,
+        kinds={"pandas", "parquet"}, **kwargs,
+    )
+
+
 def _fetch_all(
     fetch: Callable[[str, str, datetime, datetime], pd.DataFrame],
     pairs: list[tuple[str, str]],
@@ -53,13 +61,7 @@ def _coverage(df: pd.DataFrame, hours: int) -> dict[str, MetadataValue]:
     }
 
 
-@asset(
-    partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
-    io_manager_key=IO,
-    group_name=GROUP,
-    kinds={"pandas", "parquet"},
-)
+@hourly_asset()
 def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """USDT/USDC perpetual 1h candles: one row per (venue, symbol, hour).
 
@@ -74,13 +76,7 @@ def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, unive
     return df
 
 
-@asset(
-    partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
-    io_manager_key=IO,
-    group_name=GROUP,
-    kinds={"pandas", "parquet"},
-)
+@hourly_asset()
 def funding_settlements(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """Realised funding settlements inside the hour: one row per (venue, symbol, settlement).
 
@@ -100,13 +96,7 @@ def funding_settlements(context: AssetExecutionContext, market_data: MarketData,
     return df
 
 
-@asset(
-    partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
-    io_manager_key=IO,
-    group_name=GROUP,
-    kinds={"pandas", "parquet"},
-)
+@hourly_asset()
 def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """Hourly open interest in USD: one row per (venue, symbol, hour).
 
@@ -123,12 +113,7 @@ def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, un
     return df
 
 
-@asset(
-    partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
-    io_manager_key=IO,
-    group_name=GROUP,
-    kinds={"pandas", "parquet"},
+@hourly_asset(
     ins={
         "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),
         "funding_settlements": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),

@@ -180,11 +180,10 @@ def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
     candles = candles.rename(columns={"timestamp": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"})
     candles["symbol"] = [coin_symbol(v, c) for v, c in zip(candles["venue"], candles["coin"], strict=True)]
 
-    funding = _load_funding(root)
+    f36 = pd.read_parquet(root / FUNDING_36_FILE)
+    funding = _load_funding(root, f36)
     oi = pd.read_parquet(root / OI_FILE).rename(columns={"timestamp": "ts"})
     oi["symbol"] = [coin_symbol(v, c) for v, c in zip(oi["venue"], oi["coin"], strict=True)]
-
-    f36 = pd.read_parquet(root / FUNDING_36_FILE)
     mark = pd.DataFrame(
         {
             "venue": f36["venue"],
@@ -202,18 +201,17 @@ def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
     )
 
 
-def _load_funding(root: Path) -> pd.DataFrame:
+def _load_funding(root: Path, f36: pd.DataFrame) -> pd.DataFrame:
     """Union of the 3-venue funding file and the 36-symbol Binance set, one row per settlement.
 
     The 36-symbol set states ``interval_hours``; the 3-venue file does not, so its interval is
-    inferred from the spacing to the previous settlement (causal: known at settlement time).
+    inferred from the spacing to the previous settlement (see ``quant.funding.infer_interval_hours``).
     Where both files hold the same Binance settlement, the row that states its interval wins.
     """
     three = pd.read_parquet(root / FUNDING_FILE).rename(columns={"timestamp": "ts"})
     three["symbol"] = [coin_symbol(v, c) for v, c in zip(three["venue"], three["coin"], strict=True)]
     three = three.sort_values(["venue", "symbol", "ts"], kind="stable")
     three["interval_hours"] = three.groupby(["venue", "symbol"], sort=False)["ts"].transform(infer_interval_hours)
-    f36 = pd.read_parquet(root / FUNDING_36_FILE)
     f36 = pd.DataFrame(
         {
             "venue": f36["venue"],

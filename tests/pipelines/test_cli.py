@@ -48,6 +48,12 @@ def test_backfill_then_status_on_a_persistent_instance(home, capsys):
     assert "kill switch: clear" in status
     stored = sorted(p.name for p in (home.parent / "storage" / "universe_scan_1h" / "2025-09-01").iterdir())
     assert stored == ["00.parquet", "01.parquet"]
+    # retention: run records go, the stored outputs stay
+    assert main(["purge-runs", "--older-than-days", "1"]) == 0
+    assert "deleted 0 run(s)" in capsys.readouterr().out
+    assert main(["purge-runs", "--older-than-days", "0"]) == 0
+    assert "deleted 2 run(s)" in capsys.readouterr().out
+    assert (home.parent / "storage" / "universe_scan_1h" / "2025-09-01" / "00.parquet").exists()
 
 
 def test_bad_window_is_a_clear_error(home, capsys):
