@@ -23,7 +23,7 @@ CLIENT_ID_HASH_CHARS = 24
 
 INTENT_COLUMNS = [
     "hour", "exec_hour", "venue", "symbol", "side", "qty", "order_type", "limit",
-    "layer", "leg", "reason", "client_order_id",
+    "layer", "leg", "reason", "reduce_only", "client_order_id",
 ]
 
 
@@ -52,6 +52,7 @@ class OrderIntent:
     limit : limit / stop price in quote currency; None for market orders.
     layer : "L1", "L2" or "L3"; leg : the leg within the layer ("perp", "spot", "rung1", …).
     reason : why, in words a person reads in the report.
+    reduce_only : True for orders that only close exposure (never blocked by the caps).
     """
 
     hour: pd.Timestamp
@@ -64,6 +65,7 @@ class OrderIntent:
     layer: str
     leg: str
     reason: str
+    reduce_only: bool = False
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
@@ -104,6 +106,7 @@ def intents_frame(intents: list[OrderIntent]) -> pd.DataFrame:
         raise ValueError(f"duplicate client order id {first['client_order_id']} ({first['layer']} {first['symbol']} {first['leg']})")
     df["limit"] = df["limit"].astype("float64")
     df["qty"] = df["qty"].astype("float64")
+    df["reduce_only"] = df["reduce_only"].astype(bool)
     for col in ("hour", "exec_hour"):
         df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[ns, UTC]")
     return df.astype({c: "str" for c in ("venue", "symbol", "side", "order_type", "layer", "leg", "reason", "client_order_id")})
