@@ -165,8 +165,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_warnings() -> None:
+    """Dagster's preview/beta notices are for developers, not for someone running a backfill."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*(preview|beta|deprecat).*")
+    try:
+        from dagster import BetaWarning, PreviewWarning
+
+        warnings.filterwarnings("ignore", category=PreviewWarning)
+        warnings.filterwarnings("ignore", category=BetaWarning)
+    except ImportError:  # pragma: no cover - older dagster
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    _quiet_warnings()
     s = settings(args.env)
     pd.set_option("display.width", 140)
     try:

@@ -17,6 +17,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from checks.engine import partition_key
 from pipelines.partitions import HOURLY
 
+#: Console log level of CLI runs (every event is still stored in the instance for the UI).
+CONSOLE_LOG_LEVEL = "WARNING"
 #: Hours per single run of a backfill: a failure loses at most this much work.
 DEFAULT_CHUNK_HOURS = 168
 #: Source hours materialised before a window so its look-backs (24h volume, latest funding) exist.
@@ -78,7 +80,8 @@ def run_window(
         last = b - pd.Timedelta(hours=1)
         tags = {ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
         t0 = time.perf_counter()
-        res = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+        run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+        res = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
         failed: dict[str, int] = {}
         for ev in res.all_events:
             if ev.event_type_value == "ASSET_CHECK_EVALUATION":
