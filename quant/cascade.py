@@ -21,116 +21,33 @@ squeeze goes UP, the ladder SELLS above. Zero or unknown funding gives no direct
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-HOUR = pd.Timedelta(hours=1)
-PERCENT = 100.0
-FUNDING_REFERENCE_HOURS = 8.0
-DOWN, UP = "down", "up"
-BUY, SELL = "buy", "sell"
-SIDE_OF_DIRECTION = {DOWN: BUY, UP: SELL}
-DEPTH_UNITS = ("pct", "atr")
-#: Relative slack when testing reward:risk against its minimum, so 4.000000000000001 vs 4 passes.
-REWARD_RISK_SLACK = 1e-9
-
-STATUS_OK = "ok"
-STATUS_NO_OI = "no OI"
-STATUS_SHORT_OI = "insufficient OI history"
-STATUS_NO_PRICE = "no price"
-STATUS_SHORT_PRICE = "insufficient price history"
-STATUS_NO_FUNDING = "no funding"
-
-SCORE_COLUMNS = [
-    "hour", "venue", "symbol", "oi_usd", "oi_history_hours", "oi_pct_rank", "oi_signal",
-    "funding_rate_8h", "funding_signal", "rv_24h", "rv_7d", "vol_ratio", "compression_signal",
-    "score", "direction", "close", "status",
-]
-RUNG_COLUMNS = ["rung", "side", "limit", "qty", "stop", "target", "notional_usd", "reward_risk"]
-
-
-@dataclass(frozen=True)
-class CascadeParams:
-    """Every knob of the L2 layer, named. Fractions are of the reference price unless in ATR.
-
-    Score: ``oi_signal`` ramps the percentile rank of the current open interest within its
-    trailing ``oi_window_h`` hours from ``oi_pct_zero`` (0) to ``oi_pct_full`` (1), NaN with
-    fewer than ``oi_min_history_h`` hours of data. ``funding_signal`` ramps |funding per 8h| from
-    0 to ``funding_full_8h``. ``compression_signal`` ramps ``rv_24h / rv_7d`` from
-    ``ratio_zero`` (0) down to ``ratio_full`` (1).
-
-    Ladder: rung k rests ``depths[k]`` (fraction of price, or ATRs when ``depth_unit="atr"``)
-    beyond the price with ``sizes[k]`` of the budget; its stop sits ``stop_offset`` further out.
-    Targets must pay at least ``min_reward_risk``; see :func:`build_ladder`.
-    """
-
-    weight_oi: float = 0.55
-    weight_funding: float = 0.20
-    weight_compression: float = 0.25
-    oi_window_h: int = 168
-    oi_min_history_h: int = 72
-    oi_pct_zero: float = 70.0
-    oi_pct_full: float = 95.0
-    funding_full_8h: float = 0.001
-    funding_max_age_h: int = 24
-    vol_short_h: int = 24
-    vol_long_h: int = 168
-    vol_min_returns_short: int = 24
-    vol_min_returns_long: int = 144
-    ratio_zero: float = 1.0
-    ratio_full: float = 0.5
-    trigger: float = 0.6
-    hold: float = 0.4
-    depths: tuple[float, ...] = (0.015, 0.03, 0.05)
-    sizes: tuple[float, ...] = (0.25, 0.35, 0.40)
-    depth_unit: str = "pct"
-    stop_offset: float = 0.02
-    min_reward_risk: float = 2.0
-    max_target_overshoot: float = 0.03
-
-    def __post_init__(self) -> None:
-        _check_score_params(self)
-        _check_ladder_params(self)
-
-    @property
-    def oi_lookback(self) -> pd.Timedelta:
-        """Open interest needed before the first hour scored."""
-        return (self.oi_window_h - 1) * HOUR
-
-    @property
-    def price_lookback(self) -> pd.Timedelta:
-        """Candles needed before the first hour scored (``vol_long_h`` returns need one more close)."""
-        return self.vol_long_h * HOUR
-
-
-def _check_score_params(p: CascadeParams) -> None:
-    if not np.isclose(p.weight_oi + p.weight_funding + p.weight_compression, 1.0, rtol=0, atol=1e-12):
-        raise ValueError("score weights must sum to 1")
-    if not 0 < p.oi_min_history_h <= p.oi_window_h:
-        raise ValueError("need 0 < oi_min_history_h <= oi_window_h")
-    if not 0 < p.vol_min_returns_short <= p.vol_short_h < p.vol_long_h:
-        raise ValueError("need 0 < vol_min_returns_short <= vol_short_h < vol_long_h")
-    if not 0 < p.vol_min_returns_long <= p.vol_long_h:
-        raise ValueError("need 0 < vol_min_returns_long <= vol_long_h")
-    if not p.hold < p.trigger:
-        raise ValueError(f"hold {p.hold} must be below trigger {p.trigger} (hysteresis)")
-
-
-def _check_ladder_params(p: CascadeParams) -> None:
-    if len(p.depths) != len(p.sizes):
-        raise ValueError(f"{len(p.depths)} depths but {len(p.sizes)} sizes")
-    if any(s < 0 for s in p.sizes) or sum(p.sizes) > 1.0 + 1e-12:
-        raise ValueError(f"sizes {p.sizes} must be >= 0 and sum to at most 1 of the budget")
-    if p.depth_unit not in DEPTH_UNITS:
-        raise ValueError(f"depth_unit must be one of {DEPTH_UNITS}, got {p.depth_unit!r}")
-    if not (p.stop_offset > 0 and p.min_reward_risk > 0 and p.max_target_overshoot >= 0):
-        raise ValueError("need stop_offset > 0, min_reward_risk > 0, max_target_overshoot >= 0")
-
-
-# -- signals ----------------------------------------------------------------------------------
+from quant.cascade_params import (  # noqa: F401 - re-exported names of the layer
+    DEPTH_UNITS,
+    DOWN,
+    FUNDING_REFERENCE_HOURS,
+    HOUR,
+    PERCENT,
+    REWARD_RISK_SLACK,
+    RUNG_COLUMNS,
+    SCORE_COLUMNS,
+    SIDE_OF_DIRECTION,
+    STATUS_NO_FUNDING,
+    STATUS_NO_OI,
+    STATUS_NO_PRICE,
+    STATUS_OK,
+    STATUS_SHORT_OI,
+    STATUS_SHORT_PRICE,
+    UP,
+    CascadeParams,
+    _check_ladder_params,
+    _check_score_params,
+    trailing_windows,
+)
 
 
 def linear_ramp(x: ArrayLike, zero_at: float, one_at: float) -> np.ndarray:
@@ -141,12 +58,6 @@ def linear_ramp(x: ArrayLike, zero_at: float, one_at: float) -> np.ndarray:
     if zero_at == one_at:
         raise ValueError("a ramp needs two distinct end points")
     return np.clip((np.asarray(x, dtype="float64") - zero_at) / (one_at - zero_at), 0.0, 1.0)
-
-
-def trailing_windows(values: np.ndarray, window: int) -> np.ndarray:
-    """View of the ``window`` rows ending at each row (NaN-padded before the first), last axis."""
-    pad = np.full((window - 1, *values.shape[1:]), np.nan)
-    return np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, values]), window, axis=0)
 
 
 def oi_percentile_rank(oi_usd: ArrayLike, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -396,133 +307,4 @@ def arm(
     return out.sort_values(["hour", "venue", "symbol"], kind="stable").reset_index(drop=True)
 
 
-# -- the ladder -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rung:
-    """One resting limit order. ``rung`` 1 is nearest the price; ``qty`` is in base units."""
-
-    rung: int
-    side: str
-    limit: float
-    qty: float
-    stop: float
-    target: float
-    notional_usd: float
-    reward_risk: float
-
-
-@dataclass(frozen=True)
-class Ladder:
-    """The rungs placed, and one sentence per rung dropped (its budget share stays unspent)."""
-
-    direction: str
-    reference_price: float
-    budget_usd: float
-    rungs: tuple[Rung, ...]
-    rejected: tuple[str, ...]
-
-
-def build_ladder(
-    price: float, budget_usd: float, direction: str, params: CascadeParams | None = None,
-    atr: float | None = None,
-) -> Ladder:
-    """Mean-reversion limit ladder beyond ``price`` on the cascade's side.
-
-    Parameters
-    ----------
-    price : reference price (quote currency), normally the scored hour's close.
-    budget_usd : the layer's ladder budget in USD (the allocator caps it, 20% of bankroll).
-    direction : "down" (buy ladder below the price) or "up" (sell ladder above).
-    atr : average true range in quote currency; required when ``depth_unit == "atr"``.
-
-    Returns
-    -------
-    :class:`Ladder`. Rung k: ``limit = price ∓ depth_k``, ``stop = limit ∓ stop_offset``,
-    ``qty = budget · size_k / limit``. Target: full reversion to ``price`` when that pays at
-    least ``min_reward_risk`` (2:1); otherwise the nearest price that does
-    (``limit ± 2·risk``), and the rung is dropped when that lies more than
-    ``max_target_overshoot`` of the price beyond ``price`` — a gain the reversion thesis does
-    not support — or at or below zero.
-
-    Raises
-    ------
-    ValueError
-        Unknown direction, non-positive price, negative budget, missing ATR, or a rung on the
-        wrong side of the price (a buy rung at or above it, a sell rung at or below it).
-    """
-    p = params or CascadeParams()
-    side = _side(direction)
-    unit = _depth_unit_size(price, budget_usd, p, atr)
-    away = -1.0 if side == BUY else 1.0  # rungs sit beyond the price in the cascade's direction
-    rungs: list[Rung] = []
-    rejected: list[str] = []
-    for k, (depth, size) in enumerate(zip(p.depths, p.sizes, strict=True), start=1):
-        limit = price + away * depth * unit
-        if away * (limit - price) <= 0 or limit <= 0:
-            raise ValueError(f"{side} rung {k} at {limit:g} is not {'below' if side == BUY else 'above'} "
-                             f"the price {price:g}")
-        stop = limit + away * p.stop_offset * unit
-        target, why = _target(price, limit, stop, p)
-        if why:
-            rejected.append(f"rung {k} at {limit:g}: {why}")
-            continue
-        qty = budget_usd * size / limit
-        risk = abs(limit - stop)
-        rungs.append(Rung(k, side, limit, qty, stop, target, qty * limit, abs(target - limit) / risk))
-    return Ladder(direction, float(price), float(budget_usd), tuple(rungs), tuple(rejected))
-
-
-def _side(direction: str) -> str:
-    if direction not in SIDE_OF_DIRECTION:
-        raise ValueError(f"direction must be {DOWN!r} or {UP!r}, got {direction!r} (no ladder without one)")
-    return SIDE_OF_DIRECTION[direction]
-
-
-def _depth_unit_size(price: float, budget_usd: float, p: CascadeParams, atr: float | None) -> float:
-    if not (np.isfinite(price) and price > 0):
-        raise ValueError(f"price must be a positive number, got {price}")
-    if not (np.isfinite(budget_usd) and budget_usd >= 0):
-        raise ValueError(f"budget_usd must be a number >= 0, got {budget_usd}")
-    if p.depth_unit == "pct":
-        return float(price)
-    if atr is None or not (np.isfinite(atr) and atr > 0):
-        raise ValueError(f"depth_unit 'atr' needs a positive atr, got {atr}")
-    return float(atr)
-
-
-def _target(price: float, limit: float, stop: float, p: CascadeParams) -> tuple[float, str]:
-    """(target, "") or (nan, why the rung cannot pay min_reward_risk)."""
-    toward = 1.0 if limit < price else -1.0  # the snap-back runs back toward the price
-    needed = p.min_reward_risk * abs(limit - stop)
-    if abs(price - limit) >= needed * (1 - REWARD_RISK_SLACK):
-        return float(price), ""
-    target = limit + toward * needed
-    overshoot = abs(target - price)
-    if overshoot > p.max_target_overshoot * price * (1 + REWARD_RISK_SLACK):
-        return np.nan, (f"a {p.min_reward_risk:g}:1 target ({target:g}) lies {overshoot / price:.2%} "
-                        f"beyond the price, more than {p.max_target_overshoot:.2%}")
-    if target <= 0:
-        return np.nan, f"a {p.min_reward_risk:g}:1 target would be {target:g} (<= 0)"
-    return float(target), ""
-
-
-def rungs_frame(ladder: Ladder) -> pd.DataFrame:
-    """The ladder's rungs as rows with :data:`RUNG_COLUMNS`."""
-    return pd.DataFrame([vars(r) for r in ladder.rungs], columns=RUNG_COLUMNS).astype(
-        {"rung": "int64", "side": "str", **dict.fromkeys(RUNG_COLUMNS[2:], "float64")}
-    )
-
-
-def average_true_range(high: ArrayLike, low: ArrayLike, close: ArrayLike, window: int = 14) -> np.ndarray:
-    """Simple mean of the true range over the trailing ``window`` bars (Wilder 1978, unsmoothed).
-
-    ``TR = max(high - low, |high - prev close|, |low - prev close|)``; the first bar has no
-    previous close and is NaN. A plain window mean (not Wilder's recursive smoothing) keeps each
-    hour's value a function of its own window only. NaN unless the window is complete.
-    """
-    h, lo, c = (np.asarray(a, dtype="float64") for a in (high, low, close))
-    prev = np.concatenate([[np.nan], c[:-1]])
-    tr = np.maximum(h - lo, np.maximum(np.abs(h - prev), np.abs(lo - prev)))
-    return trailing_windows(tr, window).mean(axis=-1)
+from quant.ladder import Ladder, Rung, average_true_range, build_ladder, rungs_frame  # noqa: E402,F401
