@@ -2,7 +2,7 @@
 
 An intent is decided at the END of hour ``hour`` from that hour's data and executes during the
 next hour (``exec_hour = hour + 1h``). Its ``client_order_id`` is derived from
-(hour, layer, symbol, leg) only, so re-running an hour can never create a second order: the
+(hour, layer, venue, symbol, leg) only, so re-running an hour can never create a second order: the
 same decision reproduces the same id, and the venue (or the simulator) de-duplicates on it.
 """
 
@@ -27,14 +27,17 @@ INTENT_COLUMNS = [
 ]
 
 
-def client_order_id(hour: pd.Timestamp, layer: str, symbol: str, leg: str) -> str:
-    """Deterministic id from (hour, layer, symbol, leg): ``pp-L1-<24 hex>``.
+def client_order_id(hour: pd.Timestamp, layer: str, symbol: str, leg: str, venue: str) -> str:
+    """Deterministic id from (hour, layer, symbol, leg) and the venue: ``pp-L1-<24 hex>``.
 
-    >>> client_order_id(pd.Timestamp("2025-09-01 08:00", tz="UTC"), "L1", "BTC/USDT:USDT", "perp")[:6]
+    The venue is part of the key because the same symbol trades on several venues (Binance and
+    Bybit both list ``BTC/USDT:USDT``): without it two venues' orders of one hour would collide.
+
+    >>> client_order_id(pd.Timestamp("2025-09-01 08:00", tz="UTC"), "L1", "BTC/USDT:USDT", "perp", "binance")[:6]
     'pp-L1-'
     """
     stamp = pd.Timestamp(hour).tz_convert("UTC").isoformat()
-    digest = hashlib.sha256(f"{stamp}|{layer}|{symbol}|{leg}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{stamp}|{layer}|{venue}|{symbol}|{leg}".encode()).hexdigest()
     return f"{CLIENT_ID_PREFIX}-{layer}-{digest[:CLIENT_ID_HASH_CHARS]}"
 
 
@@ -84,7 +87,7 @@ class OrderIntent:
 
     @property
     def client_order_id(self) -> str:
-        return client_order_id(self.hour, self.layer, self.symbol, self.leg)
+        return client_order_id(self.hour, self.layer, self.symbol, self.leg, self.venue)
 
     @property
     def exec_hour(self) -> pd.Timestamp:

@@ -100,10 +100,11 @@ def test_bad_bars_raise_instead_of_filling(field, value):
 # -- intents -------------------------------------------------------------------------------
 
 def test_client_order_id_is_deterministic_per_hour_layer_symbol_leg():
-    a = client_order_id(H, "L1", SYM, "perp")
-    assert a == client_order_id(H, "L1", SYM, "perp")
-    assert len({a, client_order_id(H, "L1", SYM, "spot"), client_order_id(X, "L1", SYM, "perp"),
-                client_order_id(H, "L2", SYM, "perp"), client_order_id(H, "L1", "ETH/USDT:USDT", "perp")}) == 5
+    a = client_order_id(H, "L1", SYM, "perp", "binance")
+    assert a == client_order_id(H, "L1", SYM, "perp", "binance")
+    assert len({a, client_order_id(H, "L1", SYM, "spot", "binance"), client_order_id(X, "L1", SYM, "perp", "binance"),
+                client_order_id(H, "L2", SYM, "perp", "binance"), client_order_id(H, "L1", "ETH/USDT:USDT", "perp", "binance"),
+                client_order_id(H, "L1", SYM, "perp", "bybit")}) == 6
     assert a.startswith("pp-L1-")
     assert len(a) == 30
 
