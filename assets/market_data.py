@@ -24,10 +24,10 @@ IO = "hourly_parquet"
 SCAN_LOOKBACK_H = 24
 
 
-def hourly_asset(**kwargs):
+def hourly_asset(group: str = GROUP, **kwargs):
     """``@asset`` on the shared hourly partitions: single-run backfills, hourly Parquet storage."""
     return asset(
-        partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=GROUP,
+        partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=group,
         kinds={"pandas", "parquet"}, **kwargs,
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
+from assets.features import FEATURE_ASSETS
 from assets.market_data import MARKET_DATA_ASSETS
+from checks.features import FEATURE_CHECKS
 from checks.market_data import MARKET_DATA_CHECKS
 from pipelines.environments import Settings, resources_for, settings
 from pipelines.jobs import JOBS
@@ -16,8 +18,8 @@ def build_definitions(s: Settings, overrides: dict[str, object] | None = None) -
     """Everything Perpetua runs, wired to the resources of one environment (``overrides`` replace some)."""
     resources = {**resources_for(s), **(overrides or {})}
     return Definitions(
-        assets=MARKET_DATA_ASSETS,
-        asset_checks=MARKET_DATA_CHECKS,
+        assets=[*MARKET_DATA_ASSETS, *FEATURE_ASSETS],
+        asset_checks=[*MARKET_DATA_CHECKS, *FEATURE_CHECKS],
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=SENSORS,

@@ -7,11 +7,12 @@ from dagster import AssetSelection, define_asset_job
 from pipelines.partitions import HOURLY
 
 MARKET_DATA = AssetSelection.groups("market_data")
+HOURLY_CYCLE = AssetSelection.groups("market_data", "features")
 FUNDING = AssetSelection.assets("funding_settlements", "universe_scan_1h")
 SOURCES = AssetSelection.assets("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 
-#: The hourly cycle: every market-data asset and its checks for one hour (or a range).
-hourly_job = define_asset_job("hourly_cycle", selection=MARKET_DATA, partitions_def=HOURLY)
+#: The hourly cycle: every hourly asset and its checks for one hour (or a range).
+hourly_job = define_asset_job("hourly_cycle", selection=HOURLY_CYCLE, partitions_def=HOURLY)
 #: Funding settlements and the scan that reads them, for a settlement hour.
 funding_job = define_asset_job("funding_settlement", selection=FUNDING, partitions_def=HOURLY)
 

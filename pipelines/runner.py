@@ -16,13 +16,16 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from checks.engine import partition_key
 from pipelines.partitions import HOURLY
+from quant.features import FEATURE_LOOKBACK_H
 
 #: Console log level of CLI runs (every event is still stored in the instance for the UI).
 CONSOLE_LOG_LEVEL = "WARNING"
 #: Hours per single run of a backfill: a failure loses at most this much work.
 DEFAULT_CHUNK_HOURS = 168
-#: Source hours materialised before a window so its look-backs (24h volume, latest funding) exist.
-WARMUP_HOURS = 23
+#: Source hours materialised before a window so its look-backs exist: 7 days of candles for the
+#: features (``quant.features.FEATURE_LOOKBACK_H``), 23 hours for the scan. Hours already stored
+#: are not run again.
+WARMUP_HOURS = FEATURE_LOOKBACK_H
 WARMUP_JOB = "market_sources"
 
 
@@ -58,6 +61,19 @@ def chunks(start: pd.Timestamp, end: pd.Timestamp, hours: int) -> list[tuple[pd.
     return out
 
 
+def _first_missing(defs: Definitions, instance: DagsterInstance, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
+    """The first hour of [start, end) that some warm-up asset lacks (None when all are there)."""
+    if start >= end:
+        return None
+    keys = defs.resolve_job_def(WARMUP_JOB).asset_layer.executable_asset_keys
+    hours = pd.date_range(start, end, freq="h", inclusive="left")
+    wanted = {partition_key(h): h for h in hours}
+    missing = set()
+    for key in keys:
+        missing |= set(wanted) - set(instance.get_materialized_partitions(key))
+    return min(wanted[k] for k in missing) if missing else None
+
+
 def run_window(
     defs: Definitions,
     instance: DagsterInstance,
@@ -71,8 +87,8 @@ def run_window(
 ) -> list[ChunkResult]:
     """Materialise every hour of [start, end) (plus warm-up) in chunked single runs; stop at the first failure."""
     first = hour_floor(HOURLY.start)
-    warm_start = max(first, start - pd.Timedelta(hours=warmup_hours))
-    plan = [(WARMUP_JOB, warm_start, start)] if warmup_hours and warm_start < start else []
+    warm_start = _first_missing(defs, instance, max(first, start - pd.Timedelta(hours=warmup_hours)), start)
+    plan = [(WARMUP_JOB, warm_start, start)] if warm_start is not None else []
     plan += [(job_name, a, b) for a, b in chunks(max(start, first), end, chunk_hours)]
     results = []
     for name, a, b in plan:

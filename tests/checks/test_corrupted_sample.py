@@ -61,7 +61,7 @@ def corrupted_run(tmp_path_factory):
     s = type(s)(s.environment, s.home, str(root / "storage"), f"sqlite:///{root / 'ks.db'}")
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     with DagsterInstance.ephemeral() as instance:
-        results = run_window(defs, instance, DAY, DAY + pd.Timedelta(days=1))
+        results = run_window(defs, instance, DAY, DAY + pd.Timedelta(days=1), warmup_hours=23)
         yield results, instance, KillSwitchStore(s.kill_switch_url)
 
 
@@ -122,9 +122,18 @@ def test_kill_switch_records_every_failed_check(corrupted_run):
 def test_clean_window_passes_every_check(local_settings, instance):
     defs = build_definitions(local_settings)
     results = run_window(defs, instance, DAY, DAY + pd.Timedelta(hours=3))
-    assert [r.success for r in results] == [True, True]
+    assert [(r.job, r.success) for r in results] == [("market_sources", True), ("hourly_cycle", True)]
     evals = _evaluations(instance, results[-1].run_id)
     assert {e.check_name for e in evals if not e.passed} == set()
-    assert len({e.check_name for e in evals}) == 23
+    assert len({e.check_name for e in evals}) == 23 + 5  # market data + features/regime
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
-    assert len(instance.get_materialized_partitions(AssetKey("universe_scan_1h"))) == 3
+    for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
+        assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3
+    from resources.storage import read_hours
+
+    hours = pd.date_range(DAY, periods=3, freq="h")
+    feats = read_hours(local_settings.storage_root, "features_1h", hours)
+    assert len(feats) == 3 * 10
+    assert feats["vol_7d"].notna().all()  # the 7-day warm-up was materialised first
+    regimes = read_hours(local_settings.storage_root, "regime_scores_1h", hours)
+    assert set(regimes["regime"]) <= {"crash", "high_vol", "trend", "range", "neutral", "unknown"}

@@ -14,7 +14,8 @@ from pipelines.definitions import build_definitions
 from pipelines.environments import Settings
 from pipelines.runner import run_window
 
-START = pd.Timestamp("2025-09-01 00:00", tz="UTC")
+#: Near the partitions' start, so the 7-day warm-up is clipped to 42 hours; funding starts inside.
+START = pd.Timestamp("2025-03-08 06:00", tz="UTC")
 HOURS = 48
 
 
@@ -52,5 +53,9 @@ def test_range_equals_hour_by_hour_bit_for_bit(tmp_path):
     differing = [k for k in a if a[k] != b[k]]
     assert differing == []
     # and the stored hours are not trivially empty
-    scan = pd.read_parquet(tmp_path / "ranged" / "storage" / "universe_scan_1h" / "2025-09-02" / "23.parquet")
-    assert scan["volume_24h_usd"].notna().sum() >= 10
+    scan = pd.read_parquet(tmp_path / "ranged" / "storage" / "universe_scan_1h" / "2025-03-10" / "05.parquet")
+    assert scan["volume_24h_usd"].notna().sum() >= 9
+    assert scan["last_funding_rate"].notna().sum() >= 10
+    assert len([k for k in a if k.startswith("features_1h/")]) == HOURS
+    feats = pd.read_parquet(tmp_path / "ranged" / "storage" / "features_1h" / "2025-03-10" / "05.parquet")
+    assert feats["mom_24h"].notna().all()

@@ -34,7 +34,7 @@ def test_kill_switch_needs_a_person_to_reset(home, capsys):
 
 @pytest.mark.slow
 def test_backfill_then_status_on_a_persistent_instance(home, capsys):
-    code = main(["backfill", "--start", "2025-09-01T00:00Z", "--end", "2025-09-01T02:00Z"])
+    code = main(["backfill", "--start", "2025-03-06T13:00Z", "--end", "2025-03-06T15:00Z"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "market_sources" in out
@@ -44,16 +44,21 @@ def test_backfill_then_status_on_a_persistent_instance(home, capsys):
     assert main(["status"]) == 0
     status = capsys.readouterr().out
     line = next(ln for ln in status.splitlines() if ln.startswith("universe_scan_1h"))
-    assert line.split()[1:4] == ["2", "2025-09-01-00:00", "2025-09-01-01:00"]
+    assert line.split()[1:4] == ["2", "2025-03-06-13:00", "2025-03-06-14:00"]
     assert "kill switch: clear" in status
-    stored = sorted(p.name for p in (home.parent / "storage" / "universe_scan_1h" / "2025-09-01").iterdir())
-    assert stored == ["00.parquet", "01.parquet"]
+    stored = sorted(p.name for p in (home.parent / "storage" / "universe_scan_1h" / "2025-03-06").iterdir())
+    assert stored == ["13.parquet", "14.parquet"]
+    # the next window's look-back hours are already stored: no warm-up run this time
+    assert main(["backfill", "--start", "2025-03-06T15:00Z", "--end", "2025-03-06T16:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "market_sources" not in out
+    assert "hourly_cycle" in out
     # retention: run records go, the stored outputs stay
     assert main(["purge-runs", "--older-than-days", "1"]) == 0
     assert "deleted 0 run(s)" in capsys.readouterr().out
     assert main(["purge-runs", "--older-than-days", "0"]) == 0
-    assert "deleted 2 run(s)" in capsys.readouterr().out
-    assert (home.parent / "storage" / "universe_scan_1h" / "2025-09-01" / "00.parquet").exists()
+    assert "deleted 3 run(s)" in capsys.readouterr().out
+    assert (home.parent / "storage" / "universe_scan_1h" / "2025-03-06" / "13.parquet").exists()
 
 
 def test_bad_window_is_a_clear_error(home, capsys):

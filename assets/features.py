@@ -1,0 +1,47 @@
+"""Feature and regime assets: what each instrument looks like at the end of every hour."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, MetadataValue
+
+from assets.market_data import hourly_asset
+from pipelines.partitions import lookback, window_of
+from quant.features import FEATURE_LOOKBACK_H, compute_features
+from quant.market_data import hours_of
+from quant.regime import regime_scores
+
+GROUP = "features"
+
+
+@hourly_asset(group=GROUP, ins={"perp_ohlcv_1h": AssetIn(partition_mapping=lookback(FEATURE_LOOKBACK_H))})
+def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> pd.DataFrame:
+    """Hourly features: one row per (venue, symbol, hour) with a bar in that hour.
+
+    Momentum (1h/4h/24h log returns), 24h log-price slope, Wilder ATR(14), 24h and 7-day
+    volatility and their ratio with expanding/compressed flags, volume surge, range widening,
+    breakouts, mean-reversion distance in ATRs, ADX-like strength, 7-day beta and correlation to
+    the venue's BTC, and market breadth. Each value uses bars up to the hour only (see
+    ``quant.features``); missing history is NaN, never 0.
+    """
+    start, end = window_of(context)
+    hours = hours_of(start, end)
+    df = compute_features(perp_ohlcv_1h, hours)
+    context.add_output_metadata({
+        "rows": MetadataValue.int(len(df)),
+        "complete_rows": MetadataValue.int(int(df.drop(columns=["hour", "venue", "symbol"]).notna().all(axis=1).sum())),
+    })
+    return df
+
+
+@hourly_asset(group=GROUP)
+def regime_scores_1h(context: AssetExecutionContext, features_1h: pd.DataFrame) -> pd.DataFrame:
+    """Rule-based regime per (venue, symbol, hour): trend / range / high_vol / crash scores in
+    [0, 1] and the winning label (``unknown`` when a feature is missing, ``neutral`` when no rule
+    fires). Thresholds are named in ``quant.regime``; an ML classifier joins later.
+    """
+    df = regime_scores(features_1h)
+    counts = df["regime"].value_counts().to_dict() if len(df) else {}
+    context.add_output_metadata({"rows": MetadataValue.int(len(df)), "labels": MetadataValue.json({str(k): int(v) for k, v in counts.items()})})
+    return df
+
+
+FEATURE_ASSETS = [features_1h, regime_scores_1h]
