@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +29,32 @@ HOUR = pd.Timedelta(hours=1)
 
 @dataclass(frozen=True)
 class DagsterResult:
+    """One timed run. ``events`` counts what the instance stored for it (planned events included);
+    ``result_events`` what ``execute_in_process`` returned (``len(result.all_events)``)."""
+
     instance: str
     seconds: float
-    events: int
     success: bool
     hours: int
+    result_events: int
     warmup_seconds: float
-    warmup_events: int
+    warmup_result_events: int
+    #: Stored events of the timed run by type (ASSET_CHECK_EVALUATION, ASSET_MATERIALIZATION, ...).
+    event_types: dict[str, int]
+
+    @property
+    def events(self) -> int:
+        return sum(self.event_types.values())
+
+
+def _count(types: Iterable[str]) -> dict[str, int]:
+    return dict(Counter(types).most_common())
+
+
+def _run_event_types(inst: DagsterInstance, run_id: str) -> dict[str, int]:
+    return _count(
+        e.dagster_event.event_type_value for e in inst.all_logs(run_id) if e.dagster_event is not None
+    )
 
 
 @contextmanager
@@ -63,17 +84,29 @@ def hourly(kind: str, hour: pd.Timestamp) -> DagsterResult:
         defs = build_definitions(s)
         job = defs.resolve_job_def("hourly_cycle")
         warm = run_window(
-            defs, inst, hour - WARMUP_HOURS * HOUR, hour,
-            job_name=WARMUP_JOB, chunk_hours=WARMUP_HOURS, warmup_hours=0,
+            defs,
+            inst,
+            hour - WARMUP_HOURS * HOUR,
+            hour,
+            job_name=WARMUP_JOB,
+            chunk_hours=WARMUP_HOURS,
+            warmup_hours=0,
         )
         if not all(c.success for c in warm):
             raise RuntimeError(f"warm-up failed: {[c.error for c in warm]}")
+        gc.collect()
         t0 = time.perf_counter()
         res = job.execute_in_process(instance=inst, partition_key=partition_key(hour), raise_on_error=False)
         seconds = time.perf_counter() - t0
         return DagsterResult(
-            kind, seconds, len(res.all_events), res.success, 1,
-            sum(c.seconds for c in warm), sum(c.events for c in warm),
+            instance=kind,
+            seconds=seconds,
+            success=res.success,
+            hours=1,
+            result_events=len(res.all_events),
+            warmup_seconds=sum(c.seconds for c in warm),
+            warmup_result_events=sum(c.events for c in warm),
+            event_types=_run_event_types(inst, res.run_id),
         )
 
 
@@ -81,6 +114,7 @@ def window(kind: str, start: pd.Timestamp, end: pd.Timestamp) -> DagsterResult:
     """[start, end) as ONE ``hourly_cycle`` run (chunk = window), after its warm-up run (reported apart)."""
     hours = int((end - start) / HOUR)
     with throwaway(kind) as (s, inst):
+        gc.collect()
         results = run_window(build_definitions(s), inst, start, end, chunk_hours=hours)
         warm = [c for c in results if c.job == WARMUP_JOB]
         main = [c for c in results if c.job != WARMUP_JOB]
@@ -88,8 +122,14 @@ def window(kind: str, start: pd.Timestamp, end: pd.Timestamp) -> DagsterResult:
             errors = [c.error for c in results if c.error]
             raise RuntimeError(f"backfill {start} .. {end} did not complete in one run: {errors}")
         return DagsterResult(
-            kind, main[0].seconds, main[0].events, True, hours,
-            sum(c.seconds for c in warm), sum(c.events for c in warm),
+            instance=kind,
+            seconds=main[0].seconds,
+            success=True,
+            hours=hours,
+            result_events=main[0].events,
+            warmup_seconds=sum(c.seconds for c in warm),
+            warmup_result_events=sum(c.events for c in warm),
+            event_types=_run_event_types(inst, main[0].run_id),
         )
 
 

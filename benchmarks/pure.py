@@ -10,6 +10,8 @@ Dagster's own bookkeeping.
 
 from __future__ import annotations
 
+import gc
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,3 +151,22 @@ def prepare_store(store: Path, lookback: Sources | None, start: pd.Timestamp) ->
     """Write the look-back hours before ``start`` (the untimed warm-up of a Parquet run)."""
     if lookback is not None:
         store_sources(store, lookback, md.hours_of(max(start - SCAN_LOOKBACK, FIRST_HOUR), start))
+
+
+def measure(
+    ex: ReplayExchange,
+    uni: Universe,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    lookback: Sources | None,
+    *,
+    parquet: bool = False,
+) -> PureResult:
+    """``run_window`` after a garbage collection; with ``parquet`` through a fresh temp folder."""
+    if not parquet:
+        gc.collect()
+        return run_window(ex, uni, start, end, lookback)
+    with tempfile.TemporaryDirectory(prefix="perpetua-bench-io-") as tmp:
+        prepare_store(Path(tmp), lookback, start)
+        gc.collect()
+        return run_window(ex, uni, start, end, lookback, Path(tmp))

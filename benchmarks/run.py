@@ -14,12 +14,10 @@ to ``benchmarks/out/dagster.log``. Timings are reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from datetime import UTC, datetime
@@ -31,7 +29,6 @@ warnings.filterwarnings("ignore", message=".*(preview|beta|deprecated).*")
 import pandas as pd  # noqa: E402
 
 from benchmarks import harness, pure  # noqa: E402
-from benchmarks.pure import PureResult, Sources  # noqa: E402
 from benchmarks.report import Row, load, machine, markdown, sample_data  # noqa: E402
 from quant.universe import Universe  # noqa: E402
 from resources.exchange.replay import ReplayExchange  # noqa: E402
@@ -65,41 +62,28 @@ def timed_import() -> dict[str, float]:
     return out
 
 
-def pure_io(ex: ReplayExchange, uni: Universe, start: pd.Timestamp, end: pd.Timestamp,
-            lookback: Sources | None) -> PureResult:
-    """The pure window through hourly Parquet in a fresh folder (look-back hours written untimed)."""
-    with tempfile.TemporaryDirectory(prefix="perpetua-bench-io-") as tmp:
-        pure.prepare_store(Path(tmp), lookback, start)
-        gc.collect()
-        return pure.run_window(ex, uni, start, end, lookback, Path(tmp))
-
-
-def pure_plain(ex: ReplayExchange, uni: Universe, start: pd.Timestamp, end: pd.Timestamp,
-               lookback: Sources | None) -> PureResult:
-    gc.collect()
-    return pure.run_window(ex, uni, start, end, lookback)
-
-
 def bench_hourly(ex: ReplayExchange, uni: Universe, repeats: int, log: Path) -> tuple[list[Row], dict]:
     """(a): interleaved repeats of the four ways to compute one hour; the first round is discarded."""
     end = MID_HOUR + HOUR
     lookback = pure.lookback_of(ex, uni, MID_HOUR)
     samples: dict[str, list[float]] = {"pure": [], "pure_io": [], "memory": [], "sqlite": []}
     events: dict[str, int] = {}
+    types: dict[str, dict[str, int]] = {}
     warmups: dict[str, list[float]] = {"memory": [], "sqlite": []}
     for i in range(repeats + 1):
-        p = pure_plain(ex, uni, MID_HOUR, end, lookback)
-        pio = pure_io(ex, uni, MID_HOUR, end, lookback)
+        p = pure.measure(ex, uni, MID_HOUR, end, lookback)
+        pio = pure.measure(ex, uni, MID_HOUR, end, lookback, parquet=True)
         runs = {}
         with harness.stderr_to(log):
             for kind in ("memory", "sqlite"):
-                gc.collect()
                 runs[kind] = harness.hourly(kind, MID_HOUR)
         if not all(r.success for r in runs.values()):
             raise RuntimeError(f"hourly run failed: {runs}")
         tag = "warm-up round (discarded)" if i == 0 else f"repeat {i}/{repeats}"
-        say(f"  hourly {tag}: pure {p.seconds:.3f}s, pure+Parquet {pio.seconds:.3f}s, "
-            f"in-memory {runs['memory'].seconds:.3f}s, SQLite {runs['sqlite'].seconds:.3f}s")
+        say(
+            f"  hourly {tag}: pure {p.seconds:.3f}s, pure+Parquet {pio.seconds:.3f}s, "
+            f"in-memory {runs['memory'].seconds:.3f}s, SQLite {runs['sqlite'].seconds:.3f}s"
+        )
         if i == 0:
             continue
         samples["pure"].append(p.seconds)
@@ -107,6 +91,7 @@ def bench_hourly(ex: ReplayExchange, uni: Universe, repeats: int, log: Path) -> 
         for kind, r in runs.items():
             samples[kind].append(r.seconds)
             events[kind] = r.events
+            types[kind] = r.event_types
             warmups[kind].append(r.warmup_seconds)
     med = {k: statistics.median(v) for k, v in samples.items()}
     label = f"{span(MID_HOUR, end)} (after 23 warm-up hours)"
@@ -115,33 +100,58 @@ def bench_hourly(ex: ReplayExchange, uni: Universe, repeats: int, log: Path) -> 
         Row(name, "SQLite on disk", label, 1, med["sqlite"], med["pure"], med["pure_io"], events["sqlite"]),
         Row(name, "in-memory", label, 1, med["memory"], med["pure"], med["pure_io"], events["memory"]),
     ]
-    raw = {"partition": f"{MID_HOUR:%Y-%m-%d-%H:%M}", "samples_s": samples, "median_s": med,
-           "events": events, "warmup_run_s": warmups, "violations": p.violations, "rows": p.rows}
+    raw = {
+        "partition": f"{MID_HOUR:%Y-%m-%d-%H:%M}",
+        "samples_s": samples,
+        "median_s": med,
+        "events": events,
+        "event_types": types,
+        "warmup_run_s": warmups,
+        "violations": p.violations,
+        "rows": p.rows,
+    }
     return rows, raw
 
 
 def bench_window(
-    ex: ReplayExchange, uni: Universe, kinds: list[str], start: pd.Timestamp, end: pd.Timestamp,
-    log: Path, name: str, *, with_io: bool = True,
+    ex: ReplayExchange,
+    uni: Universe,
+    kinds: list[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    log: Path,
+    name: str,
+    *,
+    with_io: bool = True,
 ) -> tuple[list[Row], dict]:
     """(b): [start, end) as one Dagster run per instance kind, and the same window computed directly."""
     lookback = pure.lookback_of(ex, uni, start)
-    p = pure_plain(ex, uni, start, end, lookback)
-    pio = pure_io(ex, uni, start, end, lookback) if with_io else None
-    say(f"  {span(start, end)}: pure {p.seconds:.2f}s" + (f", pure+Parquet {pio.seconds:.2f}s" if pio else ""))
-    rows, raw = [], {"window": span(start, end), "hours": p.hours, "pure_s": p.seconds,
-                     "pure_io_s": pio.seconds if pio else None, "violations": p.violations, "rows": p.rows}
+    p = pure.measure(ex, uni, start, end, lookback)
+    pio = pure.measure(ex, uni, start, end, lookback, parquet=True) if with_io else None
+    say(
+        f"  {span(start, end)}: pure {p.seconds:.2f}s" + (f", pure+Parquet {pio.seconds:.2f}s" if pio else "")
+    )
+    pio_s = pio.seconds if pio else None
+    rows: list[Row] = []
+    raw: dict = {"window": span(start, end), "hours": p.hours, "pure_s": p.seconds, "pure_io_s": pio_s}
+    raw |= {"violations": p.violations, "rows": p.rows}
     for kind in kinds:
-        gc.collect()
         with harness.stderr_to(log):
             r = harness.window(kind, start, end)
-        say(f"  {span(start, end)} on {kind}: {r.seconds:.1f}s, {r.events:,} events "
-            f"({r.events / r.seconds:.0f}/s); warm-up run {r.warmup_seconds:.1f}s")
+        say(
+            f"  {span(start, end)} on {kind}: {r.seconds:.1f}s, {r.events:,} events "
+            f"({r.events / r.seconds:.0f}/s); warm-up run {r.warmup_seconds:.1f}s"
+        )
         instance = "SQLite on disk" if kind == "sqlite" else "in-memory"
-        rows.append(Row(name, instance, span(start, end), r.hours, r.seconds, p.seconds,
-                        pio.seconds if pio else None, r.events))
-        raw[kind] = {"seconds": r.seconds, "events": r.events, "warmup_run_s": r.warmup_seconds,
-                     "warmup_events": r.warmup_events}
+        rows.append(Row(name, instance, span(start, end), r.hours, r.seconds, p.seconds, pio_s, r.events))
+        raw[kind] = {
+            "seconds": r.seconds,
+            "events": r.events,
+            "result_events": r.result_events,
+            "warmup_run_s": r.warmup_seconds,
+            "warmup_result_events": r.warmup_result_events,
+            "event_types": r.event_types,
+        }
     return rows, raw
 
 
@@ -158,8 +168,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke test: a 24h window and 3 repeats")
     ap.add_argument("--repeats", type=int, default=None, help="hourly repeats (default 5, 3 with --quick)")
-    ap.add_argument("--budget-s", type=float, default=600.0,
-                    help="longest in-memory backfill run to attempt (default 600 s)")
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=600.0,
+        help="longest in-memory backfill run to attempt (default 600 s)",
+    )
     ap.add_argument("--out", type=Path, default=OUT, help="output folder (default benchmarks/out)")
     return ap.parse_args(argv)
 
@@ -176,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     imports = timed_import()
     ex, uni = ReplayExchange(), MarketUniverse().get()
     info = machine()
-    say(f"machine: {info['nproc']} × {info['cpu_model']}, {info['ram_gib']} GiB, Python {info['python']}, "
-        f"dagster {info['dagster']}; load {load_start}; imports {imports}")
+    say(
+        f"machine: {info['nproc']} × {info['cpu_model']}, {info['ram_gib']} GiB, Python {info['python']}, "
+        f"dagster {info['dagster']}; load {load_start}; imports {imports}"
+    )
 
     say(f"(a) one hourly run of {MID_HOUR:%Y-%m-%d %H:00} UTC, {repeats} repeats")
     rows, hourly_raw = bench_hourly(ex, uni, repeats, log)
@@ -193,8 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         rate = short_raw["memory"]["seconds"] / short_h
         start, why, estimate = choose_window(rate, args.budget_s)
-        decision = {"seconds_per_hour_in_memory": rate, "whole_sample_estimate_s": estimate,
-                    "budget_s": args.budget_s, "chosen": why, "window": span(start, SAMPLE_END)}
+        decision = {
+            "seconds_per_hour_in_memory": rate,
+            "whole_sample_estimate_s": estimate,
+            "budget_s": args.budget_s,
+            "chosen": why,
+            "window": span(start, SAMPLE_END),
+        }
         say(f"  whole sample in memory estimated at {estimate:.0f}s -> {why}: {span(start, SAMPLE_END)}")
         big_h = int((SAMPLE_END - start) / HOUR)
         name = f"backfill, one run of {big_h:,} h ({why})"
@@ -203,8 +224,18 @@ def main(argv: list[str] | None = None) -> int:
         windows.append(big_raw)
         if start != SAMPLE_START:
             _, full_raw = bench_window(ex, uni, [], SAMPLE_START, SAMPLE_END, log, "", with_io=False)
-            rows.append(Row("pure computation only, whole sample", "none", full_raw["window"], full_raw["hours"],
-                            None, full_raw["pure_s"], None, None))
+            rows.append(
+                Row(
+                    "pure computation only, whole sample",
+                    "none",
+                    full_raw["window"],
+                    full_raw["hours"],
+                    None,
+                    full_raw["pure_s"],
+                    None,
+                    None,
+                )
+            )
             windows.append(full_raw)
 
     table = markdown(rows)
@@ -215,7 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "load_average": {"start": load_start, "end": load()},
         "import_seconds": imports,
-        "data": {**sample_data(), "sample_window": span(SAMPLE_START, SAMPLE_END), "sample_hours": SAMPLE_HOURS},
+        "data": {
+            **sample_data(),
+            "sample_window": span(SAMPLE_START, SAMPLE_END),
+            "sample_hours": SAMPLE_HOURS,
+        },
         "hourly": hourly_raw,
         "windows": windows,
         "window_choice": decision,
