@@ -7,7 +7,7 @@ from dagster import AssetSelection, define_asset_job
 from pipelines.partitions import HOURLY
 
 MARKET_DATA = AssetSelection.groups("market_data")
-HOURLY_CYCLE = AssetSelection.groups("market_data", "features")
+HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals")
 FUNDING = AssetSelection.assets("funding_settlements", "universe_scan_1h")
 SOURCES = AssetSelection.assets("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 

@@ -8,7 +8,7 @@ from pipelines.environments import Settings
 from pipelines.partitions import HOURLY
 from resources.kill_switch import KillSwitchStore
 
-ASSETS = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h", "features_1h", "regime_scores_1h")
+ASSETS = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h", "features_1h", "regime_scores_1h", "carry_signals_1h")
 
 
 def summary(instance: DagsterInstance, s: Settings) -> str:
@@ -49,9 +49,10 @@ def _failed_checks(instance: DagsterInstance, key: AssetKey) -> str:
 def _check_keys(key: AssetKey) -> list[str]:
     from checks.features import FEATURE_CHECKS
     from checks.market_data import MARKET_DATA_CHECKS
+    from checks.signals import SIGNAL_CHECKS
 
     names = []
-    for chk in [*MARKET_DATA_CHECKS, *FEATURE_CHECKS]:
+    for chk in [*MARKET_DATA_CHECKS, *FEATURE_CHECKS, *SIGNAL_CHECKS]:
         for ck in chk.check_keys:
             if ck.asset_key == key:
                 names.append(ck.name)

@@ -142,3 +142,19 @@ def label(scores: np.ndarray) -> np.ndarray:
     best = labels[np.argmax(np.nan_to_num(scores, nan=-1.0), axis=1)]
     best = np.where(scores.max(axis=1, initial=-1.0) > 0, best, NEUTRAL)
     return np.where(np.isnan(scores).any(axis=1), UNKNOWN, best)
+
+
+#: Share of labelled instruments in a calm regime ("range" or "neutral") that makes the market calm.
+CALM_SHARE = 0.8
+CALM_LABELS = ("range", NEUTRAL)
+
+
+def calm_market(regimes: pd.DataFrame, hours: pd.DatetimeIndex, min_share: float = CALM_SHARE) -> pd.Series:
+    """Per hour: True when at least ``min_share`` of the instruments with a known label are calm.
+
+    This is the L1 carry's hibernation gate (no new entries in a calm market). An hour with no
+    known label at all is not calm (False): missing information never switches a gate.
+    """
+    known = regimes[regimes["regime"] != UNKNOWN]
+    share = known.assign(calm=known["regime"].isin(CALM_LABELS)).groupby("hour")["calm"].mean()
+    return (share.reindex(hours) >= min_share).fillna(False).astype(bool)

@@ -147,3 +147,17 @@ def test_real_sell_off_2025_04_07() -> None:
     assert ((scores[known] >= 0) & (scores[known] <= 1)).all()
     assert set(got.loc[known, "regime"]) <= {*rg.LABELS, "neutral"}
     assert (got.loc[~known, "regime"] == "unknown").all()
+
+
+def test_calm_market_share_and_unknown_hours():
+    from quant.regime import calm_market
+
+    h0, h1, h2 = pd.date_range("2025-09-01", periods=3, freq="h", tz="UTC")
+    regimes = pd.DataFrame({
+        "hour": [h0] * 5 + [h1] * 5 + [h2] * 2,
+        "regime": ["range", "neutral", "range", "range", "trend",  # 4 of 5 calm: 0.8 -> calm
+                   "range", "range", "trend", "crash", "unknown",  # 2 of 4 known: not calm
+                   "unknown", "unknown"],  # nothing known: not calm
+    })
+    hours = pd.DatetimeIndex([h0, h1, h2, h2 + pd.Timedelta(hours=1)])
+    assert calm_market(regimes, hours).tolist() == [True, False, False, False]
