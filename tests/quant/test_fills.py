@@ -184,3 +184,8 @@ def test_vectorised_fills_equal_a_plain_loop_on_real_bars():
     np.testing.assert_allclose(got["fill_price"], [r[2] for r in ref], rtol=1e-12, equal_nan=True)
     np.testing.assert_allclose(got["fee"], [r[3] for r in ref], rtol=1e-12)
     assert set(got["status"]) >= {"filled", "no_counterparty"}
+
+
+def test_two_bars_for_one_hour_is_an_error():
+    with pytest.raises(ValueError, match="two bars for binance BTC/USDT:USDT"):
+        fill(intent(), [bar(), bar(o=101.0)])
