@@ -17,8 +17,8 @@ import pandas as pd
 
 from pipelines.environments import PROJECT_ROOT, Settings, settings
 
-#: The demo window: the sample's last week. Dagster records ~27 events per hour (4 assets, 23
-#: checks) at ~30 ms each on SQLite, so the whole sample takes about an hour on 2 cores;
+#: The demo window: the sample's last week. Dagster records ~46 events per hour (7 assets, 31
+#: checks) at ~30 ms each on SQLite, so the whole sample takes 1-2 hours on 2 cores;
 #: ``perpetua backfill`` does the rest (see BENCHMARKS.md).
 DEMO_START = "2025-09-24T00:00:00Z"
 DEMO_END = "2025-10-01T00:00:00Z"
