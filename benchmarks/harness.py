@@ -19,12 +19,14 @@ from dagster import DagsterInstance
 from checks.engine import partition_key
 from pipelines.definitions import build_definitions
 from pipelines.environments import Settings
-from pipelines.runner import WARMUP_HOURS, WARMUP_JOB, run_window
+from pipelines.runner import CONSOLE_LOG_LEVEL, WARMUP_HOURS, WARMUP_JOB, run_window
 
 #: A fresh on-disk instance: SQLite run, event-log and schedule storage under the folder.
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 INSTANCES = ("sqlite", "memory")
 HOUR = pd.Timedelta(hours=1)
+#: The console log level ``pipelines.runner`` (``perpetua backfill``) runs with; every event is still stored.
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
 
 
 @dataclass(frozen=True)
@@ -78,36 +80,44 @@ def throwaway(kind: str) -> Iterator[tuple[Settings, DagsterInstance]]:
             yield s, inst
 
 
-def hourly(kind: str, hour: pd.Timestamp) -> DagsterResult:
-    """ONE ``hourly_cycle`` run of ``hour`` on a fresh instance; the 23 warm-up hours run first, untimed."""
+def hourly(kind: str, first: pd.Timestamp, runs: int) -> list[DagsterResult]:
+    """``runs`` consecutive ONE-hour ``hourly_cycle`` runs from ``first`` on a fresh instance.
+
+    The warm-up hours (``pipelines.runner.WARMUP_HOURS`` of sources before ``first``) are
+    materialised first, untimed, as the hourly schedule finds them in production; each hour's
+    run then materialises what the next hour's look-backs read.
+    """
     with throwaway(kind) as (s, inst):
         defs = build_definitions(s)
         job = defs.resolve_job_def("hourly_cycle")
         warm = run_window(
-            defs,
-            inst,
-            hour - WARMUP_HOURS * HOUR,
-            hour,
-            job_name=WARMUP_JOB,
-            chunk_hours=WARMUP_HOURS,
-            warmup_hours=0,
-        )
+            defs, inst, first - WARMUP_HOURS * HOUR, first,
+            job_name=WARMUP_JOB, chunk_hours=WARMUP_HOURS, warmup_hours=0,
+        )  # fmt: skip
         if not all(c.success for c in warm):
             raise RuntimeError(f"warm-up failed: {[c.error for c in warm]}")
-        gc.collect()
-        t0 = time.perf_counter()
-        res = job.execute_in_process(instance=inst, partition_key=partition_key(hour), raise_on_error=False)
-        seconds = time.perf_counter() - t0
-        return DagsterResult(
-            instance=kind,
-            seconds=seconds,
-            success=res.success,
-            hours=1,
-            result_events=len(res.all_events),
-            warmup_seconds=sum(c.seconds for c in warm),
-            warmup_result_events=sum(c.events for c in warm),
-            event_types=_run_event_types(inst, res.run_id),
-        )
+        out = []
+        for i in range(runs):
+            key = partition_key(first + i * HOUR)
+            gc.collect()
+            t0 = time.perf_counter()
+            res = job.execute_in_process(
+                instance=inst, partition_key=key, run_config=RUN_CONFIG, raise_on_error=False
+            )
+            seconds = time.perf_counter() - t0
+            out.append(
+                DagsterResult(
+                    instance=kind,
+                    seconds=seconds,
+                    success=res.success,
+                    hours=1,
+                    result_events=len(res.all_events),
+                    warmup_seconds=sum(c.seconds for c in warm) if i == 0 else 0.0,
+                    warmup_result_events=sum(c.events for c in warm) if i == 0 else 0,
+                    event_types=_run_event_types(inst, res.run_id),
+                )
+            )
+        return out
 
 
 def window(kind: str, start: pd.Timestamp, end: pd.Timestamp) -> DagsterResult:

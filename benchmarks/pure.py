@@ -1,11 +1,13 @@
 """The hourly cycle without Dagster: the same fetches, quant functions and check rules, called directly.
 
-This is the work the asset and check bodies do, minus the orchestration: ``ReplayExchange``
-fetches -> ``quant.market_data`` tables -> every rule of ``checks.market_data`` (one
-great-expectations validation per asset plus the Python rules, split per hour in a range as the
-range checks do). Optionally each table is also written and read back as hourly Parquet exactly
-as ``HourlyParquetIOManager`` does, so the storage part of a Dagster run can be told apart from
-Dagster's own bookkeeping.
+This is the work the asset and check bodies of the ``hourly_cycle`` job do, minus the
+orchestration: ``ReplayExchange`` fetches -> ``quant.market_data`` tables -> universe scan,
+``quant.features`` -> ``quant.regime`` -> ``quant.carry`` scan, then every rule of the asset
+checks (one great-expectations validation per asset plus the Python rules, split per hour in a
+range as the range checks do). Optionally each table is also written and read back as hourly
+Parquet exactly as ``HourlyParquetIOManager`` does, so the storage part of a Dagster run can be
+told apart from Dagster's own bookkeeping. ``ASSETS`` lists what is covered; ``benchmarks.run``
+warns when the job materialises more.
 """
 
 from __future__ import annotations
@@ -20,36 +22,57 @@ from pathlib import Path
 
 import pandas as pd
 
+from assets.market_data import SCAN_LOOKBACK_H
 from checks.engine import Rule, RuleEnv, ge_violations
+from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
+from checks.signals import CARRY_RULES
 from pipelines.partitions import HOURLY
 from quant import market_data as md
+from quant.carry import scan as carry_scan
+from quant.features import FEATURE_LOOKBACK_H, compute_features
 from quant.funding import SNAP_TOLERANCE
 from quant.quality import by_hour
+from quant.regime import calm_market, regime_scores
 from quant.universe import Universe
 from resources.exchange.replay import ReplayExchange
 from resources.storage import frame_to_bytes, hour_path, read_hours, split_by_hour
 
-#: Hours before a window the universe scan reads (24h volume, latest funding): see assets.market_data.
-SCAN_LOOKBACK = pd.Timedelta(hours=23)
+NONE = pd.Timedelta(0)
+#: Hours before a window that the universe scan (24h volume, latest funding) and the features read.
+SCAN_LOOKBACK = pd.Timedelta(hours=SCAN_LOOKBACK_H - 1)
+FEATURE_LOOKBACK = pd.Timedelta(hours=FEATURE_LOOKBACK_H)
+LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK)
 FIRST_HOUR = pd.Timestamp(HOURLY.start).tz_convert("UTC")
+SOURCES = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 RULES: dict[str, list[Rule]] = {
     "perp_ohlcv_1h": OHLCV_RULES,
     "funding_settlements": FUNDING_RULES,
     "open_interest_1h": OI_RULES,
     "universe_scan_1h": UNIVERSE_RULES,
+    "features_1h": FEATURE_RULES,
+    "regime_scores_1h": REGIME_RULES,
+    "carry_signals_1h": CARRY_RULES,
 }
 
+Tables = dict[str, pd.DataFrame]
+#: ``load(asset, look_back)``: the upstream rows of [start - look_back, end), as the IO manager loads them.
+Load = Callable[[str, pd.Timedelta], pd.DataFrame]
 Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
 
-
-@dataclass(frozen=True)
-class Sources:
-    """The three exchange-fed tables of a window."""
-
-    ohlcv: pd.DataFrame
-    funding: pd.DataFrame
-    oi: pd.DataFrame
+#: Derived assets in dependency order: each body's quant call, fed by ``load``.
+DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
+    "universe_scan_1h": lambda load, hours: md.universe_scan(
+        load("perp_ohlcv_1h", SCAN_LOOKBACK), load("funding_settlements", SCAN_LOOKBACK), hours
+    ),
+    "features_1h": lambda load, hours: compute_features(load("perp_ohlcv_1h", FEATURE_LOOKBACK), hours),
+    "regime_scores_1h": lambda load, hours: regime_scores(load("features_1h", NONE)),
+    "carry_signals_1h": lambda load, hours: carry_scan(
+        load("universe_scan_1h", NONE), hibernate=calm_market(load("regime_scores_1h", NONE), hours)
+    ),
+}
+#: The assets this module computes: compared with the ``hourly_cycle`` job by ``benchmarks.run``.
+ASSETS = (*SOURCES, *DERIVED)
 
 
 @dataclass(frozen=True)
@@ -64,14 +87,16 @@ def _fetch(fetch: Fetch, pairs: list[tuple[str, str]], start: pd.Timestamp, end:
     return [(v, s, fetch(v, s, start.to_pydatetime(), end.to_pydatetime())) for v, s in pairs]
 
 
-def source_tables(ex: ReplayExchange, uni: Universe, start: pd.Timestamp, end: pd.Timestamp) -> Sources:
-    """perp_ohlcv_1h, funding_settlements and open_interest_1h of [start, end), as the asset bodies compute them."""
-    ohlcv = md.ohlcv_table(_fetch(ex.candles, uni.pairs("candles"), start - md.OHLCV_WARMUP, end), start)
-    funding = md.funding_table(
-        _fetch(ex.funding_history, uni.pairs("funding"), start - SNAP_TOLERANCE, end - SNAP_TOLERANCE)
-    )
-    oi = md.open_interest_table(_fetch(ex.open_interest_history, uni.pairs("open_interest"), start, end))
-    return Sources(ohlcv, funding, oi)
+def source_tables(ex: ReplayExchange, uni: Universe, start: pd.Timestamp, end: pd.Timestamp) -> Tables:
+    """The three exchange-fed tables of [start, end), as the asset bodies compute them."""
+    candles = _fetch(ex.candles, uni.pairs("candles"), start - md.OHLCV_WARMUP, end)
+    funding = _fetch(ex.funding_history, uni.pairs("funding"), start - SNAP_TOLERANCE, end - SNAP_TOLERANCE)
+    oi = _fetch(ex.open_interest_history, uni.pairs("open_interest"), start, end)
+    return {
+        "perp_ohlcv_1h": md.ohlcv_table(candles, start),
+        "funding_settlements": md.funding_table(funding),
+        "open_interest_1h": md.open_interest_table(oi),
+    }
 
 
 def check_rules(asset: str, frame: pd.DataFrame, hours: pd.DatetimeIndex, uni: Universe) -> int:
@@ -96,10 +121,17 @@ def write_hours(root: Path, asset: str, df: pd.DataFrame, hours: pd.DatetimeInde
         path.write_bytes(frame_to_bytes(rows))
 
 
-def store_sources(root: Path, sources: Sources, hours: pd.DatetimeIndex) -> None:
-    write_hours(root, "perp_ohlcv_1h", sources.ohlcv, hours)
-    write_hours(root, "funding_settlements", sources.funding, hours)
-    write_hours(root, "open_interest_1h", sources.oi, hours)
+def _loader(store: Path | None, before: Tables, now: Tables, start: pd.Timestamp, end: pd.Timestamp) -> Load:
+    def load(asset: str, look_back: pd.Timedelta) -> pd.DataFrame:
+        first = max(start - look_back, FIRST_HOUR)
+        if store is not None:
+            return read_hours(str(store), asset, md.hours_of(first, end))
+        if first >= start or asset not in before:
+            return now[asset]
+        frame = pd.concat([before[asset], now[asset]], ignore_index=True)
+        return frame[frame["hour"] >= first]
+
+    return load
 
 
 def run_window(
@@ -107,50 +139,36 @@ def run_window(
     uni: Universe,
     start: pd.Timestamp,
     end: pd.Timestamp,
-    lookback: Sources | None,
+    lookback: Tables,
     store: Path | None = None,
 ) -> PureResult:
     """The whole hourly cycle over [start, end), timed.
 
-    ``lookback`` holds the source tables of the 23 hours before ``start`` (computed beforehand,
-    like the untimed warm-up run); with ``store`` those hours must already be written there and
-    every table goes through hourly Parquet (write, then read back for the scan and the checks).
+    ``lookback`` holds the source tables of the :data:`LOOKBACK` hours before ``start``
+    (computed beforehand, like the untimed warm-up run); with ``store`` those hours must already
+    be written there and every table goes through hourly Parquet (written, then read back for
+    its consumers and its checks).
     """
     hours = md.hours_of(start, end)
     t0 = time.perf_counter()
-    src = source_tables(ex, uni, start, end)
-    tables = {"perp_ohlcv_1h": src.ohlcv, "funding_settlements": src.funding, "open_interest_1h": src.oi}
-    if store is None:
-        before = [lookback] if lookback is not None else []
-        ohlcv_in = pd.concat([*(s.ohlcv for s in before), src.ohlcv], ignore_index=True)
-        funding_in = pd.concat([*(s.funding for s in before), src.funding], ignore_index=True)
-    else:
-        store_sources(store, src, hours)
-        first = max(start - SCAN_LOOKBACK, FIRST_HOUR)
-        scan_hours = md.hours_of(first, end)
-        ohlcv_in = read_hours(str(store), "perp_ohlcv_1h", scan_hours)
-        funding_in = read_hours(str(store), "funding_settlements", scan_hours)
-    tables["universe_scan_1h"] = md.universe_scan(ohlcv_in, funding_in, hours)
+    tables = source_tables(ex, uni, start, end)
+    load = _loader(store, lookback, tables, start, end)
     if store is not None:
-        write_hours(store, "universe_scan_1h", tables["universe_scan_1h"], hours)
-    violations = 0
-    for asset, frame in tables.items():
-        checked = frame if store is None else read_hours(str(store), asset, hours)
-        violations += check_rules(asset, checked, hours, uni)
+        for asset in SOURCES:
+            write_hours(store, asset, tables[asset], hours)
+    for asset, compute in DERIVED.items():
+        tables[asset] = compute(load, hours)
+        if store is not None:
+            write_hours(store, asset, tables[asset], hours)
+    violations = sum(check_rules(asset, load(asset, NONE), hours, uni) for asset in ASSETS)
     seconds = time.perf_counter() - t0
     return PureResult(seconds, len(hours), {k: len(v) for k, v in tables.items()}, violations)
 
 
-def lookback_of(ex: ReplayExchange, uni: Universe, start: pd.Timestamp) -> Sources | None:
-    """Source tables of the hours before ``start`` the scan reads (None at the sample's first hour)."""
-    first = max(start - SCAN_LOOKBACK, FIRST_HOUR)
-    return source_tables(ex, uni, first, start) if first < start else None
-
-
-def prepare_store(store: Path, lookback: Sources | None, start: pd.Timestamp) -> None:
-    """Write the look-back hours before ``start`` (the untimed warm-up of a Parquet run)."""
-    if lookback is not None:
-        store_sources(store, lookback, md.hours_of(max(start - SCAN_LOOKBACK, FIRST_HOUR), start))
+def lookback_of(ex: ReplayExchange, uni: Universe, start: pd.Timestamp) -> Tables:
+    """Source tables of the hours before ``start`` that the scan and features read (none at the first hour)."""
+    first = max(start - LOOKBACK, FIRST_HOUR)
+    return source_tables(ex, uni, first, start) if first < start else {}
 
 
 def measure(
@@ -158,7 +176,7 @@ def measure(
     uni: Universe,
     start: pd.Timestamp,
     end: pd.Timestamp,
-    lookback: Sources | None,
+    lookback: Tables,
     *,
     parquet: bool = False,
 ) -> PureResult:
@@ -167,6 +185,8 @@ def measure(
         gc.collect()
         return run_window(ex, uni, start, end, lookback)
     with tempfile.TemporaryDirectory(prefix="perpetua-bench-io-") as tmp:
-        prepare_store(Path(tmp), lookback, start)
+        before = md.hours_of(max(start - LOOKBACK, FIRST_HOUR), start)
+        for asset, frame in lookback.items():  # the look-back hours, written untimed (the warm-up run)
+            write_hours(Path(tmp), asset, frame, before)
         gc.collect()
         return run_window(ex, uni, start, end, lookback, Path(tmp))
