@@ -30,6 +30,8 @@ ui: $(STAMP)
 	$(VENV)/bin/perpetua ui
 
 bench: $(STAMP)
+	$(PY) -m benchmarks.bench_backtest_core
+	$(PY) -m benchmarks.bench_microstructure
 	$(PY) -m benchmarks.run
 
 clean:
