@@ -48,16 +48,7 @@ from quant.cascade_params import (  # noqa: F401 - re-exported names of the laye
     _check_score_params,
     trailing_windows,
 )
-
-
-def linear_ramp(x: ArrayLike, zero_at: float, one_at: float) -> np.ndarray:
-    """0 at or before ``zero_at``, 1 at or beyond ``one_at``, linear between; NaN stays NaN.
-
-    ``one_at < zero_at`` gives a falling ramp (used for volatility compression).
-    """
-    if zero_at == one_at:
-        raise ValueError("a ramp needs two distinct end points")
-    return np.clip((np.asarray(x, dtype="float64") - zero_at) / (one_at - zero_at), 0.0, 1.0)
+from quant.ramps import linear_ramp  # noqa: F401 - part of this module's API
 
 
 def oi_percentile_rank(oi_usd: ArrayLike, window: int) -> tuple[np.ndarray, np.ndarray]:

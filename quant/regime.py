@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quant.ramps import linear_ramp
+
 #: (zero_at, one_at) of each ramp; units of the feature it reads.
 TREND_Z_RAMP = (0.75, 1.75)
 TREND_ADX_RAMP = (0.25, 0.45)
@@ -82,8 +84,7 @@ DEFAULT_PARAMS = RegimeParams()
 
 def ramp(x: np.ndarray, ends: Ramp) -> np.ndarray:
     """0 at ``ends[0]``, 1 at ``ends[1]``, linear between, clipped outside; NaN stays NaN."""
-    zero_at, one_at = ends
-    return np.clip((np.asarray(x, dtype="float64") - zero_at) / (one_at - zero_at), 0.0, 1.0)
+    return linear_ramp(x, *ends)
 
 
 def regime_scores(features: pd.DataFrame, *, params: RegimeParams = DEFAULT_PARAMS) -> pd.DataFrame:
