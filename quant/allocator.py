@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-LAYERS = ("L1", "L2", "L3")
+from quant.orders import LAYERS
+from quant.safeguards import MAX_LADDER_PCT, MAX_POSITION_PCT, MAX_TOTAL_PCT, MIN_POSITION_PCT
+
 BASE_WEIGHTS = {"L1": 0.60, "L2": 0.25, "L3": 0.15}
 TILT = 0.5
-MAX_TOTAL_PCT = 0.50
-MAX_LADDER_PCT = 0.20
 THETA_BUDGET_PCT = 0.005
-MAX_POSITION_PCT = 0.25
-MIN_POSITION_PCT = 0.01
 
 
 @dataclass(frozen=True)
