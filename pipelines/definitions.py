@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets.features import FEATURE_ASSETS
-from assets.market_data import MARKET_DATA_ASSETS
-from assets.signals import SIGNAL_ASSETS
-from checks.features import FEATURE_CHECKS
-from checks.market_data import MARKET_DATA_CHECKS
-from checks.signals import SIGNAL_CHECKS
 from pipelines.environments import Settings, resources_for, settings
+from pipelines.graph import ALL_ASSETS, ALL_CHECKS
 from pipelines.jobs import JOBS
 from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
@@ -20,8 +15,8 @@ def build_definitions(s: Settings, overrides: dict[str, object] | None = None) -
     """Everything Perpetua runs, wired to the resources of one environment (``overrides`` replace some)."""
     resources = {**resources_for(s), **(overrides or {})}
     return Definitions(
-        assets=[*MARKET_DATA_ASSETS, *FEATURE_ASSETS, *SIGNAL_ASSETS],
-        asset_checks=[*MARKET_DATA_CHECKS, *FEATURE_CHECKS, *SIGNAL_CHECKS],
+        assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=SENSORS,

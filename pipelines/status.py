@@ -8,13 +8,17 @@ from pipelines.environments import Settings
 from pipelines.partitions import HOURLY
 from resources.kill_switch import KillSwitchStore
 
-ASSETS = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h", "features_1h", "regime_scores_1h", "carry_signals_1h")
+
+def _asset_names() -> list[str]:
+    from pipelines.graph import ALL_ASSETS
+
+    return [key.to_user_string() for a in ALL_ASSETS for key in a.keys]
 
 
 def summary(instance: DagsterInstance, s: Settings) -> str:
     lines = [f"instance: {s.home}   storage: {s.storage_root}   environment: {s.environment}", ""]
     lines.append(f"{'asset':24s} {'hours':>7s}  {'first':16s}  {'last':16s}  {'failed checks (latest per hour)':s}")
-    for name in ASSETS:
+    for name in _asset_names():
         key = AssetKey(name)
         parts = sorted(instance.get_materialized_partitions(key))
         first, last = (parts[0], parts[-1]) if parts else ("-", "-")
@@ -47,12 +51,10 @@ def _failed_checks(instance: DagsterInstance, key: AssetKey) -> str:
 
 
 def _check_keys(key: AssetKey) -> list[str]:
-    from checks.features import FEATURE_CHECKS
-    from checks.market_data import MARKET_DATA_CHECKS
-    from checks.signals import SIGNAL_CHECKS
+    from pipelines.graph import ALL_CHECKS
 
     names = []
-    for chk in [*MARKET_DATA_CHECKS, *FEATURE_CHECKS, *SIGNAL_CHECKS]:
+    for chk in ALL_CHECKS:
         for ck in chk.check_keys:
             if ck.asset_key == key:
                 names.append(ck.name)

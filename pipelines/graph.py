@@ -1,0 +1,11 @@
+"""Every asset and asset check of the code location, listed once."""
+
+from assets.features import FEATURE_ASSETS
+from assets.market_data import MARKET_DATA_ASSETS
+from assets.signals import SIGNAL_ASSETS
+from checks.features import FEATURE_CHECKS
+from checks.market_data import MARKET_DATA_CHECKS
+from checks.signals import SIGNAL_CHECKS
+
+ALL_ASSETS = [*MARKET_DATA_ASSETS, *FEATURE_ASSETS, *SIGNAL_ASSETS]
+ALL_CHECKS = [*MARKET_DATA_CHECKS, *FEATURE_CHECKS, *SIGNAL_CHECKS]
