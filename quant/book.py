@@ -119,13 +119,13 @@ def _previous_total(state: BookState, params: BookParams) -> dict:
 def _option_specs(pending: pd.DataFrame, legs: pd.DataFrame) -> pd.DataFrame:
     cols = ["instrument", "strike", "expiry", "option_type", "iv"]
     parts = []
+    if len(legs):  # a held leg's own terms first
+        parts.append(legs.loc[legs["kind"] == "option", cols])
     if len(pending):
         opt = pending[pending["instrument_kind"] == "option"]
-        parts.append(opt.rename(columns={"symbol": "instrument"})[cols])
-    if len(legs):
-        parts.append(legs.loc[legs["kind"] == "option", cols])
+        parts.append(opt.rename(columns={"symbol": "instrument"})[cols].dropna(subset=["strike", "iv"]))
     parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    return pd.concat(parts, ignore_index=True).drop_duplicates("instrument") if parts else pd.DataFrame(columns=cols)
 
 
 def _new_legs(fills: pd.DataFrame, pending: pd.DataFrame, legs: pd.DataFrame, hour: pd.Timestamp) -> pd.DataFrame:

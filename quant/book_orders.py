@@ -211,7 +211,8 @@ def hedge_wants(tail: pd.Series | None, legs: pd.DataFrame, underlying_close: fl
             return out, note
         for leg in held.itertuples(index=False):
             out.append(Want("L3", leg.venue, leg.instrument, leg.symbol, leg.leg, "sell", abs(leg.qty), "market", None,
-                            f"roll: {decision.reason.value} ({decision.detail})", True, "option"))
+                            f"roll: {decision.reason.value} ({decision.detail})", True, "option", expiry=pd.Timestamp(leg.expiry),
+                            strike=float(leg.strike), option_type=str(leg.option_type), iv=float(leg.iv)))
         # The new strangle is bought next hour, once the old legs are gone: never two hedges at once.
         return out, f"{note}; selling, the new strangle is bought next hour"
     if tail is None or tail["status"] != "ok":

@@ -163,3 +163,119 @@ def test_a_missing_price_for_a_held_leg_is_a_clear_error():
 def test_bankroll_of_zero_is_refused():
     with pytest.raises(ValueError, match="bankroll_usd must be a positive amount"):
         BookParams(bankroll_usd=0)
+
+
+# -- L2 cascade: a ladder that fills strictly through, then stops out ------------------------------
+
+
+def l2_market(hour2_high=100.0):
+    b = bars([(0, BTC, 100, 100, 100, 100), (1, BTC, 100, 100.5, 97.5, 99), (2, BTC, 99, hour2_high, 96, 97), (3, BTC, 97, 98, 96.5, 97)])
+    cas = cascade([(i, BTC, 0.7, "down", c, 0.005) for i, c in ((0, 100.0), (1, 99.0), (2, 97.0), (3, 97.0))])
+    return b, cas
+
+
+def test_cascade_ladder_fills_only_through_the_limit_and_the_stop_is_honoured():
+    b, cas = l2_market()
+    out, _ = run(4, b, cas=cas)
+    # L2 alone: weight 0.25 × deployable 50,000 = 12,500 (under the 20% ladder cap)
+    i0 = out.intents[out.intents["hour"] == T0].set_index("leg")
+    assert list(i0.index) == ["rung1", "rung2", "rung3"]
+    # rungs 1.5% / 3% / 5% below 100, stops 2% of the price beyond each, 25/35/40% of 12,500
+    assert i0["limit"].tolist() == pytest.approx([98.5, 97.0, 95.0])
+    assert i0["stop"].tolist() == pytest.approx([96.5, 95.0, 93.0])
+    # targets: 100 pays < 2:1 for rungs 1 and 2, so limit + 2 × risk: 102.5, 101; rung 3 reverts to 100 (2.5:1)
+    assert i0["target"].tolist() == pytest.approx([102.5, 101.0, 100.0])
+    assert i0["qty"].tolist() == pytest.approx([12_500 * 0.25 / 98.5, 12_500 * 0.35 / 97.0, 12_500 * 0.40 / 95.0])
+    # hour 1: low 97.5 trades through 98.5 (fill at the limit, maker 2 bps); 97.0 is never reached
+    f1 = out.fills[out.fills["hour"] == T0 + H].set_index("leg")
+    assert f1.at["rung1", "status"] == "filled" and f1.at["rung1", "fill_price"] == pytest.approx(98.5)
+    assert f1.at["rung2", "status"] == "no_counterparty" and f1.at["rung3", "status"] == "no_counterparty"
+    q = 12_500 * 0.25 / 98.5
+    # hour 1 decision: the held rung gets its stop and target; rungs 2 and 3 are re-laid from the close 99
+    i1 = out.intents[out.intents["hour"] == T0 + H].set_index("leg")
+    assert i1.at["rung1:stop", "limit"] == pytest.approx(96.5) and bool(i1.at["rung1:stop", "reduce_only"])
+    assert i1.at["rung1:target", "limit"] == pytest.approx(102.5)
+    assert i1.at["rung2", "limit"] == pytest.approx(99 * 0.97)
+    # hour 2: low 96 <= 96.5 triggers the stop: min(96.5, open 99) less 10 bps = 96.4035, taker 5 bps
+    f2 = out.fills[out.fills["hour"] == T0 + 2 * H].set_index("leg")
+    assert f2.at["rung1:stop", "fill_price"] == pytest.approx(96.4035)
+    # hour 2: rung2 at 96.03 also trades (low 96 < 96.03) and opens a fresh rung
+    assert f2.at["rung2", "status"] == "filled"
+    t2 = out.ledger[(out.ledger["hour"] == T0 + 2 * H) & (out.ledger["layer"] == "L2")].iloc[0]
+    assert t2["realised_usd"] == pytest.approx(q * (96.4035 - 98.5))
+    fee1 = q * 98.5 * 0.0002 + q * 96.4035 * 0.0005
+    q2 = min(12_500 * 0.35 / (99 * 0.97), 1e18)
+    assert t2["fees_usd"] == pytest.approx(fee1 + q2 * 99 * 0.97 * 0.0002)
+
+
+def test_when_stop_and_target_trade_in_one_bar_the_stop_wins():
+    b, cas = l2_market(hour2_high=103.0)
+    out, _ = run(3, b, cas=cas)
+    f2 = out.fills[out.fills["hour"] == T0 + 2 * H].set_index("leg")
+    assert f2.at["rung1:stop", "status"] == "filled"
+    assert f2.at["rung1:target", "status"] == "cancelled"
+    assert f2.at["rung1:target", "filled_qty"] == 0.0
+
+
+def test_a_touch_is_not_a_fill():
+    b = bars([(0, BTC, 100, 100, 100, 100), (1, BTC, 100, 100, 98.5, 99)])  # low equals rung 1
+    cas = cascade([(0, BTC, 0.7, "down", 100.0, 0.005), (1, BTC, 0.7, "down", 99.0, 0.005)])
+    out, _ = run(2, b, cas=cas)
+    f1 = out.fills.set_index("leg")
+    assert f1.at["rung1", "status"] == "no_counterparty" and f1.at["rung1", "filled_qty"] == 0.0
+    assert out.positions.empty
+
+
+def test_arming_has_hysteresis_and_a_memory():
+    # 0.65 triggers, 0.45 holds, 0.35 disarms; an hour computed alone sees the same history
+    b = bars([(i, BTC, 100, 100, 100, 100) for i in range(4)])
+    cas = cascade([(i, BTC, s, "down", 100.0, 0.005) for i, s in enumerate((0.65, 0.45, 0.35, 0.45))])
+    out, _ = run(4, b, cas=cas)
+    rungs = out.intents.groupby("hour")["leg"].apply(list)
+    assert rungs.get(T0) == ["rung1", "rung2", "rung3"] and rungs.get(T0 + H) == ["rung1", "rung2", "rung3"]
+    assert T0 + 2 * H not in rungs.index and T0 + 3 * H not in rungs.index
+
+
+# -- L3 tail hedge --------------------------------------------------------------------------------
+
+
+def tail(rows):
+    """rows: (hour index, expiry days ahead)."""
+    out = []
+    for i, days in rows:
+        out.append({"hour": T0 + i * H, "currency": "ETH", "status": "ok", "modelled": True, "expiry": T0 + pd.Timedelta(days=days) + 8 * H,
+                    "put_instrument": "ETH-P-2500", "call_instrument": "ETH-C-3500", "put_strike": 2500.0, "call_strike": 3500.0,
+                    "put_iv": 0.6, "call_iv": 0.6, "put_ask_usd": 45.0, "call_ask_usd": 50.0, "theta_usd": -4.0, "underlying_usd": 3000.0})
+    return pd.DataFrame(out)
+
+
+def test_tail_hedge_buys_the_strangle_on_the_theta_budget_and_marks_it_by_model():
+    b = bars([(i, ETH, 3000, 3010, 2990, 3000) for i in range(3)])
+    out, _ = run(3, b, tail=tail([(0, 30), (1, 30), (2, 30)]))
+    # L3 alone: weight 0.15 × 50,000 = 7,500 USD of premium; theta budget 0.5% × 100,000 = 500 USD/day
+    # contracts = floor(min(500 / 4, 7,500 / 95)) = floor(min(125, 78.9)) = 78
+    i0 = out.intents[out.intents["hour"] == T0].set_index("leg")
+    assert i0["qty"].tolist() == [78.0, 78.0]
+    assert i0["approved"].all()
+    assert i0.at["put", "notional_usd"] == pytest.approx(78 * 45.0)
+    f1 = out.fills[out.fills["hour"] == T0 + H]
+    assert f1["modelled"].all() and (f1["status"] == "filled").all()
+    pos = out.positions[out.positions["hour"] == T0 + H].set_index("leg")
+    assert pos.at["put", "qty"] == 78.0 and pos.at["put", "symbol"] == "ETH-10JUL25"
+    # held: no second strangle is bought while the first one is held
+    assert out.intents[out.intents["hour"] == T0 + H].empty
+    # the mark is the Black-76 value at the close with the entry IV
+    from quant.book_fills import option_values
+    v = option_values(np.array([3000.0]), 2500.0, T0 + pd.Timedelta(days=30) + 8 * H, 0.6, False, T0 + 2 * H)[0]
+    assert pos.at["put", "mark"] == pytest.approx(v)
+
+
+def test_a_hedge_near_expiry_rolls_and_rebuys_the_hour_after():
+    b = bars([(i, ETH, 3000, 3010, 2990, 3000) for i in range(4)])
+    out, _ = run(4, b, tail=tail([(i, 6.5) for i in range(4)]))  # 6.5 days < 7: every held hedge rolls
+    legs = out.intents.groupby("hour").apply(lambda g: sorted(zip(g["side"], g["leg"], strict=True)), include_groups=False)
+    assert legs[T0] == [("buy", "call"), ("buy", "put")]
+    # filled in hour 1; at its end 6.75 days remain (< 7): both legs are sold, filled in hour 2
+    assert legs[T0 + H] == [("sell", "call"), ("sell", "put")]
+    assert legs[T0 + 2 * H] == [("buy", "call"), ("buy", "put")]  # bought again once flat, never two hedges at once
+    assert "expiry" in out.allocations.set_index(["hour", "layer"]).at[(T0 + H, "L3"), "note"]
