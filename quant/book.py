@@ -29,10 +29,9 @@ import numpy as np
 import pandas as pd
 
 from quant.allocator import allocate
-from quant.book_fills import BOOK_FILL_COLUMNS, execution_bars, fill_hour, underlying_bar
+from quant.book_fills import execution_bars, fill_hour, underlying_bar
 from quant.book_orders import (
     Want,
-    armed_now,
     carry_strength,
     carry_wants,
     cascade_wants,
@@ -41,16 +40,20 @@ from quant.book_orders import (
 )
 from quant.book_params import (
     ALL,
-    ARM_MEMORY_H,
+    ALLOCATIONS,
     BOOK_INTENT_COLUMNS,
+    FILLS,
     HOUR,
+    INTENTS,
+    LEDGER,
     LEDGER_COLUMNS,
     MONEY,
-    POSITION_COLUMNS,
+    POSITIONS,
     TOTAL,
     BookParams,
     strangle_symbol,
 )
+from quant.frames import conform, empty
 from quant.ledger import LedgerArrays, run_ledger
 from quant.orders import LAYERS, OrderIntent, intents_frame
 from quant.risk import THRESHOLD_EPS, drawdown_ladder
@@ -58,10 +61,6 @@ from quant.safeguards import HEDGE_LEGS, LADDER_LAYER, Book, Candidate, RiskLimi
 
 LEG_KEY = ["layer", "venue", "instrument", "leg"]
 POSITION_KEY = ["layer", "venue", "symbol"]
-ALLOCATION_COLUMNS = [
-    "hour", "layer", "strength", "weight", "budget_usd", "cap_usd", "max_position_usd", "min_position_usd",
-    "theta_budget_usd", "equity_usd", "risk_level", "risk_multiplier", "kill_switch_active", "reason", "note",
-]
 
 
 @dataclass(frozen=True)
@@ -85,13 +84,9 @@ class HourTables:
     ledger: pd.DataFrame
 
 
-def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-
-
 def fresh_state() -> BookState:
     """A book that holds nothing and has never traded."""
-    return BookState(None, _empty(POSITION_COLUMNS), _empty(LEDGER_COLUMNS), _empty(BOOK_INTENT_COLUMNS))
+    return BookState(None, empty(POSITIONS), empty(LEDGER), empty(INTENTS))
 
 
 def state_from_tables(hour: pd.Timestamp, positions: pd.DataFrame, ledger: pd.DataFrame, intents: pd.DataFrame) -> BookState:
@@ -243,7 +238,7 @@ def _risk(rows: pd.DataFrame, prev: dict, hour: pd.Timestamp, state_hour: pd.Tim
 def _intents(wants: list[Want], hour: pd.Timestamp, reference: dict, legs: pd.DataFrame, known: set[str],
              params: BookParams, kill_switch_active: bool) -> pd.DataFrame:
     if not wants:
-        return _empty(BOOK_INTENT_COLUMNS).assign(hour=pd.Series(dtype="datetime64[ns, UTC]"))
+        return empty(INTENTS)
     orders = [OrderIntent(hour, w.venue, w.symbol, w.side, w.qty, w.order_type, w.limit, w.layer, w.leg, w.reason, w.reduce_only)
               for w in wants]
     df = intents_frame(orders)
@@ -316,7 +311,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     ----------
     bars, funding, carry, tail : the hour's rows of ``perp_ohlcv_1h``, ``funding_settlements``,
         ``carry_signals_1h`` and ``tail_hedge_signals_1h``.
-    cascade : ``cascade_signals_1h`` rows of the last ``ARM_MEMORY_H`` hours up to ``hour``.
+    cascade : the hour's ``cascade_signals_1h`` rows, with ``armed`` (``quant.cascade_arming``).
     kill_switch_active : the persistent kill switch is tripped: only reduce-only orders pass.
 
     Raises
@@ -341,7 +336,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     open_cost = float((paid["qty"] * paid["avg_entry"]).sum()) if len(paid) else 0.0
     risk = _risk(rows, prev, hour, state.hour, params, open_cost)
 
-    armed = armed_now(cascade, hour, params, ARM_MEMORY_H)
+    armed = cascade
     under = underlying_bar(bars)
     tail_row = tail.iloc[0] if len(tail) else None
     l3_strength = 1.0 if ((open_legs["layer"] == "L3").any() if len(open_legs) else False) or (tail_row is not None and tail_row["status"] == "ok") else 0.0
@@ -364,12 +359,14 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
         known.add(strangle_symbol(str(tail_row["currency"]), pd.Timestamp(tail_row["expiry"])))
     intents = _intents(wants, hour, reference, open_legs, known, params, kill_switch_active)
 
-    positions = open_legs.assign(hour=hour).loc[:, POSITION_COLUMNS] if len(open_legs) else _empty(POSITION_COLUMNS).assign(hour=pd.Series(dtype="datetime64[ns, UTC]"))
-    ledger = _ledger_frame(rows, risk, hour)
+    positions = conform(open_legs.assign(hour=hour), POSITIONS, name="positions") if len(open_legs) else empty(POSITIONS)
+    ledger = conform(_ledger_frame(rows, risk, hour), LEDGER, name="ledger")
+    intents = conform(intents, INTENTS, name="intents")
     allocations = alloc.reset_index().assign(hour=hour, equity_usd=risk["equity_usd"], risk_level=risk["risk_level"],
                                              risk_multiplier=risk["risk_multiplier"], kill_switch_active=kill_switch_active,
                                              note=[note if layer == "L3" else "" for layer in LAYERS])
-    out = HourTables(allocations.loc[:, ALLOCATION_COLUMNS], intents, fills.loc[:, BOOK_FILL_COLUMNS], positions, ledger)
+    fills = conform(fills, FILLS, name="fills") if len(fills) else empty(FILLS)
+    out = HourTables(conform(allocations, ALLOCATIONS, name="allocations"), intents, fills, positions, ledger)
     return out, BookState(hour, positions, ledger, intents)
 
 
@@ -394,13 +391,12 @@ def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, fund
     def by_hour(df: pd.DataFrame) -> dict:
         return dict(tuple(df.groupby("hour", sort=False))) if len(df) else {}
 
-    groups = [by_hour(df) for df in (bars, funding, carry, tail)]
-    empties = [df.iloc[0:0] for df in (bars, funding, carry, tail)]
+    groups = [by_hour(df) for df in (bars, funding, carry, cascade, tail)]
+    empties = [df.iloc[0:0] for df in (bars, funding, carry, cascade, tail)]
     parts: list[HourTables] = []
     for hour in hours:
-        b, f, c, t = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
-        window = cascade[(cascade["hour"] > hour - (ARM_MEMORY_H + 1) * HOUR) & (cascade["hour"] <= hour)] if len(cascade) else cascade
-        out, state = step(state, hour, b, f, c, window, t, params, kill_switch_active)
+        b, f, c, a, t = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
+        out, state = step(state, hour, b, f, c, a, t, params, kill_switch_active)
         parts.append(out)
     return HourTables(*(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
                         for name in ("allocations", "intents", "fills", "positions", "ledger"))), state

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from quant.book_params import HOUR, L3_VENUE, BookParams, spot_symbol, strangle_symbol
-from quant.cascade import arm_states
 from quant.cascade_params import SIDE_OF_DIRECTION
 from quant.ladder import build_ladder
 from quant.options_hedge import IvMark, StranglePosition, decide_roll, value_strangle_by_model
@@ -115,26 +114,6 @@ def carry_wants(carry: pd.DataFrame, legs: pd.DataFrame, closes: pd.Series, budg
 
 
 # -- L2 -------------------------------------------------------------------------------------
-
-
-def armed_now(scores: pd.DataFrame, hour: pd.Timestamp, params: BookParams, memory_h: int) -> pd.DataFrame:
-    """The hour's cascade rows with ``armed``: hysteresis replayed over the last ``memory_h`` hours.
-
-    Arming is a pure function of the scores in [hour − memory_h, hour], starting disarmed, so
-    an hour gives the same answer whether it is computed alone or inside a range.
-    """
-    now = scores[scores["hour"] == hour].copy()
-    if now.empty:
-        now["armed"] = pd.Series(dtype=bool)
-        return now
-    window = scores[(scores["hour"] >= hour - memory_h * HOUR) & (scores["hour"] <= hour)]
-    armed = {}
-    for key, rows in window.sort_values("hour").groupby(["venue", "symbol"], sort=False):
-        grid = pd.Series(np.nan, index=pd.date_range(hour - memory_h * HOUR, hour, freq="h"))
-        grid[rows["hour"].to_numpy()] = rows["score"].to_numpy(dtype="float64")
-        armed[key] = bool(arm_states(grid.to_numpy(), params.cascade, False)[-1])
-    now["armed"] = [armed.get((v, s), False) for v, s in zip(now["venue"], now["symbol"], strict=True)]
-    return now
 
 
 def live_cascades(armed: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,6 @@ from quant.carry_signals import CarryParams
 from quant.cascade_params import CascadeParams
 from quant.fills import FillParams
 from quant.options_hedge import RollConfig
-from quant.orders import INTENT_COLUMNS
 from quant.risk import RiskParams
 
 HOUR = pd.Timedelta(hours=1)
@@ -29,27 +28,44 @@ L3_VENUE = "deribit"
 #: fills are against the model and flagged ``modelled``; this caps them at a size Deribit's ETH
 #: book routinely trades in an hour.
 MODEL_OPTION_CONTRACTS_PER_HOUR = 1_000.0
-#: Longest an L2 arming episode is remembered (hours): arming is recomputed from this window.
-ARM_MEMORY_H = 168
 
-POSITION_COLUMNS = [
-    "hour", "layer", "venue", "symbol", "instrument", "leg", "kind", "qty", "avg_entry", "mark",
-    "unrealised_usd", "realised_usd", "fees_usd", "funding_usd", "opened_hour", "stop", "target",
-    "expiry", "strike", "option_type", "iv", "iv_as_of", "modelled",
-]
-LEDGER_COLUMNS = [
-    "hour", "layer", "venue", "symbol", "realised_usd", "unrealised_usd", "fees_usd", "funding_usd",
-    "pnl_usd", "cash_usd", "equity_usd", "peak_equity_usd", "drawdown", "day_open_equity_usd",
-    "day_peak_equity_usd", "risk_level", "risk_multiplier", "session_paused", "daily_loss_halt", "breach",
-]
+F, S, B = "float64", "str", "bool"
+
+
+def _schema(spec: str) -> dict[str, str]:
+    """``"name:type name:type …"`` with type f (float64), s (str), b (bool) or t (UTC timestamp)."""
+    kinds = {"f": F, "s": S, "b": B, "t": UTC_NS}
+    return {name: kinds[kind] for name, kind in (item.split(":") for item in spec.split())}
+
+
+POSITIONS = _schema(
+    "hour:t layer:s venue:s symbol:s instrument:s leg:s kind:s qty:f avg_entry:f mark:f unrealised_usd:f "
+    "realised_usd:f fees_usd:f funding_usd:f opened_hour:t stop:f target:f expiry:t strike:f option_type:s iv:f "
+    "iv_as_of:t modelled:b"
+)
+LEDGER = _schema(
+    "hour:t layer:s venue:s symbol:s realised_usd:f unrealised_usd:f fees_usd:f funding_usd:f pnl_usd:f cash_usd:f "
+    "equity_usd:f peak_equity_usd:f drawdown:f day_open_equity_usd:f day_peak_equity_usd:f risk_level:s "
+    "risk_multiplier:f session_paused:b daily_loss_halt:b breach:s"
+)
+INTENTS = _schema(
+    "hour:t exec_hour:t venue:s symbol:s side:s qty:f order_type:s limit:f layer:s leg:s reason:s reduce_only:b "
+    "client_order_id:s instrument_kind:s position:s stop:f target:f expiry:t strike:f option_type:s iv:f "
+    "reference_price:f notional_usd:f approved:b rejection:s position_after_usd:f deployed_after_usd:f "
+    "ladder_after_usd:f bankroll_usd:f kill_switch_active:b"
+)
+FILLS = _schema(
+    "hour:t client_order_id:s exec_hour:t venue:s symbol:s side:s order_type:s layer:s leg:s qty:f filled_qty:f "
+    "fill_price:f notional:f fee:f status:s reason:s position:s modelled:b"
+)
+ALLOCATIONS = _schema(
+    "hour:t layer:s strength:f weight:f budget_usd:f cap_usd:f max_position_usd:f min_position_usd:f "
+    "theta_budget_usd:f equity_usd:f risk_level:s risk_multiplier:f kill_switch_active:b reason:s note:s"
+)
+POSITION_COLUMNS = list(POSITIONS)
+LEDGER_COLUMNS = list(LEDGER)
+BOOK_INTENT_COLUMNS = list(INTENTS)
 MONEY = ["realised_usd", "unrealised_usd", "fees_usd", "funding_usd"]
-#: Extra columns the book's intents carry beyond ``quant.orders.INTENT_COLUMNS``.
-INTENT_EXTRA = [
-    "instrument_kind", "position", "stop", "target", "expiry", "strike", "option_type", "iv",
-    "reference_price", "notional_usd", "approved", "rejection", "position_after_usd",
-    "deployed_after_usd", "ladder_after_usd", "bankroll_usd", "kill_switch_active",
-]
-BOOK_INTENT_COLUMNS = [*INTENT_COLUMNS, *INTENT_EXTRA]
 TOTAL = "total"
 ALL = "all"
 

@@ -31,12 +31,16 @@ def no_violations() -> pd.DataFrame:
     )
 
 
-def _violations(rows: pd.DataFrame, details: pd.Series | list[str]) -> pd.DataFrame:
+def violation_rows(rows: pd.DataFrame, details: pd.Series | list[str]) -> pd.DataFrame:
+    """The violations frame of a rule: ``rows``' hour, venue and symbol with one ``detail`` each."""
     if rows.empty:
         return no_violations()
     out = rows[["hour", "venue", "symbol"]].reset_index(drop=True).copy()
     out["detail"] = list(details)
     return out.astype({"venue": "str", "symbol": "str", "detail": "str"})
+
+
+_violations = violation_rows  # the name the first checks were written against
 
 
 def non_finite(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import pytest
 
 from quant.book import fresh_state, run_book, state_from_tables, step
 from quant.book_params import BookParams
+from quant.cascade_arming import arm_with_memory
 
 T0 = pd.Timestamp("2025-06-10 00:00", tz="UTC")
 H = pd.Timedelta(hours=1)
@@ -39,12 +40,13 @@ def funding(rows):
 
 
 def cascade(rows):
-    """rows: (hour index, symbol, score, direction, close, rv_24h)."""
-    return pd.DataFrame([{"hour": T0 + i * H, "venue": "binance", "symbol": s, "score": sc, "direction": d, "close": c,
-                          "rv_24h": rv, "status": "ok"} for i, s, sc, d, c, rv in rows])
+    """rows: (hour index, symbol, score, direction, close, rv_24h); armed by the 24h replay."""
+    df = pd.DataFrame([{"hour": T0 + i * H, "venue": "binance", "symbol": s, "score": sc, "direction": d, "close": c,
+                        "rv_24h": rv, "status": "ok"} for i, s, sc, d, c, rv in rows])
+    return arm_with_memory(df, pd.DatetimeIndex(sorted(df["hour"].unique()))) if len(df) else df
 
 
-NO_CASCADE = cascade([]).reindex(columns=["hour", "venue", "symbol", "score", "direction", "close", "rv_24h", "status"])
+NO_CASCADE = pd.DataFrame(columns=["hour", "venue", "symbol", "score", "direction", "close", "rv_24h", "status", "armed"])
 NO_TAIL = pd.DataFrame(columns=["hour", "status"])
 
 
@@ -77,8 +79,10 @@ def test_carry_unit_enters_collects_funding_and_exits_to_the_cent():
     alloc0 = out.allocations[out.allocations["hour"] == T0].set_index("layer")
     assert alloc0.at["L1", "budget_usd"] == pytest.approx(30_000.0)
     i0 = out.intents[out.intents["hour"] == T0].set_index("leg")
-    assert i0.at["perp", "side"] == "sell" and i0.at["spot", "side"] == "buy"
-    assert i0.at["perp", "qty"] == pytest.approx(75.0) and i0.at["spot", "qty"] == pytest.approx(75.0)
+    assert i0.at["perp", "side"] == "sell"
+    assert i0.at["spot", "side"] == "buy"
+    assert i0.at["perp", "qty"] == pytest.approx(75.0)
+    assert i0.at["spot", "qty"] == pytest.approx(75.0)
     assert i0["approved"].all()
     # hour 1 fills at the open 40 with 5 bps slippage: perp 39.98, spot 40.02; fee 8 bps a leg
     f1 = out.fills[out.fills["hour"] == T0 + H].set_index("leg")
@@ -94,7 +98,8 @@ def test_carry_unit_enters_collects_funding_and_exits_to_the_cent():
     assert t2["pnl_usd"] == pytest.approx(-3.0 - 4.8 + 1.2)
     # the exit signal at hour 2 closes both legs reduce-only at hour 3's open 42
     exits = out.intents[out.intents["hour"] == T0 + 2 * H]
-    assert exits["reduce_only"].all() and set(exits["side"]) == {"buy", "sell"}
+    assert exits["reduce_only"].all()
+    assert set(exits["side"]) == {"buy", "sell"}
     # perp bought back at 42.021: (42.021 - 39.98) × -75 = -153.075; spot sold at 41.979: +146.925
     t3 = total(out.ledger, 3)
     assert t3["realised_usd"] == pytest.approx(-153.075 + 146.925)
@@ -116,7 +121,8 @@ def test_carry_pnl_equals_a_plain_cash_flow_loop():
     cash += 75 * 40 * 0.0004  # the one settlement the short received
     assert total(out.ledger, 3)["pnl_usd"] == pytest.approx(cash, abs=1e-9)
     row = out.ledger[(out.ledger["hour"] == T0 + 3 * H) & (out.ledger["layer"] == "L1")].iloc[0]
-    assert row["symbol"] == HYPE and row["pnl_usd"] == pytest.approx(cash, abs=1e-9)
+    assert row["symbol"] == HYPE
+    assert row["pnl_usd"] == pytest.approx(cash, abs=1e-9)
 
 
 def test_an_hour_from_stored_state_equals_the_same_hour_inside_the_range():
@@ -188,12 +194,15 @@ def test_cascade_ladder_fills_only_through_the_limit_and_the_stop_is_honoured():
     assert i0["qty"].tolist() == pytest.approx([12_500 * 0.25 / 98.5, 12_500 * 0.35 / 97.0, 12_500 * 0.40 / 95.0])
     # hour 1: low 97.5 trades through 98.5 (fill at the limit, maker 2 bps); 97.0 is never reached
     f1 = out.fills[out.fills["hour"] == T0 + H].set_index("leg")
-    assert f1.at["rung1", "status"] == "filled" and f1.at["rung1", "fill_price"] == pytest.approx(98.5)
-    assert f1.at["rung2", "status"] == "no_counterparty" and f1.at["rung3", "status"] == "no_counterparty"
+    assert f1.at["rung1", "status"] == "filled"
+    assert f1.at["rung1", "fill_price"] == pytest.approx(98.5)
+    assert f1.at["rung2", "status"] == "no_counterparty"
+    assert f1.at["rung3", "status"] == "no_counterparty"
     q = 12_500 * 0.25 / 98.5
     # hour 1 decision: the held rung gets its stop and target; rungs 2 and 3 are re-laid from the close 99
     i1 = out.intents[out.intents["hour"] == T0 + H].set_index("leg")
-    assert i1.at["rung1:stop", "limit"] == pytest.approx(96.5) and bool(i1.at["rung1:stop", "reduce_only"])
+    assert i1.at["rung1:stop", "limit"] == pytest.approx(96.5)
+    assert bool(i1.at["rung1:stop", "reduce_only"])
     assert i1.at["rung1:target", "limit"] == pytest.approx(102.5)
     assert i1.at["rung2", "limit"] == pytest.approx(99 * 0.97)
     # hour 2: low 96 <= 96.5 triggers the stop: min(96.5, open 99) less 10 bps = 96.4035, taker 5 bps
@@ -222,7 +231,8 @@ def test_a_touch_is_not_a_fill():
     cas = cascade([(0, BTC, 0.7, "down", 100.0, 0.005), (1, BTC, 0.7, "down", 99.0, 0.005)])
     out, _ = run(2, b, cas=cas)
     f1 = out.fills.set_index("leg")
-    assert f1.at["rung1", "status"] == "no_counterparty" and f1.at["rung1", "filled_qty"] == 0.0
+    assert f1.at["rung1", "status"] == "no_counterparty"
+    assert f1.at["rung1", "filled_qty"] == 0.0
     assert out.positions.empty
 
 
@@ -232,8 +242,10 @@ def test_arming_has_hysteresis_and_a_memory():
     cas = cascade([(i, BTC, s, "down", 100.0, 0.005) for i, s in enumerate((0.65, 0.45, 0.35, 0.45))])
     out, _ = run(4, b, cas=cas)
     rungs = out.intents.groupby("hour")["leg"].apply(list)
-    assert rungs.get(T0) == ["rung1", "rung2", "rung3"] and rungs.get(T0 + H) == ["rung1", "rung2", "rung3"]
-    assert T0 + 2 * H not in rungs.index and T0 + 3 * H not in rungs.index
+    assert rungs.get(T0) == ["rung1", "rung2", "rung3"]
+    assert rungs.get(T0 + H) == ["rung1", "rung2", "rung3"]
+    assert T0 + 2 * H not in rungs.index
+    assert T0 + 3 * H not in rungs.index
 
 
 # -- L3 tail hedge --------------------------------------------------------------------------------
@@ -259,9 +271,11 @@ def test_tail_hedge_buys_the_strangle_on_the_theta_budget_and_marks_it_by_model(
     assert i0["approved"].all()
     assert i0.at["put", "notional_usd"] == pytest.approx(78 * 45.0)
     f1 = out.fills[out.fills["hour"] == T0 + H]
-    assert f1["modelled"].all() and (f1["status"] == "filled").all()
+    assert f1["modelled"].all()
+    assert (f1["status"] == "filled").all()
     pos = out.positions[out.positions["hour"] == T0 + H].set_index("leg")
-    assert pos.at["put", "qty"] == 78.0 and pos.at["put", "symbol"] == "ETH-10JUL25"
+    assert pos.at["put", "qty"] == 78.0
+    assert pos.at["put", "symbol"] == "ETH-10JUL25"
     # held: no second strangle is bought while the first one is held
     assert out.intents[out.intents["hour"] == T0 + H].empty
     # the mark is the Black-76 value at the close with the entry IV
