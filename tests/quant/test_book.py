@@ -293,3 +293,22 @@ def test_a_hedge_near_expiry_rolls_and_rebuys_the_hour_after():
     assert legs[T0 + H] == [("sell", "call"), ("sell", "put")]
     assert legs[T0 + 2 * H] == [("buy", "call"), ("buy", "put")]  # bought again once flat, never two hedges at once
     assert "expiry" in out.allocations.set_index(["hour", "layer"]).at[(T0 + H, "L3"), "note"]
+
+
+def test_a_trigger_is_forgotten_after_the_arming_memory():
+    # 0.65 at hour 0, then 0.45 (above hold) for 30 hours: armed while hour 0 is inside the 24h replay
+    df = pd.DataFrame({"hour": pd.date_range(T0, periods=31, freq="h"), "venue": "binance", "symbol": BTC,
+                       "score": [0.65] + [0.45] * 30})
+    armed = arm_with_memory(df, pd.DatetimeIndex(df["hour"])).set_index("hour")["armed"]
+    assert armed[T0 + 24 * H]
+    assert not armed[T0 + 25 * H]
+    # computed alone, the hour answers the same
+    alone = arm_with_memory(df, pd.DatetimeIndex([T0 + 24 * H])).iloc[0]
+    assert bool(alone["armed"])
+    assert bool(arm_with_memory(df, pd.DatetimeIndex([T0])).iloc[0]["triggered"])
+
+
+def test_the_book_intent_schema_extends_the_order_intent_columns():
+    from quant.book_params import BOOK_INTENT_COLUMNS
+    from quant.orders import INTENT_COLUMNS
+    assert BOOK_INTENT_COLUMNS[: len(INTENT_COLUMNS)] == INTENT_COLUMNS
