@@ -1,15 +1,28 @@
 """Signal assets: what each trading layer would do at the end of every hour (no state, no orders)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue
 
 from assets.market_data import hourly_asset
-from pipelines.partitions import window_of
+from pipelines.partitions import lookback, window_of
 from quant.carry import scan
+from quant.cascade import HOUR, CascadeParams, cascade_scores
 from quant.market_data import hours_of
+from quant.options_chain import OptionChain, parse_book_summary
 from quant.regime import calm_market
+from quant.tail_hedge import STATUS_OK, HedgeUnderlying, tail_hedge_signals
+from resources.exchange.errors import ExchangeError
+from resources.market import OptionsData
 
 GROUP = "signals"
+#: The L2 layer's knobs; its inputs' look-backs follow from them.
+CASCADE = CascadeParams()
+#: Upstream hours before each hour that ``cascade_scores`` reads (open interest, candles, funding).
+CASCADE_OI_LOOKBACK_H = int(CASCADE.oi_lookback / HOUR)
+CASCADE_PRICE_LOOKBACK_H = int(CASCADE.price_lookback / HOUR)
+CASCADE_FUNDING_LOOKBACK_H = CASCADE.funding_max_age_h
+#: What the L3 tail hedge is on: ETH options, priced off the ETH perp (Binance, else Bybit).
+HEDGE = HedgeUnderlying()
 
 
 @hourly_asset(group=GROUP)
@@ -46,4 +59,97 @@ def _top(df: pd.DataFrame, n: int = 5) -> str:
     return "\n".join(["| venue | symbol | APR | 24h volume | reason |", "|---|---|---|---|---|", *lines])
 
 
-SIGNAL_ASSETS = [carry_signals_1h]
+@hourly_asset(
+    group=GROUP,
+    ins={
+        "open_interest_1h": AssetIn(partition_mapping=lookback(CASCADE_OI_LOOKBACK_H)),
+        "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(CASCADE_PRICE_LOOKBACK_H)),
+        "funding_settlements": AssetIn(partition_mapping=lookback(CASCADE_FUNDING_LOOKBACK_H)),
+    },
+)
+def cascade_signals_1h(
+    context: AssetExecutionContext,
+    open_interest_1h: pd.DataFrame,
+    perp_ohlcv_1h: pd.DataFrame,
+    funding_settlements: pd.DataFrame,
+) -> pd.DataFrame:
+    """L2 cascade score: one row per (venue, symbol, hour) with open interest or candles in the look-back.
+
+    score = 0.55·OI percentile ramp (p70→p95 of the trailing 168h) + 0.20·|funding| ramp
+    (0→0.1% per 8h) + 0.25·volatility compression (24h vs 7d realised vol), from what is known
+    at the hour's end (``quant.cascade.cascade_scores``). ``score`` is NaN unless ``status`` is
+    "ok"; otherwise status names the first missing input ("no OI", "insufficient OI history",
+    "no price", "insufficient price history", "no funding"). Stateless: arming with hysteresis
+    (0.6 on, 0.4 off) is the trading book's job, with its own state.
+
+    On the bundled sample every row is honestly "no OI": its open interest is hyperliquid's,
+    2025-12-07 → 2026-03-07, while its candles are Binance/Bybit's, 2025-03-06 → 2025-09-30.
+    """
+    start, end = window_of(context)
+    df = cascade_scores(open_interest_1h, perp_ohlcv_1h, funding_settlements, hours_of(start, end), CASCADE)
+    statuses = df["status"].value_counts().to_dict() if len(df) else {}
+    scored = df["score"].dropna()
+    context.add_output_metadata({
+        "rows": MetadataValue.int(len(df)),
+        "status_counts": MetadataValue.json({str(k): int(v) for k, v in statuses.items()}),
+        "max_score": MetadataValue.float(float(scored.max())) if len(scored) else MetadataValue.text("none scored"),
+    })
+    return df
+
+
+def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
+    """The venue's chain of ``currency``, parsed once for every hour of the window (none if empty)."""
+    try:
+        book = options.book_summary(currency)
+    except ExchangeError as exc:
+        raise Failure(
+            description=f"options {currency} book summary: {exc}",
+            metadata={"call": exc.call, "retried": exc.retryable, "attempts": exc.attempts, "kind": options.kind},
+        ) from exc
+    return [parse_book_summary(book)] if len(book) else []
+
+
+@hourly_asset(group=GROUP)
+def tail_hedge_signals_1h(
+    context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame, options: OptionsData
+) -> pd.DataFrame:
+    """L3 tail hedge: one row per (currency, hour), the long OTM strangle the layer would buy at the hour's end.
+
+    Underlying: the hour's ETH/USDT perp close on Binance, else Bybit (else status "no
+    underlying"). Chain: a snapshot taken inside the hour is used as it is (``modelled`` False);
+    an older one is recentred on the close (IVs kept by moneyness, days to expiry kept,
+    ``quant.options_model``; ``modelled`` True); a newer one is never used (status "no chain for
+    this hour"). Strangle: ``select_strangle`` (14–60 days, 15-delta legs, two-sided, OI ≥ 100);
+    when none qualifies, status is the reason. Prices and greeks are per ONE contract of each leg
+    in USD: ``theta_usd`` per day (≤ 0), ``vega_usd`` per vol point, ``premium_usd`` both asks.
+    Every number is NaN unless status is "ok".
+
+    Locally the chain is the bundled Deribit ETH book summary of 2024-01-08, so every 2025 row
+    is modelled: "modelled: 2024-01-08 Deribit ETH IV surface recentred on the ETH perp close".
+    """
+    start, end = window_of(context)
+    df = tail_hedge_signals(_snapshot(options, HEDGE.currency), perp_ohlcv_1h, hours_of(start, end), underlying=HEDGE)
+    ok = df[df["status"] == STATUS_OK]
+    context.add_output_metadata({
+        "rows": MetadataValue.int(len(df)),
+        "ok_hours": MetadataValue.int(len(ok)),
+        "modelled_hours": MetadataValue.int(int(df["modelled"].sum())),
+        "status_counts": MetadataValue.json({str(k): int(v) for k, v in df["status"].value_counts().items()}),
+        "sources": MetadataValue.md("\n".join(f"- {s}" for s in sorted(set(df["source"])))),
+        "last_strangle": MetadataValue.md(_last_strangle(ok)),
+    })
+    return df
+
+
+def _last_strangle(ok: pd.DataFrame) -> str:
+    if ok.empty:
+        return "no strangle in this window"
+    r = ok.iloc[-1]
+    return (
+        f"{r['hour']:%Y-%m-%d %H:00} {r['currency']} {r['underlying_usd']:,.2f}: put {r['put_strike']:,.0f} / call "
+        f"{r['call_strike']:,.0f}, {r['dte_days']:.1f} days, premium ${r['premium_usd']:,.2f}, "
+        f"theta ${r['theta_usd']:,.2f}/day per contract of each leg"
+    )
+
+
+SIGNAL_ASSETS = [carry_signals_1h, cascade_signals_1h, tail_hedge_signals_1h]

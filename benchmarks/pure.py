@@ -2,8 +2,9 @@
 
 This is the work the asset and check bodies of the ``hourly_cycle`` job do, minus the
 orchestration: ``ReplayExchange`` fetches -> ``quant.market_data`` tables -> universe scan,
-``quant.features`` -> ``quant.regime`` -> ``quant.carry`` scan, then every rule of the asset
-checks (one great-expectations validation per asset plus the Python rules, split per hour in a
+``quant.features`` -> ``quant.regime`` -> ``quant.carry`` scan, the ``quant.cascade`` scores and
+the ``quant.tail_hedge`` strangles (the bundled Deribit snapshot parsed once per window, as the
+asset does), then every rule of the asset checks (one great-expectations validation per asset plus the Python rules, split per hour in a
 range as the range checks do). Optionally each table is also written and read back as hourly
 Parquet exactly as ``HourlyParquetIOManager`` does, so the storage part of a Dagster run can be
 told apart from Dagster's own bookkeeping. ``ASSETS`` lists what is covered; ``benchmarks.run``
@@ -23,26 +24,41 @@ from pathlib import Path
 import pandas as pd
 
 from assets.market_data import SCAN_LOOKBACK_H
+from assets.signals import (
+    CASCADE,
+    CASCADE_FUNDING_LOOKBACK_H,
+    CASCADE_OI_LOOKBACK_H,
+    CASCADE_PRICE_LOOKBACK_H,
+    HEDGE,
+)
 from checks.engine import Rule, RuleEnv, ge_violations
 from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
-from checks.signals import CARRY_RULES
+from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
 from pipelines.partitions import HOURLY
 from quant import market_data as md
 from quant.carry import scan as carry_scan
+from quant.cascade import cascade_scores
 from quant.features import FEATURE_LOOKBACK_H, compute_features
 from quant.funding import SNAP_TOLERANCE
+from quant.options_chain import parse_book_summary
 from quant.quality import by_hour
 from quant.regime import calm_market, regime_scores
+from quant.tail_hedge import tail_hedge_signals
 from quant.universe import Universe
 from resources.exchange.replay import ReplayExchange
+from resources.exchange.replay_options import ReplayOptions
 from resources.storage import frame_to_bytes, hour_path, read_hours, split_by_hour
 
 NONE = pd.Timedelta(0)
 #: Hours before a window that the universe scan (24h volume, latest funding) and the features read.
 SCAN_LOOKBACK = pd.Timedelta(hours=SCAN_LOOKBACK_H - 1)
 FEATURE_LOOKBACK = pd.Timedelta(hours=FEATURE_LOOKBACK_H)
-LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK)
+#: Hours before a window that the cascade score reads: open interest, candles, funding.
+CASCADE_OI_LOOKBACK = pd.Timedelta(hours=CASCADE_OI_LOOKBACK_H)
+CASCADE_PRICE_LOOKBACK = pd.Timedelta(hours=CASCADE_PRICE_LOOKBACK_H)
+CASCADE_FUNDING_LOOKBACK = pd.Timedelta(hours=CASCADE_FUNDING_LOOKBACK_H)
+LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK, CASCADE_OI_LOOKBACK, CASCADE_PRICE_LOOKBACK, CASCADE_FUNDING_LOOKBACK)
 FIRST_HOUR = pd.Timestamp(HOURLY.start).tz_convert("UTC")
 SOURCES = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 RULES: dict[str, list[Rule]] = {
@@ -53,6 +69,8 @@ RULES: dict[str, list[Rule]] = {
     "features_1h": FEATURE_RULES,
     "regime_scores_1h": REGIME_RULES,
     "carry_signals_1h": CARRY_RULES,
+    "cascade_signals_1h": CASCADE_RULES,
+    "tail_hedge_signals_1h": TAIL_HEDGE_RULES,
 }
 
 Tables = dict[str, pd.DataFrame]
@@ -69,6 +87,14 @@ DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
     "regime_scores_1h": lambda load, hours: regime_scores(load("features_1h", NONE)),
     "carry_signals_1h": lambda load, hours: carry_scan(
         load("universe_scan_1h", NONE), hibernate=calm_market(load("regime_scores_1h", NONE), hours)
+    ),
+    "cascade_signals_1h": lambda load, hours: cascade_scores(
+        load("open_interest_1h", CASCADE_OI_LOOKBACK), load("perp_ohlcv_1h", CASCADE_PRICE_LOOKBACK),
+        load("funding_settlements", CASCADE_FUNDING_LOOKBACK), hours, CASCADE,
+    ),
+    "tail_hedge_signals_1h": lambda load, hours: tail_hedge_signals(
+        [parse_book_summary(ReplayOptions().book_summary(HEDGE.currency))], load("perp_ohlcv_1h", NONE), hours,
+        underlying=HEDGE,
     ),
 }
 #: The assets this module computes: compared with the ``hourly_cycle`` job by ``benchmarks.run``.

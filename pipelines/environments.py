@@ -3,8 +3,9 @@
 ``PERPETUA_ENV`` picks the environment (default ``local``); it is not a secret. Secrets — API
 keys — only ever reach resources as ``dagster.EnvVar`` and are resolved at run time.
 
-* ``local`` — the bundled sample through ``ReplayExchange``; no keys, no network.
-* ``paper`` — live public market data through ccxt; orders go to the simulator (later layers).
+* ``local`` — the bundled sample through ``ReplayExchange`` and ``ReplayOptions``; no keys, no network.
+* ``paper`` — live public market data through ccxt, options through Deribit's public API;
+  orders go to the simulator (later layers).
 * ``live`` — as paper, with private endpoints; live orders still need their own switches.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from dagster import EnvVar
 
 from resources.kill_switch import KillSwitch
-from resources.market import MarketData, MarketUniverse
+from resources.market import MarketData, MarketUniverse, OptionsData
 from resources.storage import HourlyParquetIOManager
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -57,18 +58,19 @@ def settings(environment: str | None = None, home: str | Path | None = None) -> 
 def resources_for(s: Settings) -> dict[str, object]:
     """The resource dict of an environment."""
     if s.environment == "local":
-        market, universe = MarketData(kind="replay"), MarketUniverse()
+        market, universe, options = MarketData(kind="replay"), MarketUniverse(), OptionsData(kind="replay")
     else:
         # Live venues through ccxt: the sample's hyperliquid-only sets do not apply there.
         universe = MarketUniverse(
             funding_venues=["binance", "bybit"], oi_venues=["binance"], include_sample_funding_set=False, coverage_starts={}
         )
-        market = MarketData(kind="ccxt")
+        market, options = MarketData(kind="ccxt"), OptionsData(kind="deribit")
         if s.environment == "live":
             market = MarketData(kind="ccxt", api_key=EnvVar("PERPETUA_API_KEY"), api_secret=EnvVar("PERPETUA_API_SECRET"))
     return {
         "market_data": market,
         "universe": universe,
+        "options": options,
         "hourly_parquet": HourlyParquetIOManager(root=s.storage_root),
         "kill_switch": KillSwitch(url=s.kill_switch_url),
     }

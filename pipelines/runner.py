@@ -14,6 +14,7 @@ import pandas as pd
 from dagster import DagsterInstance, Definitions
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from checks.engine import partition_key
 from pipelines.partitions import HOURLY
 from quant.features import FEATURE_LOOKBACK_H
@@ -23,9 +24,9 @@ CONSOLE_LOG_LEVEL = "WARNING"
 #: Hours per single run of a backfill: a failure loses at most this much work.
 DEFAULT_CHUNK_HOURS = 168
 #: Source hours materialised before a window so its look-backs exist: 7 days of candles for the
-#: features (``quant.features.FEATURE_LOOKBACK_H``), 23 hours for the scan. Hours already stored
-#: are not run again.
-WARMUP_HOURS = FEATURE_LOOKBACK_H
+#: features (``quant.features.FEATURE_LOOKBACK_H``) and the cascade score (7 days of candles and
+#: open interest, a day of funding), 23 hours for the scan. Hours already stored are not run again.
+WARMUP_HOURS = max(FEATURE_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_FUNDING_LOOKBACK_H)
 WARMUP_JOB = "market_sources"
 
 

@@ -2,6 +2,7 @@
 
 * :mod:`quant.options_pricing` — Black–Scholes / Black-76 prices, greeks, implied vol.
 * :mod:`quant.options_chain` — a Deribit book summary typed into an :class:`OptionChain`.
+* :mod:`quant.options_model` — a snapshot's IV surface recentred on a new time and price (modelled).
 * :mod:`quant.options_strangle` — choose the long OTM strangle to buy.
 * :mod:`quant.options_sizing` — how many strangles a daily theta budget buys.
 * :mod:`quant.options_hedge` — value a held strangle by model between snapshots; roll rules.
@@ -20,6 +21,7 @@ from quant.options_hedge import (
     decide_roll,
     value_strangle_by_model,
 )
+from quant.options_model import MODELLED_PREFIX, recentre_chain
 from quant.options_pricing import (
     Greeks,
     black76_greeks,
@@ -49,6 +51,7 @@ from quant.options_strangle import (
 
 __all__ = [
     "MIN_TRADE_AMOUNT",
+    "MODELLED_PREFIX",
     "Greeks",
     "IvMark",
     "ModelValuation",
@@ -76,6 +79,7 @@ __all__ = [
     "no_arbitrage_bounds",
     "parse_book_summary",
     "parse_instrument_names",
+    "recentre_chain",
     "select_strangle",
     "size_strangle",
     "value_strangle_by_model",

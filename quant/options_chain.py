@@ -32,6 +32,8 @@ REQUIRED_FIELDS = (
     "instrument_name", "creation_timestamp", "underlying_price", "interest_rate", "mark_price",
     "bid_price", "ask_price", "open_interest",
 )
+#: :attr:`OptionChain.source` of a chain parsed from a venue's book summary.
+SOURCE_BOOK_SUMMARY = "deribit book summary"
 #: Columns of :attr:`OptionChain.quotes`, in order.
 CHAIN_COLUMNS = (
     "instrument", "expiry", "strike", "option_type", "is_call", "t_years", "dte_days", "underlying_usd",
@@ -56,11 +58,17 @@ class OptionChain:
         ``iv`` / ``bid_iv`` / ``ask_iv`` (Black-76 implied vol of the mark / bid / ask, decimal),
         and at the mark IV ``delta``, ``gamma`` (per USD), ``vega_usd`` (per vol point) and
         ``theta_usd`` (per calendar day), all per contract.
+    modelled : False for a market snapshot; True for a chain built by model from one
+        (:func:`quant.options_model.recentre_chain`), whose prices no venue quoted.
+    source : where the quotes come from, in words (:data:`SOURCE_BOOK_SUMMARY` for a parsed
+        Deribit book summary; a modelled chain names the snapshot it was built from).
     """
 
     as_of: pd.Timestamp
     currency: str
     quotes: pd.DataFrame
+    modelled: bool = False
+    source: str = SOURCE_BOOK_SUMMARY
 
     def expiries(self) -> pd.DataFrame:
         """One row per expiry: ``expiry``, ``dte_days``, ``underlying_usd``, sorted by expiry."""

@@ -1,11 +1,12 @@
-"""Dagster resources that choose the market-data edge and the universe it covers."""
+"""Dagster resources that choose the market-data edges (perps, options) and the universe covered."""
 
 from __future__ import annotations
 
+import pandas as pd
 from dagster import ConfigurableResource
 
 from quant.universe import Universe, sample_universe
-from resources.exchange.base import Exchange
+from resources.exchange.base import Exchange, OptionsVenue
 
 
 class MarketData(ConfigurableResource):
@@ -58,3 +59,40 @@ class MarketUniverse(ConfigurableResource):
             extra_funding_symbols=sample.extra_funding_symbols if self.include_sample_funding_set else (),
             coverage_starts=dict(sample.coverage_starts if self.coverage_starts is None else self.coverage_starts),
         )
+
+
+class OptionsData(ConfigurableResource):
+    """Which ``OptionsVenue`` feeds the options assets (L3 tail hedge).
+
+    Attributes
+    ----------
+    kind : ``"replay"`` (the bundled Deribit ETH book summary of 2024-01-08, the default) or
+        ``"deribit"`` (Deribit's live public API over httpx; the chain as of the call).
+    sample_dir : folder of the replay sample; defaults to the repository's ``data/sample``.
+    base_url : Deribit API root for ``"deribit"``; defaults to the production venue.
+    """
+
+    kind: str = "replay"
+    sample_dir: str | None = None
+    base_url: str | None = None
+
+    def client(self) -> OptionsVenue:
+        if self.kind == "replay":
+            from resources.exchange.replay_options import ReplayOptions
+
+            return ReplayOptions(self.sample_dir)
+        if self.kind == "deribit":
+            from resources.exchange.deribit import DEFAULT_BASE_URL, DeribitHttp
+
+            return DeribitHttp(self.base_url or DEFAULT_BASE_URL)
+        raise ValueError(f"unknown options data kind {self.kind!r}: use 'replay' or 'deribit'")
+
+    def book_summary(self, currency: str) -> pd.DataFrame:
+        """The venue's option book summary of ``currency`` (one row per option), connection closed after."""
+        venue = self.client()
+        try:
+            return venue.book_summary(currency, kind="option")
+        finally:
+            close = getattr(venue, "close", None)
+            if close is not None:
+                close()

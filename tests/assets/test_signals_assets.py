@@ -1,13 +1,19 @@
-"""The L1 carry signal asset over real hours: HYPE's funding spike is an entry, BTC's baseline is not."""
+"""The signal assets over real hours: L1 carry (HYPE's funding spike is an entry, BTC's baseline
+is not), L2 cascade ("no OI" on the sample) and L3 tail hedge (a modelled strangle)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, Failure, build_asset_context
 
+from assets.signals import cascade_signals_1h, tail_hedge_signals_1h
+from checks.engine import partition_key
 from pipelines.definitions import build_definitions
 from pipelines.runner import run_window
+from quant.cascade import SCORE_COLUMNS
+from resources.exchange.errors import TransientExchangeError
+from resources.market import OptionsData
 from resources.storage import read_hours
 
 HOUR = pd.Timestamp("2025-06-10 12:00", tz="UTC")  # binance HYPE settles 0.0418% per 4h = 91.5% APR
@@ -32,3 +38,98 @@ def test_carry_signals_on_a_real_funding_spike(local_settings, instance):
     hl = sig.loc[("hyperliquid", "HYPE/USDC:USDC")]
     assert pd.isna(hl["volume_24h_usd"])
     assert not bool(hl["eligible"])
+
+
+# -- L2 cascade and L3 tail hedge ---------------------------------------------------------------
+
+CASCADE_HOUR = pd.Timestamp("2025-07-15 08:00", tz="UTC")
+ETH = "ETH/USDT:USDT"
+
+
+class FailingOptions(OptionsData):
+    """An options edge whose venue is down: every read fails as a retried transient error would."""
+
+    def book_summary(self, currency: str) -> pd.DataFrame:
+        raise TransientExchangeError("HTTP 503: 'maintenance'", call="deribit.public/get_book_summary_by_currency",
+                                     attempts=3)
+
+
+def _bars(hours: pd.DatetimeIndex, venue: str = "binance", close: float = 2500.0) -> pd.DataFrame:
+    return pd.DataFrame({"hour": hours, "ts": hours, "venue": venue, "symbol": ETH, "close": close})
+
+
+def test_tail_hedge_asset_models_a_2025_hour_from_the_bundled_chain():
+    hours = pd.date_range(CASCADE_HOUR, periods=2, freq="h", tz="UTC", unit="ns")
+    bars = _bars(hours[1:], venue="bybit", close=3001.0)  # no candle at all in the first hour
+    with build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": OptionsData()}) as ctx:
+        df = tail_hedge_signals_1h(ctx, perp_ohlcv_1h=bars)
+        meta = ctx.get_output_metadata("result")
+    assert df["status"].tolist() == ["no underlying"]  # one-hour window: the bybit bar is the next hour's
+    assert meta["status_counts"].data == {"no underlying": 1}
+    assert meta["last_strangle"].md_str == "no strangle in this window"
+    with build_asset_context(partition_key=partition_key(hours[1]), resources={"options": OptionsData()}) as ctx:
+        row = tail_hedge_signals_1h(ctx, perp_ohlcv_1h=bars).iloc[0]
+        meta = ctx.get_output_metadata("result")
+    assert (row["status"], bool(row["modelled"]), row["underlying_usd"]) == ("ok", True, 3001.0)
+    assert row["put_strike"] < 3001.0 < row["call_strike"]
+    assert meta["modelled_hours"].value == 1
+    assert meta["sources"].md_str == "- modelled: 2024-01-08 Deribit ETH IV surface recentred on the ETH perp close"
+
+
+def test_tail_hedge_asset_fails_naming_the_options_call():
+    with (
+        build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": FailingOptions()}) as ctx,
+        pytest.raises(Failure, match="options ETH book summary") as failure,
+    ):
+        tail_hedge_signals_1h(ctx, perp_ohlcv_1h=_bars(pd.DatetimeIndex([CASCADE_HOUR])))
+    assert failure.value.metadata["call"].text == "deribit.public/get_book_summary_by_currency"
+    assert failure.value.metadata["retried"].value is True
+
+
+def test_cascade_asset_without_open_interest_scores_nothing():
+    hours = pd.date_range(CASCADE_HOUR - pd.Timedelta(hours=168), CASCADE_HOUR, freq="h", tz="UTC", unit="ns")
+    bars = _bars(hours)
+    empty_oi = pd.DataFrame({"hour": pd.DatetimeIndex([], tz="UTC"), "ts": pd.DatetimeIndex([], tz="UTC"),
+                             "venue": [], "symbol": [], "oi_usd": []})
+    empty_funding = pd.DataFrame({"venue": [], "symbol": [], "settlement_ts": pd.DatetimeIndex([], tz="UTC"),
+                                  "funding_rate": [], "interval_hours": []})
+    with build_asset_context(partition_key=partition_key(CASCADE_HOUR)) as ctx:
+        df = cascade_signals_1h(ctx, open_interest_1h=empty_oi, perp_ohlcv_1h=bars, funding_settlements=empty_funding)
+        meta = ctx.get_output_metadata("result")
+    assert list(df.columns) == SCORE_COLUMNS
+    assert df[["venue", "symbol", "status"]].values.tolist() == [["binance", ETH, "no OI"]]
+    assert df["score"].isna().all()
+    assert df["close"].iloc[0] == 2500.0
+    assert meta["status_counts"].data == {"no OI": 1}
+    assert meta["max_score"].text == "none scored"
+
+
+@pytest.mark.slow
+def test_cascade_and_tail_hedge_on_a_real_sample_hour(local_settings, instance):
+    defs = build_definitions(local_settings)
+    results = run_window(defs, instance, CASCADE_HOUR, CASCADE_HOUR + pd.Timedelta(hours=1))
+    assert all(r.success for r in results), [r.error for r in results]
+    hours = pd.DatetimeIndex([CASCADE_HOUR])
+    for asset in ("cascade_signals_1h", "tail_hedge_signals_1h"):
+        assert instance.get_materialized_partitions(AssetKey(asset)) == {"2025-07-15-08:00"}, asset
+
+    # L2: the sample's open interest (hyperliquid, from 2025-12-07) does not reach 2025-07
+    cascade = read_hours(local_settings.storage_root, "cascade_signals_1h", hours)
+    assert len(cascade) == 10  # BTC ETH SOL DOGE HYPE on binance and bybit
+    assert set(cascade["status"]) == {"no OI"}
+    assert cascade["score"].isna().all()
+    assert cascade["rv_7d"].notna().all()  # the 7-day candle look-back was there
+
+    # L3: the 2024-01-08 Deribit surface recentred on the hour's ETH close
+    hedge = read_hours(local_settings.storage_root, "tail_hedge_signals_1h", hours)
+    assert len(hedge) == 1
+    row = hedge.iloc[0]
+    candles = read_hours(local_settings.storage_root, "perp_ohlcv_1h", hours).set_index(["venue", "symbol"])
+    close = candles.loc[("binance", ETH), "close"]
+    assert (row["status"], bool(row["modelled"]), row["underlying_usd"]) == ("ok", True, close)
+    assert row["source"] == "modelled: 2024-01-08 Deribit ETH IV surface recentred on the ETH perp close"
+    assert row["put_strike"] < close < row["call_strike"]
+    days = (row["expiry"] - CASCADE_HOUR) / pd.Timedelta(days=1)
+    assert 14 <= days <= 60
+    assert days == pytest.approx(row["dte_days"] + 1 / 24, rel=1e-9)  # decided at the hour's end
+    assert row["theta_usd"] < 0 < row["premium_usd"]

@@ -31,14 +31,17 @@ from tests.support.postgres import port_accepts, throwaway_postgres
 EXAMPLE = Path(__file__).resolve().parents[2] / "dagster.yaml.postgres.example"
 ASSETS = (
     "perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h", "features_1h", "regime_scores_1h",
-    "carry_signals_1h",
+    "carry_signals_1h", "cascade_signals_1h", "tail_hedge_signals_1h",
 )
 #: The sample's first hours: starting at the first partition, the scan's 23-hour look-back needs no warm-up.
 RANGE = PartitionKeyRange(PARTITIONS_START, "2025-03-06-17:00")
 HOURS = 6
 #: The bundled sample has no funding before 2025-03-08 16:00 and no open interest before 2025-12-07:
 #: in this window those hours are stored as empty files with the full schema.
-WITH_ROWS = ("perp_ohlcv_1h", "universe_scan_1h", "features_1h", "regime_scores_1h", "carry_signals_1h")
+WITH_ROWS = (
+    "perp_ohlcv_1h", "universe_scan_1h", "features_1h", "regime_scores_1h", "carry_signals_1h", "cascade_signals_1h",
+    "tail_hedge_signals_1h",
+)
 RANGE_TAGS = {
     "dagster/asset_partition_range_start": RANGE.start,
     "dagster/asset_partition_range_end": RANGE.end,
