@@ -6,7 +6,8 @@ from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue
 from assets.market_data import hourly_asset
 from pipelines.partitions import lookback, window_of
 from quant.carry import scan
-from quant.cascade import HOUR, CascadeParams, cascade_scores
+from quant.cascade import HOUR, CascadeParams
+from quant.cascade_arming import ARM_MEMORY_H, armed_cascade_scores
 from quant.market_data import hours_of
 from quant.options_chain import OptionChain, parse_book_summary
 from quant.regime import calm_market
@@ -18,9 +19,10 @@ GROUP = "signals"
 #: The L2 layer's knobs; its inputs' look-backs follow from them.
 CASCADE = CascadeParams()
 #: Upstream hours before each hour that ``cascade_scores`` reads (open interest, candles, funding).
-CASCADE_OI_LOOKBACK_H = int(CASCADE.oi_lookback / HOUR)
-CASCADE_PRICE_LOOKBACK_H = int(CASCADE.price_lookback / HOUR)
-CASCADE_FUNDING_LOOKBACK_H = CASCADE.funding_max_age_h
+#: Arming replays the last ``ARM_MEMORY_H`` hours of scores, so the inputs reach that much further back.
+CASCADE_OI_LOOKBACK_H = int(CASCADE.oi_lookback / HOUR) + ARM_MEMORY_H
+CASCADE_PRICE_LOOKBACK_H = int(CASCADE.price_lookback / HOUR) + ARM_MEMORY_H
+CASCADE_FUNDING_LOOKBACK_H = CASCADE.funding_max_age_h + ARM_MEMORY_H
 #: What the L3 tail hedge is on: ETH options, priced off the ETH perp (Binance, else Bybit).
 HEDGE = HedgeUnderlying()
 
@@ -79,18 +81,21 @@ def cascade_signals_1h(
     (0→0.1% per 8h) + 0.25·volatility compression (24h vs 7d realised vol), from what is known
     at the hour's end (``quant.cascade.cascade_scores``). ``score`` is NaN unless ``status`` is
     "ok"; otherwise status names the first missing input ("no OI", "insufficient OI history",
-    "no price", "insufficient price history", "no funding"). Stateless: arming with hysteresis
-    (0.6 on, 0.4 off) is the trading book's job, with its own state.
+    "no price", "insufficient price history", "no funding"). ``armed`` applies the hysteresis
+    (0.6 on, 0.4 off) replayed over the last 24 hours of scores (``quant.cascade_arming``), so
+    the asset keeps no state; ``triggered`` marks the hour it armed.
 
     On the bundled sample every row is honestly "no OI": its open interest is hyperliquid's,
     2025-12-07 → 2026-03-07, while its candles are Binance/Bybit's, 2025-03-06 → 2025-09-30.
     """
     start, end = window_of(context)
-    df = cascade_scores(open_interest_1h, perp_ohlcv_1h, funding_settlements, hours_of(start, end), CASCADE)
+    hours = hours_of(start, end)
+    df = armed_cascade_scores(open_interest_1h, perp_ohlcv_1h, funding_settlements, hours, CASCADE)
     statuses = df["status"].value_counts().to_dict() if len(df) else {}
     scored = df["score"].dropna()
     context.add_output_metadata({
         "rows": MetadataValue.int(len(df)),
+        "armed": MetadataValue.int(int(df["armed"].sum()) if len(df) else 0),
         "status_counts": MetadataValue.json({str(k): int(v) for k, v in statuses.items()}),
         "max_score": MetadataValue.float(float(scored.max())) if len(scored) else MetadataValue.text("none scored"),
     })

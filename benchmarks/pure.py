@@ -38,7 +38,7 @@ from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
 from pipelines.partitions import HOURLY
 from quant import market_data as md
 from quant.carry import scan as carry_scan
-from quant.cascade import cascade_scores
+from quant.cascade_arming import armed_cascade_scores
 from quant.features import FEATURE_LOOKBACK_H, compute_features
 from quant.funding import SNAP_TOLERANCE
 from quant.options_chain import parse_book_summary
@@ -88,7 +88,7 @@ DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
     "carry_signals_1h": lambda load, hours: carry_scan(
         load("universe_scan_1h", NONE), hibernate=calm_market(load("regime_scores_1h", NONE), hours)
     ),
-    "cascade_signals_1h": lambda load, hours: cascade_scores(
+    "cascade_signals_1h": lambda load, hours: armed_cascade_scores(
         load("open_interest_1h", CASCADE_OI_LOOKBACK), load("perp_ohlcv_1h", CASCADE_PRICE_LOOKBACK),
         load("funding_settlements", CASCADE_FUNDING_LOOKBACK), hours, CASCADE,
     ),

@@ -7,11 +7,11 @@ from dagster import AssetSelection, define_asset_job
 from pipelines.partitions import HOURLY
 
 MARKET_DATA = AssetSelection.groups("market_data")
-HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals")
+HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals", "book")
 FUNDING = AssetSelection.assets("funding_settlements", "universe_scan_1h")
 SOURCES = AssetSelection.assets("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 
-#: The hourly cycle: every hourly asset and its checks for one hour (or a range).
+#: The hourly cycle: every hourly asset and its checks for one hour (or a range), the book included.
 hourly_job = define_asset_job("hourly_cycle", selection=HOURLY_CYCLE, partitions_def=HOURLY)
 #: Funding settlements and the scan that reads them, for a settlement hour.
 funding_job = define_asset_job("funding_settlement", selection=FUNDING, partitions_def=HOURLY)
@@ -19,4 +19,7 @@ funding_job = define_asset_job("funding_settlement", selection=FUNDING, partitio
 #: The exchange-fed assets only: the warm-up hours a window's look-backs read.
 sources_job = define_asset_job("market_sources", selection=SOURCES, partitions_def=HOURLY)
 
-JOBS = [hourly_job, funding_job, sources_job]
+#: The performance report over the stored book (not partitioned: it reads every stored hour).
+report_job = define_asset_job("performance_report_job", selection=AssetSelection.assets("performance_report"))
+
+JOBS = [hourly_job, funding_job, sources_job, report_job]

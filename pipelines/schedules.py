@@ -1,4 +1,4 @@
-"""Schedules: the hourly cycle and the funding settlements at 00/08/16 UTC.
+"""Schedules: the hourly cycle, the funding settlements at 00/08/16 UTC and the daily report.
 
 Both start STOPPED: in the local environment the replay sample ends in 2025, so a schedule
 firing "now" would only record missing data. Turn them on in the UI for paper/live.
@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from checks.engine import partition_key
-from pipelines.jobs import funding_job, hourly_job
+from pipelines.jobs import funding_job, hourly_job, report_job
 
 #: Minutes after the hour: bars and settlements of the finished hour are published by then.
 HOURLY_MINUTE = 5
@@ -47,4 +47,10 @@ def funding_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     return RunRequest(run_key=f"funding-{key}", partition_key=key, tags={"perpetua/trigger": "funding-8h"})
 
 
-SCHEDULES = [hourly_schedule, funding_schedule]
+#: The performance report once a day, after the 00:00 cycle has run.
+report_schedule = schedule(cron_schedule="30 0 * * *", job=report_job, execution_timezone="UTC",
+                           default_status=DefaultScheduleStatus.STOPPED, name="daily_performance_report")(
+    lambda context: RunRequest(run_key=f"report-{context.scheduled_execution_time:%Y-%m-%d}")
+)
+
+SCHEDULES = [hourly_schedule, funding_schedule, report_schedule]

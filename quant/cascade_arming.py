@@ -56,3 +56,16 @@ def arm_with_memory(scores: pd.DataFrame, hours: pd.DatetimeIndex, params: Casca
     now["armed"] = np.array([armed.get(k, False) for k in keys], dtype=bool)
     now["triggered"] = now["armed"].to_numpy() & ~np.array([before.get(k, False) for k in keys], dtype=bool)
     return now.reset_index(drop=True)
+
+
+def armed_cascade_scores(oi: pd.DataFrame, ohlcv: pd.DataFrame, funding: pd.DataFrame, hours: pd.DatetimeIndex,
+                         params: CascadeParams | None = None, memory_h: int = ARM_MEMORY_H) -> pd.DataFrame:
+    """``cascade_scores`` of ``hours`` with ``armed``/``triggered`` from the replay of the ``memory_h`` hours before.
+
+    The inputs must reach ``memory_h`` hours further back than ``cascade_scores`` alone needs.
+    """
+    from quant.cascade import cascade_scores
+
+    p = params or CascadeParams()
+    scores = cascade_scores(oi, ohlcv, funding, pd.date_range(hours[0] - memory_h * HOUR, hours[-1], freq="h", tz="UTC", unit="ns"), p)
+    return arm_with_memory(scores, hours, p, memory_h)

@@ -1,0 +1,147 @@
+"""The trading book as hourly assets: allocations, order intents, fills, positions and the ledger.
+
+One ``multi_asset`` computes the five tables because they are one loop: the orders of hour H
+depend on the positions after H's fills, which depend on the orders of H−1. Inside a range the
+hours are stepped in order (``quant.book.run_book``); the state at the start of the range is the
+stored hour before it, so an hour computed alone equals the same hour inside a range. The
+dependency on the previous hour's ledger is declared, so Dagster shows it and orders backfills.
+
+The kill switch is read at the start of every run: while it is tripped only reduce-only orders
+are approved. Safeguards are applied inside the loop (``quant.safeguards.screen``) and re-checked
+by the blocking checks of ``checks.book``; a risk breach written to the ledger fails its check,
+which trips the kill switch.
+"""
+
+import pandas as pd
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetOut,
+    Config,
+    Failure,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionMapping,
+    multi_asset,
+)
+
+from pipelines.partitions import HOURLY, SINGLE_RUN, window_of
+from quant.book import BookState, fresh_state, run_book, state_from_tables
+from quant.book_params import BookParams
+from quant.market_data import hours_of
+from resources.kill_switch import KillSwitch
+from resources.storage import MissingPartitionError, read_hours
+
+GROUP = "book"
+IO = "hourly_parquet"
+OUTPUTS = ("ledger_1h", "positions_1h", "order_intents_1h", "fills_1h", "layer_allocations_1h")
+PREVIOUS_HOUR = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
+DESCRIPTIONS = {
+    "ledger_1h": "Cumulative P&L per (layer, venue, position) and one `total` row per hour: realised, unrealised, "
+                 "fees, funding, cash, equity and its peak, drawdown, risk level and any breach.",
+    "positions_1h": "Open legs at the end of each hour: quantity, average entry, mark, P&L so far; L2 stops/targets, "
+                    "L3 option terms (modelled marks say so).",
+    "order_intents_1h": "Orders decided at the end of each hour (they work the next hour), with deterministic client "
+                        "ids, the safeguards' verdict and the exposure after each approved order.",
+    "fills_1h": "What the intents of the previous hour did in this hour's bars: filled, partial, not triggered, or "
+                "rejected for lack of a counterparty at the price.",
+    "layer_allocations_1h": "Per-layer signal strength, weight and USD budget (bankroll x percentages), with the "
+                            "drawdown multiplier and whether the kill switch was active.",
+}
+
+
+class BookConfig(Config):
+    """``bankroll_usd``: the capital every cap and budget is a percentage of (bump it to grow)."""
+
+    bankroll_usd: float = BookParams().bankroll_usd
+
+
+@multi_asset(
+    outs={name: AssetOut(io_manager_key=IO, description=DESCRIPTIONS[name], kinds={"pandas", "parquet"}) for name in OUTPUTS},
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    group_name=GROUP,
+    can_subset=False,
+    deps=[AssetDep("ledger_1h", partition_mapping=PREVIOUS_HOUR)],
+    required_resource_keys={IO, "kill_switch"},
+)
+def trading_book(
+    context: AssetExecutionContext,
+    config: BookConfig,
+    perp_ohlcv_1h: pd.DataFrame,
+    funding_settlements: pd.DataFrame,
+    carry_signals_1h: pd.DataFrame,
+    cascade_signals_1h: pd.DataFrame,
+    tail_hedge_signals_1h: pd.DataFrame,
+):
+    """Step the book through the window's hours from the stored state of the hour before."""
+    start, end = window_of(context)
+    hours = hours_of(start, end)
+    params = BookParams(bankroll_usd=config.bankroll_usd)
+    state = _previous_state(context, start)
+    kill_switch: KillSwitch = context.resources.kill_switch
+    trips = kill_switch.store().active()
+    if trips:
+        context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}); only reduce-only orders pass")
+    try:
+        tables, _ = run_book(state, hours, perp_ohlcv_1h, funding_settlements, carry_signals_1h, cascade_signals_1h,
+                             tail_hedge_signals_1h, params, kill_switch_active=bool(trips))
+    except ValueError as exc:
+        raise Failure(description=f"trading book, {start:%Y-%m-%d %H:00}..{end:%Y-%m-%d %H:00}: {exc}") from exc
+    total = tables.ledger[tables.ledger["layer"] == "total"]
+    last = total.iloc[-1]
+    yield Output(tables.ledger, output_name="ledger_1h", metadata={
+        "equity_usd": MetadataValue.float(float(last["equity_usd"])),
+        "pnl_usd": MetadataValue.float(float(last["pnl_usd"])),
+        "drawdown": MetadataValue.float(float(last["drawdown"])),
+        "risk_level": MetadataValue.text(str(last["risk_level"])),
+        "breaches": MetadataValue.int(int((total["breach"] != "").sum())),
+        "started_fresh": MetadataValue.bool(state.hour is None),
+    })
+    yield Output(tables.positions, output_name="positions_1h", metadata={
+        "open_legs_last_hour": MetadataValue.int(int((tables.positions["hour"] == hours[-1]).sum()) if len(tables.positions) else 0),
+    })
+    i = tables.intents
+    yield Output(i, output_name="order_intents_1h", metadata={
+        "intents": MetadataValue.int(len(i)),
+        "approved": MetadataValue.int(int(i["approved"].sum()) if len(i) else 0),
+        "rejected": MetadataValue.int(int((~i["approved"].astype(bool)).sum()) if len(i) else 0),
+        "kill_switch_active": MetadataValue.bool(bool(trips)),
+    })
+    f = tables.fills
+    yield Output(f, output_name="fills_1h", metadata={
+        "orders": MetadataValue.int(len(f)),
+        "filled": MetadataValue.int(int((f["filled_qty"] > 0).sum()) if len(f) else 0),
+        "no_counterparty": MetadataValue.int(int((f["status"] == "no_counterparty").sum()) if len(f) else 0),
+        "modelled": MetadataValue.int(int(f["modelled"].astype(bool).sum()) if len(f) else 0),
+    })
+    yield Output(tables.allocations, output_name="layer_allocations_1h", metadata={
+        "budget_usd_last_hour": MetadataValue.json({
+            r.layer: round(float(r.budget_usd), 2) for r in tables.allocations[tables.allocations["hour"] == hours[-1]].itertuples()
+        }),
+    })
+
+
+def _previous_state(context: AssetExecutionContext, start: pd.Timestamp) -> BookState:
+    """The stored tables of the hour before ``start``; a fresh book only where nothing earlier exists."""
+    prev = start - pd.Timedelta(hours=1)
+    root = context.resources.hourly_parquet.root
+    hour = pd.DatetimeIndex([prev])
+    try:
+        tables = [read_hours(root, name, hour) for name in ("positions_1h", "ledger_1h", "order_intents_1h")]
+    except MissingPartitionError:
+        earlier = [k for k in context.instance.get_materialized_partitions(AssetKey("ledger_1h"))
+                   if pd.Timestamp(HOURLY.time_window_for_partition_key(k).start) < prev]
+        if earlier:
+            raise Failure(
+                description=f"the book has hours before {prev:%Y-%m-%d %H:00} but not that hour: materialise the gap "
+                            f"first (from {max(earlier)}), or the ledger would restart from nothing"
+            ) from None
+        context.log.info(f"no book before {start:%Y-%m-%d %H:00}: starting a fresh book")
+        return fresh_state()
+    positions, ledger, intents = tables
+    return state_from_tables(prev, positions, ledger, intents)
+
+
+BOOK_ASSETS = [trading_book]

@@ -1,0 +1,99 @@
+"""The performance report: per-layer and per-symbol attribution, equity and drawdown, as one asset.
+
+It reads the stored book (``ledger_1h``, ``fills_1h``) over the latest unbroken run of hours and
+attaches the tables and the equity/drawdown plot to its materialisation, so the Dagster UI shows
+them; the same files are written under ``<storage root>/reports/`` for people and the CLI.
+"""
+
+import base64
+
+import pandas as pd
+from dagster import AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from upath import UPath
+
+from pipelines.partitions import HOURLY
+from quant.report import (
+    equity_curve,
+    format_layer_table,
+    layer_table,
+    markdown_layer_table,
+    plot_equity_png,
+    symbol_table,
+)
+from resources.storage import read_hours
+
+GROUP = "reports"
+
+
+def book_hours(materialised: set[str]) -> pd.DatetimeIndex:
+    """The latest unbroken run of hourly partition keys (the current book; a gap starts a new one)."""
+    if not materialised:
+        return pd.DatetimeIndex([], tz="UTC")
+    hours = pd.DatetimeIndex(sorted(pd.Timestamp(HOURLY.time_window_for_partition_key(k).start) for k in materialised)).tz_convert("UTC")
+    gaps = (hours[1:] - hours[:-1]) != pd.Timedelta(hours=1)
+    first = int(gaps.nonzero()[0][-1]) + 1 if gaps.any() else 0
+    return hours[first:]
+
+
+def build_report(root: str, hours: pd.DatetimeIndex) -> dict:
+    """Every table and the plot of the book over ``hours`` (read from the Parquet store at ``root``).
+
+    The bankroll is the ledger's own: equity − P&L of its total rows (one value, or it is an error).
+    """
+    ledger = read_hours(root, "ledger_1h", hours)
+    fills = read_hours(root, "fills_1h", hours)
+    total = ledger[ledger["layer"] == "total"]
+    bankrolls = (total["equity_usd"] - total["pnl_usd"]).round(6).unique()
+    if len(bankrolls) != 1:
+        raise ValueError(f"the ledger's bankroll changed inside the window ({sorted(bankrolls)[:3]}...): report each book apart")
+    layers = layer_table(ledger, fills, float(bankrolls[0]))
+    curve = equity_curve(ledger)
+    title = f"Perpetua book {hours[0]:%Y-%m-%d %H:00} .. {hours[-1]:%Y-%m-%d %H:00} UTC"
+    modelled = int(fills["modelled"].astype(bool).sum()) if len(fills) else 0
+    return {"layers": layers, "symbols": symbol_table(ledger, fills), "curve": curve, "png": plot_equity_png(curve, title),
+            "title": title, "modelled_fills": modelled, "text": format_layer_table(layers)}
+
+
+@asset(group_name=GROUP, deps=[AssetDep("ledger_1h"), AssetDep("fills_1h")], required_resource_keys={"hourly_parquet"},
+       kinds={"pandas", "matplotlib"})
+def performance_report(context: AssetExecutionContext) -> MaterializeResult:
+    """Per-layer table (L1, L2, L3, total: P&L, return, APR, Sharpe, max drawdown, fees, funding,
+    fills and fills rejected for lack of a counterparty), per-symbol attribution, and the equity
+    and drawdown plot of the current book. L1 spot legs and L3 options are valued by model where
+    the sample has no market (the count of modelled fills is in the metadata).
+    """
+    root = context.resources.hourly_parquet.root
+    hours = book_hours(context.instance.get_materialized_partitions(AssetKey("ledger_1h")))
+    if hours.empty:
+        return MaterializeResult(metadata={"note": MetadataValue.text("no book yet: materialise the hourly cycle first")})
+    report = build_report(root, hours)
+    out = UPath(root) / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "equity.png").write_bytes(report["png"])
+    (out / "layers.txt").write_text(report["text"])
+    report["symbols"].to_csv(str(out / "symbols.csv"), index=False)
+    image = base64.b64encode(report["png"]).decode()
+    total = report["layers"].loc["total"]
+    return MaterializeResult(metadata={
+        "layers": MetadataValue.md(markdown_layer_table(report["layers"])),
+        "equity_and_drawdown": MetadataValue.md(f"![equity and drawdown](data:image/png;base64,{image})"),
+        "plot_file": MetadataValue.path(str(out / "equity.png")),
+        "symbols": MetadataValue.md(_markdown(report["symbols"].head(20))),
+        "hours": MetadataValue.int(len(hours)),
+        "window": MetadataValue.text(report["title"]),
+        "pnl_usd": MetadataValue.float(float(total["pnl_usd"])),
+        "max_drawdown": MetadataValue.float(float(total["max_drawdown"])),
+        "rejected_fills": MetadataValue.int(int(total["rejected"])),
+        "modelled_fills": MetadataValue.int(report["modelled_fills"]),
+    })
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "no trades"
+    cells = [[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row] for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+
+
+REPORT_ASSETS = [performance_report]
