@@ -78,8 +78,30 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
     code = cmd_backfill(args, s)
     print()
     cmd_status(args, s)
+    if code == 0:
+        code = cmd_report(args, s)
     print("\nOpen the UI on this instance with: make ui   (http://127.0.0.1:3000)")
     return code
+
+
+def cmd_report(args: argparse.Namespace, s: Settings) -> int:
+    """Materialise ``performance_report`` and print its per-layer table (rows L1, L2, L3, total)."""
+    from pipelines.definitions import build_definitions
+
+    instance = _instance(s)
+    res = build_definitions(s).resolve_job_def("performance_report_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not res.success:
+        print("performance report FAILED; see the run in the UI")
+        return 1
+    meta = res.asset_materializations_for_node("performance_report")[0].metadata
+    if "window" not in meta:
+        print(meta["note"].value)
+        return 1
+    reports = Path(s.storage_root) / "reports"
+    print(f"\n{meta['window'].value} ({meta['modelled_fills'].value} modelled fills: L1 spot legs and L3 options)")
+    print((reports / "layers.txt").read_text())
+    print(f"equity and drawdown plot: {reports / 'equity.png'} (also on the performance_report asset in the UI)")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, s: Settings) -> int:
@@ -147,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     sub.add_parser("status", help="what is materialised, failing checks, kill switch").set_defaults(fn=cmd_status)
+    sub.add_parser("report", help="materialise the performance report and print the per-layer table").set_defaults(fn=cmd_report)
 
     k = sub.add_parser("kill-switch", help="show, reset (by a person) or trip the kill switch")
     k.add_argument("action", choices=["status", "reset", "trip"])
