@@ -4,11 +4,19 @@ This is the work the asset and check bodies of the ``hourly_cycle`` job do, minu
 orchestration: ``ReplayExchange`` fetches -> ``quant.market_data`` tables -> universe scan,
 ``quant.features`` -> ``quant.regime`` -> ``quant.carry`` scan, the ``quant.cascade`` scores and
 the ``quant.tail_hedge`` strangles (the bundled Deribit snapshot parsed once per window, as the
-asset does), then every rule of the asset checks (one great-expectations validation per asset plus the Python rules, split per hour in a
-range as the range checks do). Optionally each table is also written and read back as hourly
-Parquet exactly as ``HourlyParquetIOManager`` does, so the storage part of a Dagster run can be
-told apart from Dagster's own bookkeeping. ``ASSETS`` lists what is covered; ``benchmarks.run``
-warns when the job materialises more.
+asset does) -> the ``trading_book`` multi-asset (``quant.book.run_book``: allocations, intents,
+fills, positions, ledger, stepped hour by hour from the book of the hour before the window), then
+every rule of the asset checks (one great-expectations validation per asset plus the Python
+rules, split per hour in a range as the range checks do). Optionally each table is also written
+and read back as hourly Parquet exactly as ``HourlyParquetIOManager`` does, so the storage part of
+a Dagster run can be told apart from Dagster's own bookkeeping. ``ASSETS`` lists what is covered;
+``benchmarks.run`` warns when the job materialises more.
+
+The book's starting state is what the asset reads: with a store, the stored positions, ledger and
+intents of the hour before the window (a fresh book when that hour was never written); without
+one, the final state of the window run here that ended at that hour (so consecutive one-hour
+windows chain as consecutive one-hour runs do), else a fresh book. ``measure`` with Parquet
+writes that carried state into its temp folder untimed, like the look-back hours.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from assets.book import OUTPUTS as BOOK_OUTPUTS
 from assets.market_data import SCAN_LOOKBACK_H
 from assets.signals import (
     CASCADE,
@@ -31,12 +40,15 @@ from assets.signals import (
     CASCADE_PRICE_LOOKBACK_H,
     HEDGE,
 )
+from checks.book import ALLOCATION_RULES, FILL_RULES, INTENT_RULES, LEDGER_RULES, POSITION_RULES
 from checks.engine import Rule, RuleEnv, ge_violations
 from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
 from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
 from pipelines.partitions import HOURLY
 from quant import market_data as md
+from quant.book import BookState, fresh_state, run_book, state_from_tables
+from quant.book_params import BookParams
 from quant.carry import scan as carry_scan
 from quant.cascade_arming import armed_cascade_scores
 from quant.features import FEATURE_LOOKBACK_H, compute_features
@@ -48,9 +60,10 @@ from quant.tail_hedge import tail_hedge_signals
 from quant.universe import Universe
 from resources.exchange.replay import ReplayExchange
 from resources.exchange.replay_options import ReplayOptions
-from resources.storage import frame_to_bytes, hour_path, read_hours, split_by_hour
+from resources.storage import MissingPartitionError, frame_to_bytes, hour_path, read_hours, split_by_hour
 
 NONE = pd.Timedelta(0)
+HOUR = pd.Timedelta(hours=1)
 #: Hours before a window that the universe scan (24h volume, latest funding) and the features read.
 SCAN_LOOKBACK = pd.Timedelta(hours=SCAN_LOOKBACK_H - 1)
 FEATURE_LOOKBACK = pd.Timedelta(hours=FEATURE_LOOKBACK_H)
@@ -71,6 +84,11 @@ RULES: dict[str, list[Rule]] = {
     "carry_signals_1h": CARRY_RULES,
     "cascade_signals_1h": CASCADE_RULES,
     "tail_hedge_signals_1h": TAIL_HEDGE_RULES,
+    "ledger_1h": LEDGER_RULES,
+    "positions_1h": POSITION_RULES,
+    "order_intents_1h": INTENT_RULES,
+    "fills_1h": FILL_RULES,
+    "layer_allocations_1h": ALLOCATION_RULES,
 }
 
 Tables = dict[str, pd.DataFrame]
@@ -97,8 +115,23 @@ DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
         underlying=HEDGE,
     ),
 }
+#: The ``trading_book`` outputs, each the ``quant.book.HourTables`` field it is.
+BOOK: dict[str, str] = {
+    "ledger_1h": "ledger",
+    "positions_1h": "positions",
+    "order_intents_1h": "intents",
+    "fills_1h": "fills",
+    "layer_allocations_1h": "allocations",
+}
+assert set(BOOK) == set(BOOK_OUTPUTS), "benchmarks.pure.BOOK must name every output of assets.book.trading_book"
+#: The book's same-hour inputs, in ``run_book``'s order.
+BOOK_INPUTS = ("perp_ohlcv_1h", "funding_settlements", "carry_signals_1h", "cascade_signals_1h", "tail_hedge_signals_1h")
+#: The stored tables of an hour that the next hour's book starts from, in ``state_from_tables``'s order.
+STATE_TABLES = ("positions_1h", "ledger_1h", "order_intents_1h")
 #: The assets this module computes: compared with the ``hourly_cycle`` job by ``benchmarks.run``.
-ASSETS = (*SOURCES, *DERIVED)
+ASSETS = (*SOURCES, *DERIVED, *BOOK)
+#: The final book of every window computed here, by its last hour: a window starting the hour after picks it up.
+_CARRIED: dict[pd.Timestamp, BookState] = {}
 
 
 @dataclass(frozen=True)
@@ -107,6 +140,10 @@ class PureResult:
     hours: int
     rows: dict[str, int]
     violations: int
+    #: Of ``seconds``: the book (its starting state read, ``run_book``, its five tables written).
+    book_seconds: float = 0.0
+    #: The book at the end of the window (what the next hour starts from).
+    book: BookState | None = None
 
 
 def _fetch(fetch: Fetch, pairs: list[tuple[str, str]], start: pd.Timestamp, end: pd.Timestamp) -> list:
@@ -147,6 +184,37 @@ def write_hours(root: Path, asset: str, df: pd.DataFrame, hours: pd.DatetimeInde
         path.write_bytes(frame_to_bytes(rows))
 
 
+def carried_state(start: pd.Timestamp) -> BookState:
+    """The book at the end of the hour before ``start`` as a window computed here left it; fresh if none did."""
+    state = _CARRIED.get(start - HOUR)
+    return state if state is not None else fresh_state()
+
+
+def stored_state(store: Path, start: pd.Timestamp) -> BookState:
+    """What ``assets.book._previous_state`` reads: the stored tables of the hour before ``start``, or a fresh book."""
+    prev = start - HOUR
+    try:
+        positions, ledger, intents = [read_hours(str(store), name, pd.DatetimeIndex([prev])) for name in STATE_TABLES]
+    except MissingPartitionError:
+        return fresh_state()
+    return state_from_tables(prev, positions, ledger, intents)
+
+
+def write_state(root: Path, state: BookState) -> None:
+    """The three tables of ``state``'s hour as the book asset stored them (nothing for a fresh book)."""
+    if state.hour is None:
+        return
+    hour = pd.DatetimeIndex([state.hour])
+    for asset, frame in zip(STATE_TABLES, (state.positions, state.ledger, state.pending), strict=True):
+        write_hours(root, asset, frame, hour)
+
+
+def book_tables(load: Load, hours: pd.DatetimeIndex, state: BookState) -> tuple[Tables, BookState]:
+    """The ``trading_book`` body: ``hours`` stepped from ``state`` (default ``BookParams``, kill switch not tripped)."""
+    out, final = run_book(state, hours, *(load(asset, NONE) for asset in BOOK_INPUTS), BookParams(), kill_switch_active=False)
+    return {asset: getattr(out, field) for asset, field in BOOK.items()}, final
+
+
 def _loader(store: Path | None, before: Tables, now: Tables, start: pd.Timestamp, end: pd.Timestamp) -> Load:
     def load(asset: str, look_back: pd.Timedelta) -> pd.DataFrame:
         first = max(start - look_back, FIRST_HOUR)
@@ -167,13 +235,15 @@ def run_window(
     end: pd.Timestamp,
     lookback: Tables,
     store: Path | None = None,
+    book: BookState | None = None,
 ) -> PureResult:
     """The whole hourly cycle over [start, end), timed.
 
     ``lookback`` holds the source tables of the :data:`LOOKBACK` hours before ``start``
     (computed beforehand, like the untimed warm-up run); with ``store`` those hours must already
     be written there and every table goes through hourly Parquet (written, then read back for
-    its consumers and its checks).
+    its consumers and its checks). The book starts from the stored hour before ``start`` with
+    ``store``, else from ``book`` (default :func:`carried_state`).
     """
     hours = md.hours_of(start, end)
     t0 = time.perf_counter()
@@ -186,9 +256,21 @@ def run_window(
         tables[asset] = compute(load, hours)
         if store is not None:
             write_hours(store, asset, tables[asset], hours)
+    t_book = time.perf_counter()
+    if store is not None:
+        state = stored_state(store, start)
+    else:
+        state = book if book is not None else carried_state(start)
+    booked, final = book_tables(load, hours, state)
+    tables |= booked
+    if store is not None:
+        for asset, frame in booked.items():
+            write_hours(store, asset, frame, hours)
+    book_seconds = time.perf_counter() - t_book
     violations = sum(check_rules(asset, load(asset, NONE), hours, uni) for asset in ASSETS)
     seconds = time.perf_counter() - t0
-    return PureResult(seconds, len(hours), {k: len(v) for k, v in tables.items()}, violations)
+    _CARRIED[final.hour] = final
+    return PureResult(seconds, len(hours), {k: len(v) for k, v in tables.items()}, violations, book_seconds, final)
 
 
 def lookback_of(ex: ReplayExchange, uni: Universe, start: pd.Timestamp) -> Tables:
@@ -205,14 +287,21 @@ def measure(
     lookback: Tables,
     *,
     parquet: bool = False,
+    book: BookState | None = None,
 ) -> PureResult:
-    """``run_window`` after a garbage collection; with ``parquet`` through a fresh temp folder."""
+    """``run_window`` after a garbage collection; with ``parquet`` through a fresh temp folder.
+
+    ``book``: the book at the end of the hour before ``start`` (default :func:`carried_state`);
+    with ``parquet`` it is written to the temp folder untimed, as the previous hourly run stored it.
+    """
+    state = book if book is not None else carried_state(start)
     if not parquet:
         gc.collect()
-        return run_window(ex, uni, start, end, lookback)
+        return run_window(ex, uni, start, end, lookback, book=state)
     with tempfile.TemporaryDirectory(prefix="perpetua-bench-io-") as tmp:
         before = md.hours_of(max(start - LOOKBACK, FIRST_HOUR), start)
         for asset, frame in lookback.items():  # the look-back hours, written untimed (the warm-up run)
             write_hours(Path(tmp), asset, frame, before)
+        write_state(Path(tmp), state)  # the book's previous hour, likewise
         gc.collect()
         return run_window(ex, uni, start, end, lookback, Path(tmp))

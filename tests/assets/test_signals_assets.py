@@ -96,8 +96,9 @@ def test_cascade_asset_without_open_interest_scores_nothing():
     with build_asset_context(partition_key=partition_key(CASCADE_HOUR)) as ctx:
         df = cascade_signals_1h(ctx, open_interest_1h=empty_oi, perp_ohlcv_1h=bars, funding_settlements=empty_funding)
         meta = ctx.get_output_metadata("result")
-    assert list(df.columns) == SCORE_COLUMNS
+    assert list(df.columns) == [*SCORE_COLUMNS, "armed", "triggered"]
     assert df[["venue", "symbol", "status"]].values.tolist() == [["binance", ETH, "no OI"]]
+    assert not df["armed"].any()
     assert df["score"].isna().all()
     assert df["close"].iloc[0] == 2500.0
     assert meta["status_counts"].data == {"no OI": 1}
