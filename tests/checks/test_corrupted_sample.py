@@ -126,7 +126,7 @@ def test_clean_window_passes_every_check(local_settings, instance):
     evals = _evaluations(instance, results[-1].run_id)
     assert {e.check_name for e in evals if not e.passed} == set()
     # market data + features/regime + carry, cascade and tail-hedge signals
-    assert len({e.check_name for e in evals}) == 23 + 5 + 3 + 3 + 5
+    assert len({e.check_name for e in evals}) == 23 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
     for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
         assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3

@@ -32,6 +32,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "dagster.yaml.postgres.example"
 ASSETS = (
     "perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h", "features_1h", "regime_scores_1h",
     "carry_signals_1h", "cascade_signals_1h", "tail_hedge_signals_1h",
+    "ledger_1h", "positions_1h", "order_intents_1h", "fills_1h", "layer_allocations_1h",
 )
 #: The sample's first hours: starting at the first partition, the scan's 23-hour look-back needs no warm-up.
 RANGE = PartitionKeyRange(PARTITIONS_START, "2025-03-06-17:00")
@@ -40,7 +41,7 @@ HOURS = 6
 #: in this window those hours are stored as empty files with the full schema.
 WITH_ROWS = (
     "perp_ohlcv_1h", "universe_scan_1h", "features_1h", "regime_scores_1h", "carry_signals_1h", "cascade_signals_1h",
-    "tail_hedge_signals_1h",
+    "tail_hedge_signals_1h", "ledger_1h", "layer_allocations_1h",
 )
 RANGE_TAGS = {
     "dagster/asset_partition_range_start": RANGE.start,
