@@ -24,6 +24,16 @@ from quant.safeguards import (
 EPS = 1e-6
 
 
+def _flagged(df: pd.DataFrame, problems: list, label: str) -> pd.DataFrame:
+    """Violations of every (mask, what) in ``problems``, each detailed as ``what: <row's label column>``."""
+    parts = []
+    for mask, what in problems:
+        m = np.asarray(mask, dtype=bool)
+        if m.any():
+            parts.append(violation_rows(df[m], [f"{what}: {v}" for v in df.loc[m, label]]))
+    return pd.concat(parts, ignore_index=True) if parts else violation_rows(df.iloc[0:0], [])
+
+
 def _within_safeguards(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
     if df.empty:
         return violation_rows(df, [])
@@ -40,9 +50,7 @@ def _within_safeguards(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
         (df["approved"].astype(bool) & ~np.isfinite(df["notional_usd"].to_numpy(dtype="float64")), "approved without a price"),
         (~df["approved"].astype(bool) & (df["rejection"] == ""), "rejected without a reason"),
     ]
-    parts = [violation_rows(df[m.to_numpy(dtype=bool)], [f"{what}: {c}" for c in df.loc[m.to_numpy(dtype=bool), "client_order_id"]])
-             for m, what in problems if m.any()]
-    return pd.concat(parts, ignore_index=True) if parts else violation_rows(df.iloc[0:0], [])
+    return _flagged(df, problems, "client_order_id")
 
 
 def _had_counterparty(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
@@ -56,8 +64,7 @@ def _had_counterparty(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
         (df["status"].isin(["no_counterparty", "not_triggered", "cancelled"]).to_numpy() & (filled != 0), "a fill where none was possible"),
         (df["fee"].to_numpy(dtype="float64") < 0, "a negative fee"),
     ]
-    parts = [violation_rows(df[m], [f"{what}: {c}" for c in df.loc[m, "client_order_id"]]) for m, what in problems if m.any()]
-    return pd.concat(parts, ignore_index=True) if parts else violation_rows(df.iloc[0:0], [])
+    return _flagged(df, problems, "client_order_id")
 
 
 def _valid_legs(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
@@ -115,8 +122,7 @@ def _within_caps(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
         (per_hour > MAX_TOTAL_PCT * bankroll * (1 + EPS), "layer budgets above 50% of bankroll together"),
         ((rows["layer"] == LADDER_LAYER) & (rows["budget_usd"] > MAX_LADDER_PCT * bankroll * (1 + EPS)), "L2 above 20% of bankroll"),
     ]
-    parts = [violation_rows(rows[m], [what] * int(m.sum())) for m, what in problems if m.any()]
-    return pd.concat(parts, ignore_index=True) if parts else violation_rows(rows.iloc[0:0], [])
+    return _flagged(rows, problems, "layer")
 
 
 INTENT_RULES = [
