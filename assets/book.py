@@ -26,7 +26,8 @@ from dagster import (
     multi_asset,
 )
 
-from pipelines.partitions import HOURLY, SINGLE_RUN, window_of
+from assets.metadata import money, pct, per_hour
+from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_of
 from quant.book import BookState, fresh_state, run_book, state_from_tables
 from quant.book_params import BookParams
 from quant.market_data import hours_of
@@ -89,43 +90,74 @@ def trading_book(
                              tail_hedge_signals_1h, params, kill_switch_active=bool(trips))
     except ValueError as exc:
         raise Failure(description=f"trading book, {start:%Y-%m-%d %H:00}..{end:%Y-%m-%d %H:00}: {exc}") from exc
-    total = tables.ledger[tables.ledger["layer"] == "total"]
-    last = total.iloc[-1]
-    yield Output(tables.ledger, output_name="ledger_1h", metadata={
-        "equity_usd": MetadataValue.float(float(last["equity_usd"])),
-        "pnl_usd": MetadataValue.float(float(last["pnl_usd"])),
-        "drawdown": MetadataValue.float(float(last["drawdown"])),
-        "risk_level": MetadataValue.text(str(last["risk_level"])),
-        "breaches": MetadataValue.int(int((total["breach"] != "").sum())),
-        "started_fresh": MetadataValue.bool(state.hour is None),
-    })
-    yield Output(tables.positions, output_name="positions_1h", metadata={
-        "open_legs_last_hour": MetadataValue.int(int((tables.positions["hour"] == hours[-1]).sum()) if len(tables.positions) else 0),
-    })
-    i = tables.intents
-    yield Output(i, output_name="order_intents_1h", metadata={
-        "intents": MetadataValue.int(len(i)),
-        "approved": MetadataValue.int(int(i["approved"].sum()) if len(i) else 0),
-        "rejected": MetadataValue.int(int((~i["approved"].astype(bool)).sum()) if len(i) else 0),
-        "kill_switch_active": MetadataValue.bool(bool(trips)),
-    })
-    f = tables.fills
-    yield Output(f, output_name="fills_1h", metadata={
-        "orders": MetadataValue.int(len(f)),
-        "filled": MetadataValue.int(int((f["filled_qty"] > 0).sum()) if len(f) else 0),
-        "no_counterparty": MetadataValue.int(int((f["status"] == "no_counterparty").sum()) if len(f) else 0),
-        "modelled": MetadataValue.int(int(f["modelled"].astype(bool).sum()) if len(f) else 0),
-    })
-    yield Output(tables.allocations, output_name="layer_allocations_1h", metadata={
-        "budget_usd_last_hour": MetadataValue.json({
-            r.layer: round(float(r.budget_usd), 2) for r in tables.allocations[tables.allocations["hour"] == hours[-1]].itertuples()
-        }),
-    })
+    for name, table, summarise in (
+        ("ledger_1h", tables.ledger, _ledger_meta),
+        ("positions_1h", tables.positions, _positions_meta),
+        ("order_intents_1h", tables.intents, _intents_meta),
+        ("fills_1h", tables.fills, _fills_meta),
+        ("layer_allocations_1h", tables.allocations, _allocations_meta),
+    ):
+        per_hour(context, table, hours, summarise, asset_key=name)
+    first = {"started_fresh": MetadataValue.bool(state.hour is None), "kill_switch_active": MetadataValue.bool(bool(trips))}
+    context.add_asset_metadata(first, asset_key="ledger_1h", partition_key=f"{hours[0]:%Y-%m-%d-%H:%M}")
+    for name, table in (("ledger_1h", tables.ledger), ("positions_1h", tables.positions),
+                        ("order_intents_1h", tables.intents), ("fills_1h", tables.fills),
+                        ("layer_allocations_1h", tables.allocations)):
+        yield Output(table, output_name=name)
+
+
+def _ledger_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    """One hour of the ledger: equity, P&L and drawdown (in %, as the CLI prints) and the per-layer totals."""
+    total = rows[rows["layer"] == "total"]
+    if total.empty:
+        return {"rows": MetadataValue.int(len(rows))}
+    t = total.iloc[-1]
+    layers = rows[rows["layer"] != "total"].groupby("layer")[["pnl_usd", "fees_usd", "funding_usd"]].sum()
+    lines = ["| layer | P&L USD | fees USD | funding USD |", "|---|---:|---:|---:|"]
+    lines += [f"| {layer} | {r.pnl_usd:,.2f} | {r.fees_usd:,.2f} | {r.funding_usd:,.2f} |" for layer, r in layers.iterrows()]
+    lines.append(f"| total | {t['pnl_usd']:,.2f} | {t['fees_usd']:,.2f} | {t['funding_usd']:,.2f} |")
+    return {
+        "equity_usd": MetadataValue.float(money(t["equity_usd"])),
+        "pnl_usd": MetadataValue.float(money(t["pnl_usd"])),
+        "cash_usd": MetadataValue.float(money(t["cash_usd"])),
+        "drawdown_pct": MetadataValue.float(pct(t["drawdown"])),
+        "risk_level": MetadataValue.text(str(t["risk_level"])),
+        "breach": MetadataValue.text(str(t["breach"]) or "none"),
+        "totals": MetadataValue.md("\n".join(lines)),
+    }
+
+
+def _positions_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    return {"open_legs": MetadataValue.int(len(rows))}
+
+
+def _intents_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    approved = int(rows["approved"].astype(bool).sum()) if len(rows) else 0
+    return {"intents": MetadataValue.int(len(rows)), "approved": MetadataValue.int(approved),
+            "rejected": MetadataValue.int(len(rows) - approved)}
+
+
+def _fills_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    return {
+        "orders": MetadataValue.int(len(rows)),
+        "filled": MetadataValue.int(int((rows["filled_qty"] > 0).sum()) if len(rows) else 0),
+        "no_counterparty": MetadataValue.int(int((rows["status"] == "no_counterparty").sum()) if len(rows) else 0),
+        "modelled": MetadataValue.int(int(rows["modelled"].astype(bool).sum()) if len(rows) else 0),
+    }
+
+
+def _allocations_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    return {"budget_usd": MetadataValue.json({r.layer: money(r.budget_usd) for r in rows.itertuples()})}
 
 
 def _previous_state(context: AssetExecutionContext, start: pd.Timestamp) -> BookState:
     """The stored tables of the hour before ``start``; a fresh book only where nothing earlier exists."""
     prev = start - pd.Timedelta(hours=1)
+    if starts_a_window(start):
+        # The months before this hour are "no data" (not part of the partition set): no position can
+        # be marked or funded across them, so each data window's book starts from the bankroll.
+        context.log.info(f"{start:%Y-%m-%d %H:00} starts a data window after months of no data: a fresh book")
+        return fresh_state()
     root = context.resources.hourly_parquet.root
     hour = pd.DatetimeIndex([prev])
     try:

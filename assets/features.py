@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, MetadataValue
 
 from assets.market_data import hourly_asset
+from assets.metadata import per_hour
 from pipelines.partitions import lookback, window_of
 from quant.features import FEATURE_LOOKBACK_H, compute_features
 from quant.market_data import hours_of
@@ -25,9 +26,9 @@ def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> 
     start, end = window_of(context)
     hours = hours_of(start, end)
     df = compute_features(perp_ohlcv_1h, hours)
-    context.add_output_metadata({
-        "rows": MetadataValue.int(len(df)),
-        "complete_rows": MetadataValue.int(int(df.drop(columns=["hour", "venue", "symbol"]).notna().all(axis=1).sum())),
+    per_hour(context, df, hours, lambda rows: {
+        "rows": MetadataValue.int(len(rows)),
+        "complete_rows": MetadataValue.int(int(rows.drop(columns=["hour", "venue", "symbol"]).notna().all(axis=1).sum())),
     })
     return df
 
@@ -39,9 +40,14 @@ def regime_scores_1h(context: AssetExecutionContext, features_1h: pd.DataFrame) 
     fires). Thresholds are named in ``quant.regime``; an ML classifier joins later.
     """
     df = regime_scores(features_1h)
-    counts = df["regime"].value_counts().to_dict() if len(df) else {}
-    context.add_output_metadata({"rows": MetadataValue.int(len(df)), "labels": MetadataValue.json({str(k): int(v) for k, v in counts.items()})})
+    start, end = window_of(context)
+    per_hour(context, df, hours_of(start, end), _labels)
     return df
+
+
+def _labels(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    counts = rows["regime"].value_counts().to_dict() if len(rows) else {}
+    return {"rows": MetadataValue.int(len(rows)), "labels": MetadataValue.json({str(k): int(v) for k, v in counts.items()})}
 
 
 FEATURE_ASSETS = [features_1h, regime_scores_1h]

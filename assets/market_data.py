@@ -12,6 +12,7 @@ from datetime import datetime
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, asset
 
+from assets.metadata import per_hour
 from pipelines.partitions import HOURLY, SINGLE_RUN, lookback, window_of
 from quant import market_data as md
 from quant.funding import SNAP_TOLERANCE
@@ -51,11 +52,11 @@ def _fetch_all(
     return out
 
 
-def _coverage(df: pd.DataFrame, hours: int) -> dict[str, MetadataValue]:
+def _coverage(df: pd.DataFrame) -> dict[str, MetadataValue]:
+    """One hour's rows: how many, from how many instruments and venues."""
     instruments = df[["venue", "symbol"]].drop_duplicates() if len(df) else df
     return {
         "rows": MetadataValue.int(len(df)),
-        "hours": MetadataValue.int(hours),
         "instruments": MetadataValue.int(len(instruments)),
         "venues": MetadataValue.text(", ".join(sorted(df["venue"].unique())) if len(df) else "none"),
     }
@@ -72,7 +73,7 @@ def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, unive
     pairs = universe.get().pairs("candles")
     parts = _fetch_all(market_data.client().candles, pairs, start - md.OHLCV_WARMUP, end)
     df = md.ohlcv_table(parts, start)
-    context.add_output_metadata(_coverage(df, len(md.hours_of(start, end))))
+    per_hour(context, df, md.hours_of(start, end), _coverage)
     return df
 
 
@@ -89,11 +90,14 @@ def funding_settlements(context: AssetExecutionContext, market_data: MarketData,
     # Raw stamps sit up to SNAP_TOLERANCE either side of the grid hour they belong to.
     parts = _fetch_all(market_data.client().funding_history, pairs, start - SNAP_TOLERANCE, end - SNAP_TOLERANCE)
     df = md.funding_table(parts)
-    meta = _coverage(df, len(md.hours_of(start, end)))
-    four_h = sorted(set(df.loc[df["interval_hours"] == 4.0, "symbol"])) if len(df) else []
-    meta["four_hour_symbols"] = MetadataValue.json(four_h)
-    context.add_output_metadata(meta)
+    per_hour(context, df, md.hours_of(start, end), _funding_meta)
     return df
+
+
+def _funding_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    meta = _coverage(rows)
+    meta["four_hour_symbols"] = MetadataValue.json(sorted(set(rows.loc[rows["interval_hours"] == 4.0, "symbol"])) if len(rows) else [])
+    return meta
 
 
 @hourly_asset()
@@ -106,11 +110,15 @@ def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, un
     start, end = window_of(context)
     pairs = universe.get().pairs("open_interest")
     df = md.open_interest_table(_fetch_all(market_data.client().open_interest_history, pairs, start, end))
-    meta = _coverage(df, len(md.hours_of(start, end)))
-    if df.empty:
-        meta["note"] = MetadataValue.text("no open interest from the source for this window")
-    context.add_output_metadata(meta)
+    per_hour(context, df, md.hours_of(start, end), _oi_meta)
     return df
+
+
+def _oi_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    meta = _coverage(rows)
+    if rows.empty:
+        meta["note"] = MetadataValue.text("no open interest from the source for this hour")
+    return meta
 
 
 @hourly_asset(
@@ -131,11 +139,15 @@ def universe_scan_1h(
     start, end = window_of(context)
     hours = md.hours_of(start, end)
     df = md.universe_scan(perp_ohlcv_1h, funding_settlements, hours)
-    meta = _coverage(df, len(hours))
-    meta["with_volume"] = MetadataValue.int(int(df["volume_24h_usd"].notna().sum()))
-    meta["with_funding"] = MetadataValue.int(int(df["last_funding_rate"].notna().sum()))
-    context.add_output_metadata(meta)
+    per_hour(context, df, hours, _scan_meta)
     return df
+
+
+def _scan_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    meta = _coverage(rows)
+    meta["with_volume"] = MetadataValue.int(int(rows["volume_24h_usd"].notna().sum()))
+    meta["with_funding"] = MetadataValue.int(int(rows["last_funding_rate"].notna().sum()))
+    return meta
 
 
 MARKET_DATA_ASSETS = [perp_ohlcv_1h, funding_settlements, open_interest_1h, universe_scan_1h]

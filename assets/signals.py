@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue
 
 from assets.market_data import hourly_asset
+from assets.metadata import per_hour
 from pipelines.partitions import lookback, window_of
 from quant.carry import scan
 from quant.cascade import HOUR, CascadeParams
@@ -43,12 +44,12 @@ def carry_signals_1h(
     start, end = window_of(context)
     hours = hours_of(start, end)
     df = scan(universe_scan_1h, hibernate=calm_market(regime_scores_1h, hours))
-    context.add_output_metadata({
-        "rows": MetadataValue.int(len(df)),
-        "eligible": MetadataValue.int(int(df["eligible"].sum())),
-        "entries": MetadataValue.int(int(df["entry"].sum())),
-        "hibernating_hours": MetadataValue.int(int(df.groupby("hour")["hibernating"].first().sum()) if len(df) else 0),
-        "top_apr": MetadataValue.md(_top(df)),
+    per_hour(context, df, hours, lambda rows: {
+        "rows": MetadataValue.int(len(rows)),
+        "eligible": MetadataValue.int(int(rows["eligible"].sum())),
+        "entries": MetadataValue.int(int(rows["entry"].sum())),
+        "hibernating": MetadataValue.bool(bool(rows["hibernating"].any()) if len(rows) else False),
+        "top_apr": MetadataValue.md(_top(rows)),
     })
     return df
 
@@ -57,7 +58,7 @@ def _top(df: pd.DataFrame, n: int = 5) -> str:
     if df.empty:
         return "no rows"
     last = df[df["hour"] == df["hour"].max()].nlargest(n, "funding_apr")
-    lines = [f"| {r.venue} | {r.symbol} | {r.funding_apr:.1%} | {r.volume_24h_usd / 1e6:,.1f}M | {r.reason} |" for r in last.itertuples()]
+    lines = [f"| {r.venue} | {r.symbol} | {r.funding_apr:.2%} | {r.volume_24h_usd / 1e6:,.1f}M | {r.reason} |" for r in last.itertuples()]
     return "\n".join(["| venue | symbol | APR | 24h volume | reason |", "|---|---|---|---|---|", *lines])
 
 
@@ -91,15 +92,19 @@ def cascade_signals_1h(
     start, end = window_of(context)
     hours = hours_of(start, end)
     df = armed_cascade_scores(open_interest_1h, perp_ohlcv_1h, funding_settlements, hours, CASCADE)
-    statuses = df["status"].value_counts().to_dict() if len(df) else {}
-    scored = df["score"].dropna()
-    context.add_output_metadata({
-        "rows": MetadataValue.int(len(df)),
-        "armed": MetadataValue.int(int(df["armed"].sum()) if len(df) else 0),
-        "status_counts": MetadataValue.json({str(k): int(v) for k, v in statuses.items()}),
-        "max_score": MetadataValue.float(float(scored.max())) if len(scored) else MetadataValue.text("none scored"),
-    })
+    per_hour(context, df, hours, _cascade_meta)
     return df
+
+
+def _cascade_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    statuses = rows["status"].value_counts().to_dict() if len(rows) else {}
+    scored = rows["score"].dropna()
+    return {
+        "rows": MetadataValue.int(len(rows)),
+        "armed": MetadataValue.int(int(rows["armed"].sum()) if len(rows) else 0),
+        "status_counts": MetadataValue.json({str(k): int(v) for k, v in statuses.items()}),
+        "max_score": MetadataValue.float(round(float(scored.max()), 3)) if len(scored) else MetadataValue.text("none scored"),
+    }
 
 
 def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
@@ -133,17 +138,21 @@ def tail_hedge_signals_1h(
     is modelled: "modelled: 2024-01-08 Deribit ETH IV surface recentred on the ETH perp close".
     """
     start, end = window_of(context)
-    df = tail_hedge_signals(_snapshot(options, HEDGE.currency), perp_ohlcv_1h, hours_of(start, end), underlying=HEDGE)
-    ok = df[df["status"] == STATUS_OK]
-    context.add_output_metadata({
-        "rows": MetadataValue.int(len(df)),
-        "ok_hours": MetadataValue.int(len(ok)),
-        "modelled_hours": MetadataValue.int(int(df["modelled"].sum())),
-        "status_counts": MetadataValue.json({str(k): int(v) for k, v in df["status"].value_counts().items()}),
-        "sources": MetadataValue.md("\n".join(f"- {s}" for s in sorted(set(df["source"])))),
-        "last_strangle": MetadataValue.md(_last_strangle(ok)),
-    })
+    hours = hours_of(start, end)
+    df = tail_hedge_signals(_snapshot(options, HEDGE.currency), perp_ohlcv_1h, hours, underlying=HEDGE)
+    per_hour(context, df, hours, _hedge_meta)
     return df
+
+
+def _hedge_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    ok = rows[rows["status"] == STATUS_OK]
+    return {
+        "rows": MetadataValue.int(len(rows)),
+        "status": MetadataValue.text(", ".join(sorted(set(rows["status"]))) or "no row"),
+        "modelled": MetadataValue.bool(bool(rows["modelled"].any()) if len(rows) else False),
+        "source": MetadataValue.text("; ".join(sorted(set(rows["source"]))) or "none"),
+        "strangle": MetadataValue.md(_last_strangle(ok)),
+    }
 
 
 def _last_strangle(ok: pd.DataFrame) -> str:

@@ -6,8 +6,7 @@ orchestration: ``ReplayExchange`` fetches -> ``quant.market_data`` tables -> uni
 the ``quant.tail_hedge`` strangles (the bundled Deribit snapshot parsed once per window, as the
 asset does) -> the ``trading_book`` multi-asset (``quant.book.run_book``: allocations, intents,
 fills, positions, ledger, stepped hour by hour from the book of the hour before the window), then
-every rule of the asset checks (one great-expectations validation per asset plus the Python
-rules, split per hour in a range as the range checks do). Optionally each table is also written
+every rule of the asset checks (pandas/numpy, split per hour in a range as the range checks do). Optionally each table is also written
 and read back as hourly Parquet exactly as ``HourlyParquetIOManager`` does, so the storage part of
 a Dagster run can be told apart from Dagster's own bookkeeping. ``ASSETS`` lists what is covered;
 ``benchmarks.run`` warns when the job materialises more.
@@ -41,7 +40,7 @@ from assets.signals import (
     HEDGE,
 )
 from checks.book import ALLOCATION_RULES, FILL_RULES, INTENT_RULES, LEDGER_RULES, POSITION_RULES
-from checks.engine import Rule, RuleEnv, ge_violations
+from checks.engine import Rule, RuleEnv
 from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
 from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
@@ -60,7 +59,8 @@ from quant.tail_hedge import tail_hedge_signals
 from quant.universe import Universe
 from resources.exchange.replay import ReplayExchange
 from resources.exchange.replay_options import ReplayOptions
-from resources.storage import MissingPartitionError, frame_to_bytes, hour_path, read_hours, split_by_hour
+from resources.storage import MissingPartitionError, read_hours
+from resources.storage import write_hours as store_hours
 
 NONE = pd.Timedelta(0)
 HOUR = pd.Timedelta(hours=1)
@@ -166,10 +166,9 @@ def check_rules(asset: str, frame: pd.DataFrame, hours: pd.DatetimeIndex, uni: U
     """Every rule of ``asset`` over ``frame`` as ``checks.engine.evaluate_rules`` runs them; violation count."""
     rules = RULES[asset]
     env = RuleEnv(hours=hours, universe=uni)
-    from_ge = ge_violations(frame, rules)
     found = 0
     for rule in rules:
-        violations = rule.violations(frame, env, from_ge.get(rule.name))
+        violations = rule.violations(frame, env)
         if len(hours) > 1:  # a range run logs one evaluation per hour
             by_hour(violations, hours)
         found += len(violations)
@@ -177,11 +176,8 @@ def check_rules(asset: str, frame: pd.DataFrame, hours: pd.DatetimeIndex, uni: U
 
 
 def write_hours(root: Path, asset: str, df: pd.DataFrame, hours: pd.DatetimeIndex) -> None:
-    """What ``HourlyParquetIOManager.handle_output`` does: one Parquet file per hour."""
-    for hour, rows in split_by_hour(df, hours):
-        path = hour_path(str(root), asset, hour)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(frame_to_bytes(rows))
+    """What ``HourlyParquetIOManager.handle_output`` does: ``resources.storage.write_hours`` (one file per day)."""
+    store_hours(str(root), asset, hours, df)
 
 
 def carried_state(start: pd.Timestamp) -> BookState:

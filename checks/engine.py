@@ -1,20 +1,27 @@
-"""Turn rules into Dagster asset checks: one check per property, evaluated per hour partition.
+"""Turn rules into Dagster asset checks: ONE blocking check per asset, evaluated per hour partition.
 
-A rule is a pure function ``(frame, env) -> violations``. The factory below builds one
-``multi_asset_check`` per asset that computes every rule once over the window and reports each
-rule as its own blocking check named ``<asset>__<property>``:
+A rule is a pure function ``(frame, env) -> violations``. Each asset gets one check,
+``<asset>__quality``, that computes every rule of the asset once over the window and reports them
+together: the result names the rules that failed, their hours and first violations (metadata and
+description), and passes only when every rule passes.
 
-* one-hour run: one ``AssetCheckResult`` per rule, stamped with the partition;
-* range run (single-run backfill): one evaluation per hour per rule is logged, so every hourly
-  partition shows its own result in the UI, then a summary result closes the step.
+* one-hour run: one ``AssetCheckResult``, stamped with the partition (Dagster links it to the
+  hour's materialisation);
+* range run (single-run backfill): one evaluation per hour is logged, each linked to that hour's
+  materialisation (``target_materialization_data``) so the UI counts the hour as checked —
+  Passed or Failed, never "Missing" — then a summary result closes the step.
 
-A failure trips the persistent kill switch with the rule, the hours and the first reasons; the
-switch stays tripped until a person resets it. Blocking checks only stop downstream assets in the
-same run, so the order path reads the kill switch itself.
+Why one check per asset and not one per rule: every evaluation is a stored event (three SQLite
+statements and ~9 KB); 46 named checks cost 46 events an hour, the 14 asset checks 14, with the
+same rules, counts and first violations in each result (see BENCHMARKS.md for the measured cost).
+
+A failure trips the persistent kill switch once per failing rule (source ``check:<asset>__<rule>``)
+with its hours and first reasons; the switch stays tripped until a person resets it. Blocking checks
+only stop downstream assets in the same run, so the order path reads the kill switch itself.
 """
 
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +34,15 @@ from dagster import (
     AssetCheckSpec,
     AssetIn,
     AssetKey,
+    AssetRecordsFilter,
     MetadataValue,
     multi_asset_check,
 )
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+from dagster._core.events import DagsterEventType
 
-from checks.ge_engine import gx_expectations, violations_by_rule
 from pipelines.partitions import HOURLY, window_of
 from quant.market_data import hours_of
 from quant.quality import by_hour, no_violations
@@ -55,51 +66,98 @@ class RuleEnv:
 class Rule:
     """One data-quality property of one asset.
 
-    ``expectations(gx)`` returns great-expectations Expectations (all of an asset's are validated
-    in one run); ``evaluate(frame, env)`` returns violations computed in Python. Either or both.
+    ``evaluate(frame, env)`` returns the violations (pandas/numpy). ``expectations(gx)``, where
+    given, is the same property as great-expectations Expectations: not run by the check, but
+    validated by the tests as an independent reference that must find the same rows.
     """
 
     name: str
     description: str
     threshold: str
-    evaluate: Callable[[pd.DataFrame, RuleEnv], pd.DataFrame] | None = None
+    evaluate: Callable[[pd.DataFrame, RuleEnv], pd.DataFrame]
     expectations: Callable[[Any], list[Any]] | None = None
 
-    def violations(self, frame: pd.DataFrame, env: RuleEnv, from_ge: pd.DataFrame | None) -> pd.DataFrame:
-        parts = [p for p in (from_ge, self.evaluate(frame, env) if self.evaluate else None) if p is not None and len(p)]
-        if not parts:
-            return no_violations()
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-
-
-def ge_violations(frame: pd.DataFrame, rules: list[Rule]) -> dict[str, pd.DataFrame]:
-    """Every rule's great-expectations violations from a single validation of ``frame``."""
-    gx = gx_expectations()
-    table = {r.name: (r.expectations(gx), r.description) for r in rules if r.expectations is not None}
-    return violations_by_rule(frame, table)
+    def violations(self, frame: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
+        found = self.evaluate(frame, env)
+        return found if len(found) else no_violations()
 
 
 def partition_key(hour: pd.Timestamp) -> str:
     return hour.strftime("%Y-%m-%d-%H:%M")
 
 
-def _metadata(rule: Rule, violations: pd.DataFrame, hours: int) -> dict[str, MetadataValue]:
+def check_name(asset: str) -> str:
+    """The one check of ``asset``."""
+    return f"{asset}__quality"
+
+
+def _first_lines(violations: pd.DataFrame) -> list[str]:
     shown = violations.head(SHOWN_VIOLATIONS)
-    lines = [f"{h:%Y-%m-%d %H:00} {v} {s}: {d}" for h, v, s, d in shown.itertuples(index=False)]
-    return {
-        "observed_violations": MetadataValue.int(len(violations)),
+    return [f"{h:%Y-%m-%d %H:00} {v} {s}: {d}" for h, v, s, d in shown.itertuples(index=False)]
+
+
+def _metadata(rules: Sequence[Rule], found: dict[str, pd.DataFrame], hours: int) -> dict[str, MetadataValue]:
+    """What one evaluation shows: counts always; per failing rule its threshold, hours and first violations."""
+    failed = {name: v for name, v in found.items() if len(v)}
+    meta = {
+        "rules_checked": MetadataValue.int(len(rules)),
+        "rules_failed": MetadataValue.int(len(failed)),
+        "observed_violations": MetadataValue.int(sum(len(v) for v in failed.values())),
         "hours_checked": MetadataValue.int(hours),
-        "hours_failed": MetadataValue.int(violations["hour"].nunique() if len(violations) else 0),
-        "threshold": MetadataValue.text(rule.threshold),
-        "violations": MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none"),
     }
+    if failed:
+        by_name = {r.name: r for r in rules}
+        lines = []
+        for name, v in failed.items():
+            lines.append(f"**{name}** ({len(v)} violation(s) in {v['hour'].nunique()} hour(s); threshold: "
+                         f"{by_name[name].threshold})")
+            lines += [f"- {line}" for line in _first_lines(v)]
+        meta["failed_rules"] = MetadataValue.json({name: len(v) for name, v in failed.items()})
+        meta["hours_failed"] = MetadataValue.int(int(pd.concat([v["hour"] for v in failed.values()]).nunique()))
+        meta["violations"] = MetadataValue.md("\n".join(lines))
+    return meta
 
 
-def _describe(rule: Rule, violations: pd.DataFrame) -> str:
-    if violations.empty:
-        return f"{rule.description}: ok"
+def _describe(rules: Sequence[Rule], found: dict[str, pd.DataFrame]) -> str:
+    failed = [(name, v) for name, v in found.items() if len(v)]
+    if not failed:
+        return f"all {len(rules)} rules passed: " + ", ".join(r.name for r in rules)
+    return "; ".join(_describe_rule(name, v) for name, v in failed)
+
+
+def _describe_rule(name: str, violations: pd.DataFrame) -> str:
     first = violations.iloc[0]
-    return f"{rule.description}: {len(violations)} violation(s); first: {first['hour']:%Y-%m-%d %H:00} {first['venue']} {first['symbol']}: {first['detail']}"
+    return (f"{name}: {len(violations)} violation(s); first: {first['hour']:%Y-%m-%d %H:00} "
+            f"{first['venue']} {first['symbol']}: {first['detail']}")
+
+
+def _span(hours: Sequence[pd.Timestamp]) -> str:
+    first, last = partition_key(hours[0]), partition_key(hours[-1])
+    return first if first == last else f"{first}..{last}"
+
+
+def _targets(
+    context: AssetCheckExecutionContext, asset: str, hours: pd.DatetimeIndex
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """Each hour's latest materialisation, so a per-hour evaluation is linked to it (two queries a range)."""
+    instance = context.instance
+    key = AssetKey(asset)
+    partitions = [partition_key(h) for h in hours]
+    latest = instance.event_log_storage.get_latest_storage_id_by_partition(
+        key, DagsterEventType.ASSET_MATERIALIZATION, set(partitions)
+    )
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, storage_ids=list(latest.values())), limit=len(latest)
+    ).records
+    return {
+        r.partition_key: AssetCheckEvaluationTargetMaterializationData(
+            storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
+        )
+        for r in records
+        if r.partition_key is not None
+    }
 
 
 def evaluate_rules(
@@ -113,58 +171,67 @@ def evaluate_rules(
     start, end = window_of(context.op_execution_context)
     hours = hours_of(start, end)
     env = RuleEnv(hours=hours, universe=universe)
-    ranged = len(hours) > 1
-    from_ge = ge_violations(frame, rules)
-    for rule in rules:
-        check_name = f"{asset}__{rule.name}"
-        violations = rule.violations(frame, env, from_ge.get(rule.name))
-        if ranged:
-            for hour, part in by_hour(violations, hours).items():
-                context.op_execution_context.log_event(
-                    AssetCheckEvaluation(
-                        asset_key=AssetKey(asset),
-                        check_name=check_name,
-                        passed=part.empty,
-                        metadata=_metadata(rule, part, 1),
-                        severity=AssetCheckSeverity.ERROR,
-                        description=_describe(rule, part),
-                        blocking=True,
-                        partition=partition_key(hour),
-                    )
-                )
-        passed = violations.empty
-        if not passed:
-            hours_failed = sorted(violations["hour"].unique())
+    found = {rule.name: rule.violations(frame, env) for rule in rules}
+    if len(hours) > 1:
+        _log_hours(context, asset, rules, found, hours)
+    for name, violations in found.items():
+        if len(violations):
             kill_switch.store().trip(
-                source=f"check:{check_name}",
-                reason=_describe(rule, violations),
-                partition=partition_key(hours_failed[0]) + (f"..{partition_key(hours_failed[-1])}" if len(hours_failed) > 1 else ""),
+                source=f"check:{asset}__{name}",
+                reason=_describe_rule(name, violations),
+                partition=_span(sorted(violations["hour"].unique())),
                 run_id=context.run.run_id,
             )
-        yield AssetCheckResult(
-            asset_key=AssetKey(asset),
-            check_name=check_name,
-            passed=passed,
-            severity=AssetCheckSeverity.ERROR,
-            metadata=_metadata(rule, violations, len(hours)),
-            description=_describe(rule, violations),
+    yield AssetCheckResult(
+        asset_key=AssetKey(asset),
+        check_name=check_name(asset),
+        passed=not any(len(v) for v in found.values()),
+        severity=AssetCheckSeverity.ERROR,
+        metadata=_metadata(rules, found, len(hours)),
+        description=_describe(rules, found),
+    )
+
+
+def _log_hours(
+    context: AssetCheckExecutionContext,
+    asset: str,
+    rules: list[Rule],
+    found: dict[str, pd.DataFrame],
+    hours: pd.DatetimeIndex,
+) -> None:
+    """One evaluation per hour of a range, linked to that hour's materialisation."""
+    split = {name: by_hour(v, hours) for name, v in found.items()}
+    targets = _targets(context, asset, hours)
+    for hour in hours:
+        key = partition_key(hour)
+        mine = {name: parts[hour] for name, parts in split.items()}
+        context.op_execution_context.log_event(
+            AssetCheckEvaluation(
+                asset_key=AssetKey(asset),
+                check_name=check_name(asset),
+                passed=not any(len(v) for v in mine.values()),
+                metadata=_metadata(rules, mine, 1),
+                severity=AssetCheckSeverity.ERROR,
+                description=_describe(rules, mine),
+                blocking=True,
+                partition=key,
+                target_materialization_data=targets.get(key),
+            )
         )
 
 
 def checks_for(asset: str, rules: list[Rule]):
-    """One ``multi_asset_check`` reporting every rule of ``asset`` as its own blocking check."""
-    specs = [
-        AssetCheckSpec(
-            name=f"{asset}__{rule.name}",
-            asset=asset,
-            description=f"{rule.description} (threshold: {rule.threshold})",
-            blocking=True,
-            partitions_def=HOURLY,
-        )
-        for rule in rules
-    ]
+    """One ``multi_asset_check`` with ONE blocking check, ``<asset>__quality``, over every rule of ``asset``."""
+    listing = "; ".join(f"{r.name}: {r.description} (threshold: {r.threshold})" for r in rules)
+    spec = AssetCheckSpec(
+        name=check_name(asset),
+        asset=asset,
+        description=f"{len(rules)} rules, each named in a failing result — {listing}",
+        blocking=True,
+        partitions_def=HOURLY,
+    )
 
-    @multi_asset_check(specs=specs, name=f"{asset}__quality", ins={"frame": AssetIn(key=asset)})
+    @multi_asset_check(specs=[spec], name=f"{asset}__quality", ins={"frame": AssetIn(key=asset)})
     def _check(
         context: AssetCheckExecutionContext, frame: pd.DataFrame, kill_switch: KillSwitch, universe: MarketUniverse
     ) -> Iterator[AssetCheckResult]:

@@ -18,6 +18,9 @@ def _no_infinity(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
     return q._violations(df.loc[bad], [f"infinite feature(s): {c}" for c in cols])
 
 
+#: Every label the regime asset may write.
+KNOWN_LABELS = sorted({*LABELS, UNKNOWN, NEUTRAL})
+
 FEATURE_RULES = [
     Rule("no_infinity", "features are finite or NaN (unknown)", "no ±inf", _no_infinity),
     unique_rule(["venue", "symbol", "hour"]),
@@ -26,11 +29,13 @@ FEATURE_RULES = [
 REGIME_RULES = [
     ge_rule(
         "scores_in_unit_interval", "regime scores lie in [0, 1] (NaN when unknown)", "0 <= score <= 1",
+        lambda df, env: q.concat_violations([q.outside(df, c, 0, 1) for c in SCORE_COLUMNS]),
         lambda gx: [gx.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1) for c in SCORE_COLUMNS],
     ),
     ge_rule(
-        "known_label", "every row carries a known regime label", f"one of {sorted({*LABELS, UNKNOWN, NEUTRAL})}",
-        lambda gx: [gx.ExpectColumnValuesToBeInSet(column="regime", value_set=sorted({*LABELS, UNKNOWN, NEUTRAL}))],
+        "known_label", "every row carries a known regime label", f"one of {KNOWN_LABELS}",
+        lambda df, env: q.not_in_set(df, "regime", KNOWN_LABELS),
+        lambda gx: [gx.ExpectColumnValuesToBeInSet(column="regime", value_set=KNOWN_LABELS)],
     ),
     unique_rule(["venue", "symbol", "hour"]),
 ]

@@ -1,7 +1,10 @@
-"""Data-quality checks of the market-data assets, one property per check, all blocking.
+"""Data-quality rules of the market-data assets, one property each, all blocking.
 
-Row-level rules run through great-expectations (``checks.ge_engine``); time-series rules
-(missing hours, funding grid, cross-venue agreement, staleness) through ``quant.quality``.
+Every rule is computed in pandas/numpy (``quant.quality``). The row-level rules also carry their
+great-expectations formulation (``expectations``): the tests validate those with
+great-expectations as an independent second computation and require the same violating rows.
+At run time GE would cost ~2.7 s a run against ~0.3 s for the same rules in pandas, so it serves
+as the reference, not the hot path.
 """
 
 from __future__ import annotations
@@ -43,9 +46,12 @@ def schema_rule(columns: list[str], dtypes: Mapping[str, str]) -> Rule:
         detail = "; ".join(f"{c} is {got}, expected {dtypes[c]}" for c, got in wrong.items())
         return q._violations(rows, [detail] * len(rows))
 
+    def evaluate(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
+        return q.concat_violations([q.wrong_columns(df, columns), wrong_dtypes(df, env)])
+
     return Rule(
         "schema", "columns and dtypes match the contract", f"columns {columns}",
-        evaluate=wrong_dtypes,
+        evaluate=evaluate,
         expectations=lambda gx: [gx.ExpectTableColumnsToMatchOrderedList(column_list=columns)],
     )
 
@@ -57,9 +63,27 @@ def not_null_or_inf_rule(columns: list[str]) -> Rule:
     return Rule("no_nan_or_inf", f"{', '.join(columns)} are finite numbers", "no NaN, no ±inf", evaluate)
 
 
-def ge_rule(name: str, description: str, threshold: str, build) -> Rule:
-    """A rule expressed as great-expectations expectations (``build(gx) -> list``)."""
-    return Rule(name, description, threshold, expectations=build)
+def ge_rule(name: str, description: str, threshold: str, evaluate, build) -> Rule:
+    """A row rule computed in pandas (``evaluate``) with its great-expectations reference (``build(gx)``)."""
+    return Rule(name, description, threshold, evaluate=evaluate, expectations=build)
+
+
+def positive_rule(name: str, description: str, columns: tuple[str, ...], *, strict: bool) -> Rule:
+    """Every known value of ``columns`` is > 0 (``strict``) or >= 0."""
+    return ge_rule(
+        name, description, "> 0" if strict else ">= 0",
+        lambda df, env: q.concat_violations([q.outside(df, c, 0, strict_min=strict) for c in columns]),
+        lambda gx: [gx.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=strict) for c in columns],
+    )
+
+
+def at_least_rule(name: str, description: str, threshold: str, pairs: tuple[tuple[str, str], ...]) -> Rule:
+    """``a >= b`` for every pair, row by row."""
+    return ge_rule(
+        name, description, threshold,
+        lambda df, env: q.concat_violations([q.not_at_least(df, a, b) for a, b in pairs]),
+        lambda gx: [gx.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True) for a, b in pairs],
+    )
 
 
 def unique_rule(keys: list[str]) -> Rule:
@@ -67,6 +91,7 @@ def unique_rule(keys: list[str]) -> Rule:
         "unique_rows",
         f"one row per ({', '.join(keys)})",
         "0 duplicates",
+        lambda df, env: q.duplicate_keys(df, keys),
         lambda gx: [gx.ExpectCompoundColumnsToBeUnique(column_list=keys)],
     )
 
@@ -81,22 +106,12 @@ def missing_hours_rule(dataset: str, what: str) -> Rule:
 OHLCV_RULES = [
     schema_rule(OHLCV_COLUMNS, OHLCV_DTYPES),
     not_null_or_inf_rule(["open", "high", "low", "close", "volume"]),
-    ge_rule(
-        "prices_positive", "open, high, low and close are > 0", "> 0",
-        lambda gx: [gx.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True) for c in ("open", "high", "low", "close")],
-    ),
-    ge_rule(
-        "volume_non_negative", "volume is >= 0", ">= 0",
-        lambda gx: [gx.ExpectColumnValuesToBeBetween(column="volume", min_value=0)],
-    ),
-    ge_rule(
-        "high_bounds_body", "high >= max(open, close)", "high >= open and high >= close",
-        lambda gx: [gx.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B=c, or_equal=True) for c in ("open", "close")],
-    ),
-    ge_rule(
-        "low_bounds_body", "low <= min(open, close)", "open >= low and close >= low",
-        lambda gx: [gx.ExpectColumnPairValuesAToBeGreaterThanB(column_A=c, column_B="low", or_equal=True) for c in ("open", "close")],
-    ),
+    positive_rule("prices_positive", "open, high, low and close are > 0", ("open", "high", "low", "close"), strict=True),
+    positive_rule("volume_non_negative", "volume is >= 0", ("volume",), strict=False),
+    at_least_rule("high_bounds_body", "high >= max(open, close)", "high >= open and high >= close",
+                  (("high", "open"), ("high", "close"))),
+    at_least_rule("low_bounds_body", "low <= min(open, close)", "open >= low and close >= low",
+                  (("open", "low"), ("close", "low"))),
     unique_rule(["venue", "symbol", "hour"]),
     missing_hours_rule("candles", "1h candle"),
     Rule(
@@ -123,10 +138,7 @@ FUNDING_RULES = [
 OI_RULES = [
     schema_rule(OI_COLUMNS, OI_DTYPES),
     not_null_or_inf_rule(["oi_usd"]),
-    ge_rule(
-        "oi_positive", "open interest is > 0", "> 0",
-        lambda gx: [gx.ExpectColumnValuesToBeBetween(column="oi_usd", min_value=0, strict_min=True)],
-    ),
+    positive_rule("oi_positive", "open interest is > 0", ("oi_usd",), strict=True),
     unique_rule(["venue", "symbol", "hour"]),
     missing_hours_rule("open_interest", "open interest"),
 ]
@@ -134,10 +146,7 @@ OI_RULES = [
 UNIVERSE_RULES = [
     schema_rule(UNIVERSE_COLUMNS, UNIVERSE_DTYPES),
     unique_rule(["venue", "symbol", "hour"]),
-    ge_rule(
-        "volume_non_negative", "24h volume is >= 0 where known", ">= 0",
-        lambda gx: [gx.ExpectColumnValuesToBeBetween(column="volume_24h_usd", min_value=0)],
-    ),
+    positive_rule("volume_non_negative", "24h volume is >= 0 where known", ("volume_24h_usd",), strict=False),
 ]
 
 MARKET_DATA_CHECKS = [

@@ -17,15 +17,16 @@ import pandas as pd
 
 from pipelines.environments import PROJECT_ROOT, Settings, settings
 
-#: The demo window: the sample's last week. Dagster records ~46 events per hour (7 assets, 31
-#: checks) at ~30 ms each on SQLite, so the whole sample takes 1-2 hours on 2 cores;
-#: ``perpetua backfill`` does the rest (see BENCHMARKS.md).
-DEMO_START = "2025-09-24T00:00:00Z"
-DEMO_END = "2025-10-01T00:00:00Z"
+#: The demo window: two weeks of the 2026 window around the real sell-off (BTC 97k -> 60k, the
+#: worst hour -4.9% on 2026-02-06), where open interest overlaps the candles and L2 acts.
+DEMO_START = "2026-01-29T00:00:00Z"
+DEMO_END = "2026-02-12T00:00:00Z"
+#: The whole bundled data: both windows (the months between are skipped as "no data").
 SAMPLE_START = "2025-03-06T12:00:00Z"
-SAMPLE_END = DEMO_END
+SAMPLE_END = "2026-03-05T10:00:00Z"
 
-DAGSTER_YAML = """# Perpetua local instance: SQLite under this folder (see dagster.yaml.postgres.example).
+#: What earlier versions wrote: Dagster's default SQLite storage (upgraded in place when found).
+_OLD_DAGSTER_YAML = """# Perpetua local instance: SQLite under this folder (see dagster.yaml.postgres.example).
 telemetry:
   enabled: false
 run_queue:
@@ -34,12 +35,15 @@ run_queue:
 
 
 def prepare_home(s: Settings) -> Path:
-    """Create the instance folder and its dagster.yaml (SQLite) if missing; export DAGSTER_HOME."""
+    """Create the instance folder and its dagster.yaml (SQLite, pooled event log) if missing; export DAGSTER_HOME."""
+    from pipelines.instance import instance_yaml, set_event_batching
+
     s.home.mkdir(parents=True, exist_ok=True)
     cfg = s.home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text(DAGSTER_YAML)
+    if not cfg.exists() or cfg.read_text() == _OLD_DAGSTER_YAML:
+        cfg.write_text(instance_yaml(s.home))
     os.environ["DAGSTER_HOME"] = str(s.home)
+    set_event_batching()
     return s.home
 
 
@@ -50,27 +54,94 @@ def _instance(s: Settings):
     return DagsterInstance.get()
 
 
+def utc_hour(value: str) -> pd.Timestamp:
+    """An ISO-8601 date or time as a UTC hour; naive times are UTC, other offsets are converted.
+
+    Refuses anything that is not ISO-8601 (``2026-02-01``, ``2026-02-01T13:00Z``) and times that
+    are not on the hour, so a typo never silently shifts a backfill.
+    """
+    try:
+        ts = pd.Timestamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 date or time (e.g. 2026-02-01T13:00Z)") from exc
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if ts != ts.floor("h"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not on the hour (partitions are whole UTC hours)")
+    return ts
+
+
+def positive_int(value: str) -> int:
+    n = int(value)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive number of hours")
+    return n
+
+
+def non_negative_int(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return n
+
+
+class Progress:
+    """One line per run with the hours done, the rate and an ETA for the rest."""
+
+    def __init__(self) -> None:
+        self.total_hours = 0
+        self.done_hours = 0
+        self.seconds = 0.0
+
+    def plan(self, plan) -> None:
+        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job != "market_sources")
+        print(f"  {len(plan)} run(s), {self.total_hours} hours of the hourly cycle", flush=True)
+
+    def chunk(self, c) -> None:
+        self.seconds += c.seconds
+        hours = _hours_between(c.start, c.end)
+        if c.job != "market_sources":
+            self.done_hours += hours
+        rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
+        left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
+        status = "ok" if c.success else "FAILED"
+        bad = ", ".join(f"{k} x{v}h" for k, v in sorted(c.checks_failed.items())) or "all checks passed"
+        eta = f"ETA {left:4.0f}s" if left == left else "ETA   ?"
+        print(f"  {c.job:14s} {c.start} .. {c.end}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
+              f"{self.done_hours:5d}/{self.total_hours}h  {eta}  {bad}", flush=True)
+        if c.error:
+            print(f"    error: {c.error}", flush=True)
+
+
+def _hours_between(first_key: str, last_key: str) -> int:
+    from dagster import PartitionKeyRange
+
+    from pipelines.partitions import HOURLY
+
+    return len(HOURLY.get_partition_keys_in_range(PartitionKeyRange(first_key, last_key)))
+
+
 def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     from pipelines.definitions import build_definitions
-    from pipelines.runner import hour_floor, run_window
+    from pipelines.runner import check_window, describe_windows, run_window
 
-    start, end = hour_floor(args.start), hour_floor(args.end)
+    start, end = _as_hour(args.start), _as_hour(args.end)
+    parts = check_window(start, end)  # refuses bad windows before any work
     instance = _instance(s)
     defs = build_definitions(s)
     print(f"backfill {start:%Y-%m-%d %H:00} -> {end:%Y-%m-%d %H:00} UTC in runs of {args.chunk_hours}h on {s.home}")
-
-    def report(c) -> None:
-        status = "ok" if c.success else "FAILED"
-        bad = ", ".join(f"{k} x{v}" for k, v in sorted(c.checks_failed.items())) or "all checks passed"
-        print(f"  {c.job:14s} {c.start} .. {c.end}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  {bad}")
-        if c.error:
-            print(f"    error: {c.error}")
-
-    results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=report)
+    if parts != [(start, end)]:
+        print(f"  hours with data: {describe_windows(parts)} (the rest is no data: the sample withholds it)")
+    progress = Progress()
+    results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=progress.chunk,
+                         on_plan=progress.plan)
     seconds = sum(c.seconds for c in results)
     events = sum(c.events for c in results)
     print(f"{len(results)} run(s), {seconds:.1f}s, {events} events ({events / max(seconds, 1e-9):.0f} events/s)")
     return 0 if results and all(c.success for c in results) else 1
+
+
+def _as_hour(value: str | pd.Timestamp) -> pd.Timestamp:
+    return value if isinstance(value, pd.Timestamp) else utc_hour(value)
 
 
 def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
@@ -157,15 +228,15 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("backfill", help="materialise a window of hours in chunked single runs")
-    b.add_argument("--start", default=SAMPLE_START, help="first hour (UTC), default: sample start")
-    b.add_argument("--end", default=SAMPLE_END, help="end hour, exclusive (UTC), default: sample end")
-    b.add_argument("--chunk-hours", type=int, default=168)
+    b.add_argument("--start", type=utc_hour, default=SAMPLE_START, help="first hour, ISO-8601 UTC (default: the data's start)")
+    b.add_argument("--end", type=utc_hour, default=SAMPLE_END, help="end hour, exclusive, ISO-8601 UTC (default: the data's end)")
+    b.add_argument("--chunk-hours", type=positive_int, default=168)
     b.set_defaults(fn=cmd_backfill)
 
     d = sub.add_parser("demo", help=f"backfill the demo window ({DEMO_START[:10]} .. {DEMO_END[:10]}) and print a summary")
-    d.add_argument("--start", default=None)
-    d.add_argument("--end", default=None)
-    d.add_argument("--chunk-hours", type=int, default=168)
+    d.add_argument("--start", type=utc_hour, default=None)
+    d.add_argument("--end", type=utc_hour, default=None)
+    d.add_argument("--chunk-hours", type=positive_int, default=168)
     d.set_defaults(fn=cmd_demo)
 
     sub.add_parser("status", help="what is materialised, failing checks, kill switch").set_defaults(fn=cmd_status)
@@ -183,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     u.set_defaults(fn=cmd_ui)
 
     r = sub.add_parser("purge-runs", help="delete run records (events) older than N days")
-    r.add_argument("--older-than-days", type=int, default=30)
+    r.add_argument("--older-than-days", type=non_negative_int, default=30)
     r.set_defaults(fn=cmd_purge_runs)
     return p
 

@@ -62,7 +62,8 @@ def resources_for(s: Settings) -> dict[str, object]:
     else:
         # Live venues through ccxt: the sample's hyperliquid-only sets do not apply there.
         universe = MarketUniverse(
-            funding_venues=["binance", "bybit"], oi_venues=["binance"], include_sample_funding_set=False, coverage_starts={}
+            funding_venues=["binance", "bybit"], oi_venues=["binance"], include_sample_funding_set=False, coverage_starts={},
+            coverage_gaps={},
         )
         market, options = MarketData(kind="ccxt"), OptionsData(kind="deribit")
         if s.environment == "live":

@@ -1,19 +1,68 @@
-"""The one hourly partitioning every time-indexed asset shares (declared once, here)."""
+"""The one hourly partitioning every time-indexed asset shares (declared once, here).
+
+Where the partitions end depends on the environment (``PERPETUA_ENV``, not a secret):
+
+* ``local`` — the bundled sample's two real windows, and nothing else: partitions start at the
+  first full hour of window 1 and end at the last candle of window 2, and the months between
+  (2025-10-01 → 2026-01-14, withheld from the sample on purpose) are *excluded* from the
+  partition set, so the UI counts ~6,200 hours, not ~8,700 with 2,500 "missing", and a backfill
+  can only ask for hours that have data.
+* ``paper`` / ``live`` — from the same start up to the current hour, as time passes.
+"""
 
 from __future__ import annotations
+
+import os
 
 import pandas as pd
 from dagster import BackfillPolicy, HourlyPartitionsDefinition, TimeWindowPartitionMapping
 
+from resources.exchange.replay import SAMPLE_WINDOWS as REPLAY_WINDOWS
+
+HOUR = pd.Timedelta(hours=1)
 #: The bundled sample's first full hour: every instrument of the sample universe has a bar.
 PARTITIONS_START = "2025-03-06-12:00"
-HOURLY = HourlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+#: The bundled data's real windows, half-open [first hour, end) in UTC (see data/sample/README.md).
+SAMPLE_WINDOWS = REPLAY_WINDOWS
+#: The gap between the windows as cron exclusions (hourly ticks): October-December (only 2025
+#: lies inside the local partition range) and 1-14 January (only 2026). A test proves the keys
+#: are exactly the windows' hours.
+GAP_EXCLUSIONS = ("0 * * 10-12 *", "0 * 1-14 1 *")
+
+
+def environment() -> str:
+    return os.environ.get("PERPETUA_ENV", "local")
+
+
+def data_windows(env: str | None = None) -> tuple[tuple[pd.Timestamp, pd.Timestamp], ...] | None:
+    """The windows that have data in ``env`` (None: open-ended, live venues)."""
+    return SAMPLE_WINDOWS if (env or environment()) == "local" else None
+
+
+def hourly_partitions(env: str | None = None) -> HourlyPartitionsDefinition:
+    """The hourly partitions of ``env``: the sample's windows locally, up to now elsewhere."""
+    windows = data_windows(env)
+    if windows is None:
+        return HourlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+    return HourlyPartitionsDefinition(
+        start_date=PARTITIONS_START,
+        end_date=f"{windows[-1][1]:%Y-%m-%d-%H:%M}",
+        timezone="UTC",
+        exclusions=list(GAP_EXCLUSIONS),
+    )
+
+
+HOURLY = hourly_partitions()
 #: One run computes a whole window; the same code serves one hour and two years.
 SINGLE_RUN = BackfillPolicy.single_run()
 
 
 def lookback(hours: int) -> TimeWindowPartitionMapping:
-    """Map hour H to the upstream hours [H - hours, H] (missing ones before the start are allowed)."""
+    """Map hour H to the upstream hours [H - hours, H] (missing ones before the start are allowed).
+
+    Offsets count partitions: at the start of a data window they reach back across the excluded
+    months, and the IO manager keeps only the hours contiguous with H (a look-back never spans a gap).
+    """
     return TimeWindowPartitionMapping(start_offset=-hours, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
@@ -21,3 +70,27 @@ def window_of(context) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The [start, end) UTC window of an asset or check execution, one hour or a whole range."""
     w = context.partition_time_window
     return pd.Timestamp(w.start).tz_convert("UTC"), pd.Timestamp(w.end).tz_convert("UTC")
+
+
+def window_containing(hour: pd.Timestamp, env: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The data window ``hour`` lies in; None where it lies in no window (or windows are open-ended)."""
+    for a, b in data_windows(env) or ():
+        if a <= hour < b:
+            return a, b
+    return None
+
+
+def starts_a_window(hour: pd.Timestamp, env: str | None = None) -> bool:
+    """Whether ``hour`` is the first hour of a data window after another (the book starts afresh there)."""
+    windows = data_windows(env) or ()
+    return any(hour == a for a, _ in windows[1:])
+
+
+def split_by_windows(
+    start: pd.Timestamp, end: pd.Timestamp, env: str | None = None
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """[start, end) cut to the data windows it overlaps (itself where windows are open-ended)."""
+    windows = data_windows(env)
+    if windows is None:
+        return [(start, end)] if start < end else []
+    return [(max(start, a), min(end, b)) for a, b in windows if max(start, a) < min(end, b)]

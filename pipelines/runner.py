@@ -16,7 +16,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from checks.engine import partition_key
-from pipelines.partitions import HOURLY
+from pipelines.partitions import HOURLY, data_windows, split_by_windows, window_containing
 from quant.features import FEATURE_LOOKBACK_H
 
 #: Console log level of CLI runs (every event is still stored in the instance for the UI).
@@ -75,6 +75,68 @@ def _first_missing(defs: Definitions, instance: DagsterInstance, start: pd.Times
     return min(wanted[k] for k in missing) if missing else None
 
 
+def failed_rule_hours(events) -> dict[str, int]:
+    """``<asset>__<rule>`` -> failing hours, from a run's per-hour check evaluations."""
+    failed: dict[str, int] = {}
+    for ev in events:
+        if ev.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = ev.event_specific_data
+        if data.passed or data.partition is None:
+            continue
+        rules = data.metadata.get("failed_rules")
+        names = list(rules.value) if rules is not None else [data.check_name]
+        asset = data.asset_key.to_user_string()
+        for rule in names:
+            key = rule if rule.startswith(f"{asset}__") else f"{asset}__{rule}"
+            failed[key] = failed.get(key, 0) + 1
+    return failed
+
+
+def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The parts of [start, end) that have data; a ValueError naming the data's dates otherwise.
+
+    Hours before the first or after the last hour with data are refused up front. Hours between two
+    data windows are "no data" (the sample withholds them): they are skipped, not run.
+    """
+    if end <= start:
+        raise ValueError(f"empty window: {start:%Y-%m-%d %H:00} .. {end:%Y-%m-%d %H:00} UTC (end must be after start)")
+    windows = data_windows()
+    first = hour_floor(HOURLY.start)
+    if start < first:
+        raise ValueError(f"{start:%Y-%m-%d %H:00} UTC is before the first partition ({first:%Y-%m-%d %H:00} UTC)")
+    if windows is not None and end > windows[-1][1]:
+        raise ValueError(
+            f"{end:%Y-%m-%d %H:00} UTC is past the data: it ends {windows[-1][1]:%Y-%m-%d %H:00} UTC; "
+            f"the data's windows are {describe_windows(windows)}"
+        )
+    parts = split_by_windows(start, end)
+    if not parts:
+        raise ValueError(f"{start:%Y-%m-%d %H:00} .. {end:%Y-%m-%d %H:00} UTC has no data: the data's windows are "
+                         f"{describe_windows(windows or ())}")
+    return parts
+
+
+def describe_windows(windows) -> str:
+    return ", ".join(f"{a:%Y-%m-%d %H:00} .. {b:%Y-%m-%d %H:00}" for a, b in windows) + " UTC"
+
+
+def plan_window(
+    defs: Definitions, instance: DagsterInstance, start: pd.Timestamp, end: pd.Timestamp,
+    *, job_name: str, chunk_hours: int, warmup_hours: int,
+) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """(job, a, b) runs covering the data inside [start, end): per data window, its look-back warm-up, then chunks."""
+    plan = []
+    for a, b in check_window(start, end):
+        home = window_containing(a)
+        floor = home[0] if home else hour_floor(HOURLY.start)
+        warm_start = _first_missing(defs, instance, max(floor, a - pd.Timedelta(hours=warmup_hours)), a)
+        if warm_start is not None:
+            plan.append((WARMUP_JOB, warm_start, a))
+        plan += [(job_name, x, y) for x, y in chunks(a, b, chunk_hours)]
+    return plan
+
+
 def run_window(
     defs: Definitions,
     instance: DagsterInstance,
@@ -85,12 +147,12 @@ def run_window(
     chunk_hours: int = DEFAULT_CHUNK_HOURS,
     warmup_hours: int = WARMUP_HOURS,
     on_chunk=None,
+    on_plan=None,
 ) -> list[ChunkResult]:
-    """Materialise every hour of [start, end) (plus warm-up) in chunked single runs; stop at the first failure."""
-    first = hour_floor(HOURLY.start)
-    warm_start = _first_missing(defs, instance, max(first, start - pd.Timedelta(hours=warmup_hours)), start)
-    plan = [(WARMUP_JOB, warm_start, start)] if warm_start is not None else []
-    plan += [(job_name, a, b) for a, b in chunks(max(start, first), end, chunk_hours)]
+    """Materialise every hour of [start, end) with data (plus warm-up) in chunked single runs; stop at the first failure."""
+    plan = plan_window(defs, instance, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours)
+    if on_plan:
+        on_plan(plan)
     results = []
     for name, a, b in plan:
         job = defs.resolve_job_def(name)
@@ -99,12 +161,7 @@ def run_window(
         t0 = time.perf_counter()
         run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
         res = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
-        failed: dict[str, int] = {}
-        for ev in res.all_events:
-            if ev.event_type_value == "ASSET_CHECK_EVALUATION":
-                data = ev.event_specific_data
-                if not data.passed and data.partition is not None:
-                    failed[data.check_name] = failed.get(data.check_name, 0) + 1
+        failed = failed_rule_hours(res.all_events)
         error = None
         if not res.success:
             failures = [ev for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"]

@@ -40,6 +40,14 @@ def violation_rows(rows: pd.DataFrame, details: pd.Series | list[str]) -> pd.Dat
     return out.astype({"venue": "str", "symbol": "str", "detail": "str"})
 
 
+def concat_violations(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One violations frame from several (empty ones skipped)."""
+    found = [p for p in parts if len(p)]
+    if not found:
+        return no_violations()
+    return pd.concat(found, ignore_index=True) if len(found) > 1 else found[0]
+
+
 _violations = violation_rows  # the name the first checks were written against
 
 
@@ -153,3 +161,47 @@ def by_hour(violations: pd.DataFrame, hours: pd.DatetimeIndex) -> dict[pd.Timest
     groups = dict(tuple(violations.groupby("hour", sort=True))) if not violations.empty else {}
     empty = no_violations()
     return {h: groups.get(h, empty) for h in hours}
+
+
+def wrong_columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Every (hour, venue, symbol) of ``df`` when its columns are not exactly ``columns`` in order."""
+    if list(df.columns) == list(columns) or df.empty:
+        return no_violations()
+    rows = df.drop_duplicates(["hour", "venue", "symbol"])
+    return violation_rows(rows, [f"columns are {list(df.columns)}, expected {list(columns)}"] * len(rows))
+
+
+def outside(
+    df: pd.DataFrame, column: str, min_value: float | None = None, max_value: float | None = None, *, strict_min: bool = False
+) -> pd.DataFrame:
+    """Rows whose known ``column`` lies outside [min_value, max_value] (``strict_min``: must exceed min).
+
+    NaN is not judged here: whether a value may be unknown is the asset's own ``no_nan`` rule, as in
+    great-expectations' ``ExpectColumnValuesToBeBetween``, which these rules are cross-checked against.
+    """
+    values = df[column].to_numpy(dtype="float64")
+    bad = np.zeros(len(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if min_value is not None:
+            bad |= (values <= min_value) if strict_min else (values < min_value)
+        if max_value is not None:
+            bad |= values > max_value
+    lo = "" if min_value is None else (f"> {min_value}" if strict_min else f">= {min_value}")
+    hi = "" if max_value is None else f"<= {max_value}"
+    bound = " and ".join(b for b in (lo, hi) if b)
+    return violation_rows(df.loc[bad], [f"{column} is {v} (must be {bound})" for v in values[bad]])
+
+
+def not_in_set(df: pd.DataFrame, column: str, allowed: list[str]) -> pd.DataFrame:
+    """Rows whose ``column`` is not one of ``allowed`` (missing values included)."""
+    bad = ~df[column].isin(allowed).to_numpy()
+    return violation_rows(df.loc[bad], [f"{column} is {v!r}, not one of {allowed}" for v in df[column][bad]])
+
+
+def not_at_least(df: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Rows where ``a < b`` (both known); NaN is another rule's."""
+    va, vb = df[a].to_numpy(dtype="float64"), df[b].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        bad = va < vb
+    rows = df.loc[bad]
+    return violation_rows(rows, [f"{a} {x} < {b} {y}" for x, y in zip(va[bad], vb[bad], strict=True)])

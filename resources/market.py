@@ -48,6 +48,8 @@ class MarketUniverse(ConfigurableResource):
     coins: list[str] = ["BTC", "ETH", "SOL", "DOGE", "HYPE"]
     include_sample_funding_set: bool = True
     coverage_starts: dict[str, str] | None = None
+    #: Known holes of the sources (default: the sample's, see ``quant.universe.SAMPLE_COVERAGE_GAPS``).
+    coverage_gaps: dict[str, list[list[str]]] | None = None
 
     def get(self) -> Universe:
         sample = sample_universe()
@@ -58,6 +60,10 @@ class MarketUniverse(ConfigurableResource):
             coins=tuple(self.coins),
             extra_funding_symbols=sample.extra_funding_symbols if self.include_sample_funding_set else (),
             coverage_starts=dict(sample.coverage_starts if self.coverage_starts is None else self.coverage_starts),
+            coverage_gaps=(
+                dict(sample.coverage_gaps) if self.coverage_gaps is None
+                else {k: tuple((a, b) for a, b in v) for k, v in self.coverage_gaps.items()}
+            ),
         )
 
 

@@ -1,52 +1,110 @@
-"""Hourly Parquet storage: one file per asset per hour under a configurable root.
+"""Hourly Parquet storage: one file per asset per UTC day under a configurable root.
 
-``<root>/<asset>/<YYYY-MM-DD>/<HH>.parquet``. The root is a local folder by default; any
-fsspec/UPath URL (``s3://bucket/perpetua``, ``gs://…``, ``memory://…``) works unchanged, so
-object storage serves when one machine is outgrown.
+``<root>/<asset>/<YYYY-MM-DD>.parquet``. The root is a local folder by default; any fsspec/UPath
+URL (``s3://bucket/perpetua``, ``gs://…``, ``memory://…``) works unchanged, so object storage
+serves when one machine is outgrown.
 
-Writing a window rewrites every hour in it — an hour with no rows gets an empty file with the
-full schema — so re-materialising hour H overwrites hour H and nothing is ever appended.
+A day file is self-describing: its Parquet key-value metadata ``perpetua.stored_hours`` is a JSON
+list of the UTC hours (``"2025-09-01T07:00Z"``) it holds, so an hour stored with no rows (kept with
+the full schema of the frame written) is told apart from an hour never materialised. Rows are
+sorted by hour, keeping each hour's own row order. Writing a window rewrites each day it touches:
+the day's other hours are kept as stored, the written hours are replaced, nothing is appended
+blindly, and writing a day hour by hour gives the same bytes as writing it at once. A day is
+written to a hidden temp name beside it, then renamed over it, under a per-asset lock on a local
+root, so a reader sees the old day or the new one, never half of either.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import ConfigurableIOManager, DagsterInvariantViolationError, InputContext, OutputContext
 from upath import UPath
 
 HOUR_COLUMN = "hour"
+#: Parquet key-value metadata key holding the JSON list of the hours a day file stores.
+STORED_HOURS_KEY = b"perpetua.stored_hours"
+#: Dagster's key format for the shared ``HourlyPartitionsDefinition`` (UTC).
+PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+HOUR_ISO_FORMAT = "%Y-%m-%dT%H:%MZ"
+HOURS_PER_DAY = 24
+DAY_NS = 86_400 * 10**9
+#: Held (``flock``) while a day of the asset is read, merged and replaced, on a local root.
+LOCK_NAME = ".write.lock"
+LOCAL_PROTOCOLS = ("", "file", "local")
 
 
 class MissingPartitionError(RuntimeError):
     """An upstream hour was asked for that has never been materialised."""
 
 
-def hour_path(root: str, asset: str, hour: pd.Timestamp) -> UPath:
-    return UPath(root) / asset / f"{hour:%Y-%m-%d}" / f"{hour:%H}.parquet"
+class CorruptPartitionError(RuntimeError):
+    """A stored day file cannot be decoded (zero bytes, truncated, or no stored-hours record)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Day:
+    """A decoded day file: its rows (sorted by hour), each row's hour and the hours it stores (ns)."""
+
+    table: pa.Table
+    keys: np.ndarray
+    hours: frozenset[int]
+
+
+def _utc(ts: pd.Timestamp) -> pd.Timestamp:
+    """``ts`` in UTC (a naive time is taken to be UTC already)."""
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+
+
+def day_path(root: str, asset: str, day: pd.Timestamp) -> UPath:
+    """Where ``asset``'s file for the UTC day containing ``day`` lives."""
+    return UPath(root) / asset / f"{_utc(day):%Y-%m-%d}.parquet"
 
 
 def frame_to_bytes(df: pd.DataFrame) -> bytes:
     """Deterministic Parquet bytes (same frame -> same bytes), no pandas index stored."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    return _table_to_bytes(_to_table(df))
+
+
+def _to_table(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _table_to_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", write_statistics=True)
+    pq.write_table(table.combine_chunks(), sink, compression="zstd", write_statistics=True)
     return sink.getvalue()
 
 
-def split_by_hour(df: pd.DataFrame, hours: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
-    """One (hour, rows) per hour in ``hours``; raises if a row falls outside them."""
+def _hour_keys(df: pd.DataFrame, hours: pd.DatetimeIndex) -> np.ndarray:
+    """The rows' hours as int64 ns; raises unless every row lies in ``hours``."""
     if HOUR_COLUMN not in df.columns:
         raise ValueError(f"hourly frame needs an '{HOUR_COLUMN}' column; got {list(df.columns)}")
     keys = df[HOUR_COLUMN].to_numpy(dtype="datetime64[ns]").view("int64")
     outside = ~np.isin(keys, hours.as_unit("ns").asi8)
     if outside.any():
         bad = df.loc[outside, HOUR_COLUMN].iloc[0]
-        raise ValueError(f"row for hour {bad} lies outside the window {hours[0]} .. {hours[-1]}")
+        span = f"{hours[0]} .. {hours[-1]}" if len(hours) else "(no hours)"
+        raise ValueError(f"row for hour {bad} lies outside the window {span}")
+    return keys
+
+
+def split_by_hour(df: pd.DataFrame, hours: pd.DatetimeIndex) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+    """One (hour, rows) per hour in ``hours``; raises if a row falls outside them."""
+    keys = _hour_keys(df, hours)
     order = np.argsort(keys, kind="stable")
     df = df.iloc[order].reset_index(drop=True)
     keys = keys[order]
@@ -55,8 +113,182 @@ def split_by_hour(df: pd.DataFrame, hours: pd.DatetimeIndex) -> list[tuple[pd.Ti
     return [(h, df.iloc[a:b].reset_index(drop=True)) for h, a, b in zip(hours, edges, ends, strict=True)]
 
 
+def _table_keys(table: pa.Table) -> np.ndarray:
+    return table.column(HOUR_COLUMN).to_numpy().astype("datetime64[ns]").view("int64")
+
+
+def _corrupt(asset: str, path: UPath, reason: str) -> CorruptPartitionError:
+    return CorruptPartitionError(
+        f"{asset}: day file {path} is corrupt ({reason}); re-materialise that day "
+        "(writing all of its hours replaces the file; or delete it and re-run the hours it held)"
+    )
+
+
+def _read_day(path: UPath, asset: str) -> _Day | None:
+    """The decoded day file at ``path``; None if it was never written."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if not data:
+        raise _corrupt(asset, path, "zero bytes")
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise _corrupt(asset, path, f"unreadable Parquet: {exc}") from exc
+    raw = (table.schema.metadata or {}).get(STORED_HOURS_KEY)
+    if raw is None or HOUR_COLUMN not in table.column_names:
+        raise _corrupt(asset, path, f"no '{STORED_HOURS_KEY.decode()}' record or '{HOUR_COLUMN}' column")
+    try:
+        stored = pd.DatetimeIndex(json.loads(raw)).tz_convert("UTC").as_unit("ns").asi8
+    except (ValueError, TypeError) as exc:
+        raise _corrupt(asset, path, f"bad stored-hours record: {exc}") from exc
+    return _Day(table, _table_keys(table), frozenset(stored.tolist()))
+
+
+def _encode_day(new: pa.Table, kept: pa.Table | None, stored: set[int]) -> bytes:
+    """The day's bytes: kept rows plus new rows, stable-sorted by hour, the new frame's schema."""
+    table = new
+    if kept is not None and kept.num_rows:
+        table = pa.concat_tables([kept, new], promote_options="permissive")
+    table = table.take(pc.sort_indices(table, sort_keys=[(HOUR_COLUMN, "ascending")]))
+    listed = json.dumps([f"{pd.Timestamp(h, tz='UTC'):{HOUR_ISO_FORMAT}}" for h in sorted(stored)])
+    meta = {**(new.schema.metadata or {}), STORED_HOURS_KEY: listed.encode()}
+    return _table_to_bytes(table.replace_schema_metadata(meta))
+
+
+def _is_local(path: UPath) -> bool:
+    return path.protocol in LOCAL_PROTOCOLS
+
+
+@contextlib.contextmanager
+def _asset_lock(folder: UPath) -> Iterator[None]:
+    """Serialise read-merge-replace of a day between processes on a local root (no-op elsewhere)."""
+    if not _is_local(folder):
+        yield
+        return
+    fd = os.open(os.path.join(folder.path, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _replace_atomically(path: UPath, data: bytes) -> None:
+    """Write ``data`` to a hidden temp name beside ``path``, then rename it over ``path``."""
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    if not _is_local(path):
+        tmp.write_bytes(data)
+        try:
+            path.fs.mv(tmp.path, path.path)
+        except NotImplementedError:  # no rename on this filesystem: a single put replaces whole
+            path.write_bytes(data)
+            tmp.unlink()
+        return
+    try:
+        with open(tmp.path, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())  # the bytes reach the disk before the name points at them
+        os.replace(tmp.path, path.path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp.path)
+
+
+def _write_day(path: UPath, asset: str, new: pa.Table, day_hours: np.ndarray) -> None:
+    """Replace ``day_hours`` of the day file at ``path`` by the rows of ``new``, keep its other hours."""
+    written = set(day_hours.tolist())
+    kept, stored = None, set(written)
+    if len(written) < HOURS_PER_DAY:  # a whole day replaces the file without reading it
+        old = _read_day(path, asset)
+        if old is not None:
+            kept = old.table.filter(pa.array(~np.isin(old.keys, day_hours)))
+            stored |= old.hours - written
+    _replace_atomically(path, _encode_day(new, kept, stored))
+
+
+def write_hours(
+    root: str, asset: str, hours: pd.DatetimeIndex, frame: pd.DataFrame
+) -> dict[pd.Timestamp, int]:
+    """Store ``frame`` as exactly the hours ``hours`` of ``asset``; rows per hour written.
+
+    Every hour in ``hours`` is (re)written, an hour without rows as a stored empty hour; the other
+    hours of the days touched are kept byte for byte. Raises ``ValueError`` if a row lies outside
+    ``hours`` and ``CorruptPartitionError`` if a day to merge into cannot be read.
+    """
+    hours_ns = np.unique(hours.as_unit("ns").asi8)
+    keys = _hour_keys(frame, hours)
+    order = np.argsort(keys, kind="stable")
+    frame, keys = frame.iloc[order].reset_index(drop=True), keys[order]
+    folder = UPath(root) / asset
+    if _is_local(folder):
+        os.makedirs(folder.path, exist_ok=True)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+    days = hours_ns - hours_ns % DAY_NS
+    for day in np.unique(days):
+        a, b = np.searchsorted(keys, [day, day + DAY_NS], side="left")
+        path = day_path(root, asset, pd.Timestamp(day, tz="UTC"))
+        with _asset_lock(folder):
+            _write_day(path, asset, _to_table(frame.iloc[a:b]), hours_ns[days == day])
+    counts = np.searchsorted(keys, hours_ns, side="right") - np.searchsorted(keys, hours_ns, side="left")
+    return {pd.Timestamp(h, tz="UTC"): int(n) for h, n in zip(hours_ns, counts, strict=True)}
+
+
+def read_hours(root: str, asset: str, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    """Concatenate the stored hours of ``asset`` in ``hours`` order; a never-materialised hour is an error.
+
+    Each day file is read once. All hours stored but empty gives an empty frame with the stored
+    schema. Raises ``MissingPartitionError`` for the first hour never stored and
+    ``CorruptPartitionError`` for a day file that cannot be decoded.
+    """
+    days: dict[int, _Day | None] = {}
+    segments: list[tuple[_Day, list[np.ndarray]]] = []  # runs of consecutive hours from one day
+    for hour in map(_utc, hours):
+        h = hour.as_unit("ns").value
+        day = h - h % DAY_NS
+        path = day_path(root, asset, pd.Timestamp(day, tz="UTC"))
+        if day not in days:
+            days[day] = _read_day(path, asset)
+        found = days[day]
+        if found is None or h not in found.hours:
+            raise MissingPartitionError(
+                f"{asset} has no stored hour {hour:%Y-%m-%d %H:00} UTC at {path}; materialise it first"
+            )
+        rows = np.arange(*np.searchsorted(found.keys, [h, h + 1], side="left"))
+        if segments and segments[-1][0] is found:
+            segments[-1][1].append(rows)
+        else:
+            segments.append((found, [rows]))
+    parts = [found.table.take(np.concatenate(idx)) for found, idx in segments]
+    non_empty = [p for p in parts if p.num_rows] or parts[:1]
+    if not non_empty:
+        return pd.DataFrame()
+    table = non_empty[0] if len(non_empty) == 1 else pa.concat_tables(non_empty, promote_options="permissive")
+    return table.to_pandas()
+
+
+def contiguous_tail(window: pd.DatetimeIndex, keys) -> pd.DatetimeIndex:
+    """The hours of ``window`` that are partitions, from the last gap in the partition set on.
+
+    A look-back mapping counts partitions, so at the first hour after excluded months (hours with
+    no data, outside the partition set) it reaches back across them; what lies before the gap is
+    not this hour's history and is not read. With no gap this is the whole window.
+    """
+    if len(window) <= 1:
+        return window
+    present = pd.DatetimeIndex(sorted(pd.to_datetime(list(keys), format=PARTITION_KEY_FORMAT, utc=True))).as_unit("ns")
+    if len(present) == len(window):
+        return window
+    steps = present[1:] - present[:-1]
+    breaks = (steps != pd.Timedelta(hours=1)).nonzero()[0]
+    return present[breaks[-1] + 1:] if len(breaks) else present
+
+
 class HourlyParquetIOManager(ConfigurableIOManager):
-    """Stores hourly-partitioned DataFrames as one Parquet file per hour.
+    """Stores hourly-partitioned DataFrames as one Parquet file per UTC day (see the module doc).
 
     Attributes
     ----------
@@ -75,27 +307,22 @@ class HourlyParquetIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         name = self._asset_name(context)
-        hours = self._window_hours(context)
-        for hour, rows in split_by_hour(obj, hours):
-            path = hour_path(self.root, name, hour)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(frame_to_bytes(rows))
-        context.add_output_metadata({"rows": len(obj), "hours": len(hours), "root": str(UPath(self.root) / name)})
+        counts = write_hours(self.root, name, self._window_hours(context), obj)
+        _add_hour_metadata(context, counts)
+        context.add_output_metadata({"root": str(UPath(self.root) / name)})
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         name = self._asset_name(context)
-        return read_hours(self.root, name, self._window_hours(context))
+        return read_hours(self.root, name, contiguous_tail(self._window_hours(context), context.asset_partition_keys))
 
 
-def read_hours(root: str, asset: str, hours: pd.DatetimeIndex) -> pd.DataFrame:
-    """Concatenate the stored hours of ``asset``; a never-materialised hour is an error."""
-    parts = []
-    for hour in hours:
-        path = hour_path(root, asset, hour)
-        if not path.exists():
-            raise MissingPartitionError(f"{asset} has no stored hour {hour:%Y-%m-%d %H:00} UTC at {path}; materialise it first")
-        parts.append(pq.read_table(io.BytesIO(path.read_bytes())).to_pandas())
-    non_empty = [p for p in parts if len(p)]
-    if not non_empty:
-        return parts[0] if parts else pd.DataFrame()
-    return pd.concat(non_empty, ignore_index=True) if len(non_empty) > 1 else non_empty[0]
+def _add_hour_metadata(context: OutputContext, counts: dict[pd.Timestamp, int]) -> None:
+    """``rows`` on each hour's own materialisation; skipped outside a step (``build_output_context``)."""
+    try:
+        step = context.step_context
+    except DagsterInvariantViolationError:
+        return
+    for hour, rows in counts.items():
+        step.add_asset_metadata(
+            {"rows": rows}, asset_key=context.asset_key, partition_key=f"{hour:{PARTITION_KEY_FORMAT}}"
+        )

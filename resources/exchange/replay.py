@@ -2,8 +2,13 @@
 
 It is the default edge wherever no keys are configured, and it is the lookahead guard of every
 backtest: every method answers strictly inside the half-open window asked for, and where the
-sample has nothing (no open interest before 2025-12-07, no candles for the 36-symbol funding set)
-it returns an empty frame rather than inventing numbers.
+sample has nothing (no open interest before 2025-12-07, no candles for the 36-symbol funding set,
+nothing at all in the withheld months between the two windows) it returns an empty frame rather
+than inventing numbers.
+
+The sample holds two separate windows of real data (``SAMPLE_WINDOWS``), one file per window for
+candles and funding. Each dataset is read from all its files, concatenated, de-duplicated where
+windows touch and sorted; funding intervals are inferred inside each file, never across the gap.
 """
 
 from __future__ import annotations
@@ -26,9 +31,15 @@ from resources.exchange.errors import BadSymbol
 
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 
+# The first window's files keep their old names (tests corrupt a copy of exactly these).
 CANDLES_FILE = "perp_ohlcv_1h/binance_bybit_2025.parquet"
 FUNDING_FILE = "funding/binance_bybit_hyperliquid_2025.parquet"
 FUNDING_36_FILE = "funding/binance_36_symbols_2025.parquet"
+#: One file per window, in window order; every file of a dataset has the same columns and dtypes.
+CANDLES_FILES = (CANDLES_FILE, "perp_ohlcv_1h/binance_bybit_2026.parquet")
+FUNDING_FILES = (FUNDING_FILE, "funding/binance_bybit_hyperliquid_2026.parquet")
+FUNDING_36_FILES = (FUNDING_36_FILE, "funding/binance_36_symbols_2026.parquet")
+#: Open interest is one file (2025-12-07 11:00 -> 2026-03-07 10:00): it starts inside the gap.
 OI_FILE = "open_interest/hyperliquid_oi_1h.parquet"
 TRADES_FILES = {
     ("binance", "BTC/USDT:USDT"): "trades/usdm_btcusdt_20240808.gz",
@@ -36,6 +47,16 @@ TRADES_FILES = {
 }
 #: Quote currency of each venue's linear perps in the sample (hyperliquid settles in USDC).
 VENUE_QUOTE = {"binance": "USDT", "bybit": "USDT", "hyperliquid": "USDC"}
+#: Half-open [start, end) UTC windows where every candle instrument of the sample universe has its
+#: bar each hour (Binance HYPE only from its 2025-05-30 listing, see ``quant.universe``).
+#: Window 1 starts at 12:00, the first hour DOGE and SOL have a bar (BTC and ETH start at 11:00).
+#: Window 2 ends at 10:00: BTC and ETH's last bar is 09:00 on both venues, while DOGE, SOL and HYPE
+#: also have a 10:00 bar (served by ``candles``, but not an hour where every instrument is complete).
+#: Between the windows (2025-10-01 -> 2026-01-14) the data is withheld on purpose: no data, not a gap.
+SAMPLE_WINDOWS: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = (
+    (pd.Timestamp("2025-03-06 12:00", tz="UTC"), pd.Timestamp("2025-10-01 00:00", tz="UTC")),
+    (pd.Timestamp("2026-01-15 00:00", tz="UTC"), pd.Timestamp("2026-03-05 10:00", tz="UTC")),
+)
 #: Hours in a 24h ticker window.
 TICKER_WINDOW_H = 24
 
@@ -173,14 +194,32 @@ class ReplayExchange:
         return series.window(s, e)
 
 
+def _read_all(root: Path, files: tuple[str, ...], keys: list[str]) -> pd.DataFrame:
+    """Every file of one dataset, concatenated, de-duplicated on ``keys`` (first file wins), sorted.
+
+    A ``file`` column keeps the index in ``files`` each row came from (its window). The files
+    must agree on columns and dtypes: a file that differs is an error here, not a silent upcast
+    or a column of NaN further down.
+    """
+    parts = [pd.read_parquet(root / f) for f in files]
+    first = {c: str(t) for c, t in parts[0].dtypes.items()}
+    for f, part in zip(files[1:], parts[1:], strict=True):
+        got = {c: str(t) for c, t in part.dtypes.items()}
+        if got != first:
+            raise ValueError(f"{f} does not match the schema of {files[0]}: {got} != {first}")
+    df = pd.concat([part.assign(file=i) for i, part in enumerate(parts)], ignore_index=True)
+    df = df.drop_duplicates(keys, keep="first")
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
 @functools.lru_cache(maxsize=4)
 def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
     root = Path(sample_dir)
-    candles = pd.read_parquet(root / CANDLES_FILE)
+    candles = _read_all(root, CANDLES_FILES, ["venue", "coin", "timestamp"])
     candles = candles.rename(columns={"timestamp": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"})
     candles["symbol"] = [coin_symbol(v, c) for v, c in zip(candles["venue"], candles["coin"], strict=True)]
 
-    f36 = pd.read_parquet(root / FUNDING_36_FILE)
+    f36 = _read_all(root, FUNDING_36_FILES, ["venue", "venue_symbol", "settlement_ts"])
     funding = _load_funding(root, f36)
     oi = pd.read_parquet(root / OI_FILE).rename(columns={"timestamp": "ts"})
     oi["symbol"] = [coin_symbol(v, c) for v, c in zip(oi["venue"], oi["coin"], strict=True)]
@@ -201,17 +240,29 @@ def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
     )
 
 
-def _load_funding(root: Path, f36: pd.DataFrame) -> pd.DataFrame:
-    """Union of the 3-venue funding file and the 36-symbol Binance set, one row per settlement.
+def _three_venue_funding(root: Path) -> pd.DataFrame:
+    """The 3-venue funding files with ``interval_hours`` inferred inside each file.
 
-    The 36-symbol set states ``interval_hours``; the 3-venue file does not, so its interval is
-    inferred from the spacing to the previous settlement (see ``quant.funding.infer_interval_hours``).
-    Where both files hold the same Binance settlement, the row that states its interval wins.
+    The files hold no interval, so it is inferred from the spacing to the previous settlement
+    (``quant.funding.infer_interval_hours``). Each file is one contiguous window: inferring per
+    file keeps the months between the windows from being read as one very long interval (the
+    first settlement of a window takes the spacing to the next one, as a series' first always does).
     """
-    three = pd.read_parquet(root / FUNDING_FILE).rename(columns={"timestamp": "ts"})
+    three = _read_all(root, FUNDING_FILES, ["venue", "coin", "timestamp"]).rename(columns={"timestamp": "ts"})
     three["symbol"] = [coin_symbol(v, c) for v, c in zip(three["venue"], three["coin"], strict=True)]
     three = three.sort_values(["venue", "symbol", "ts"], kind="stable")
-    three["interval_hours"] = three.groupby(["venue", "symbol"], sort=False)["ts"].transform(infer_interval_hours)
+    three["interval_hours"] = three.groupby(["venue", "symbol", "file"], sort=False)["ts"].transform(infer_interval_hours)
+    return three
+
+
+def _load_funding(root: Path, f36: pd.DataFrame) -> pd.DataFrame:
+    """Union of the 3-venue funding files and the 36-symbol Binance set, one row per settlement.
+
+    The 36-symbol set states ``interval_hours``; the 3-venue files do not (see
+    ``_three_venue_funding``). Where both hold the same Binance settlement, the row that states
+    its interval wins.
+    """
+    three = _three_venue_funding(root)
     f36 = pd.DataFrame(
         {
             "venue": f36["venue"],

@@ -1,5 +1,6 @@
-"""Corrupt a copy of the sample and prove each fault is caught by its named check, blocks the
-downstream scan in that run, and trips the persistent kill switch with a readable reason."""
+"""Corrupt a copy of the sample and prove each fault is caught by its named rule (inside the asset's
+one ``<asset>__quality`` check), in that hour only, blocks the downstream scan in that run, and trips
+the persistent kill switch with a readable reason naming the rule."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey
 
+from checks.engine import partition_key
 from pipelines.definitions import build_definitions
 from pipelines.runner import run_window
 from resources.exchange.replay import CANDLES_FILE, FUNDING_FILE
@@ -83,18 +85,25 @@ def _evaluations(instance, run_id: str) -> list:
 
 
 @pytest.mark.parametrize(("fault", "check", "hour", "message"), CASES, ids=[c[0] for c in CASES])
-def test_fault_is_caught_by_its_named_check(corrupted_run, fault, check, hour, message):
+def test_fault_is_caught_by_its_named_rule(corrupted_run, fault, check, hour, message):
     results, instance, _ = corrupted_run
     main = results[-1]
     assert main.job == "hourly_cycle"
-    evals = [e for e in _evaluations(instance, main.run_id) if e.check_name == check]
+    asset, rule = check.split("__", 1)
+    evals = [e for e in _evaluations(instance, main.run_id) if e.check_name == f"{asset}__quality"]
     key = hour.strftime("%Y-%m-%d-%H:%M")
     per_hour = {e.partition: e for e in evals if e.partition is not None}
+    assert len(per_hour) == 24  # every hour of the range has its own evaluation
     assert not per_hour[key].passed, f"{check} passed at {key} despite {fault}"
+    assert rule in per_hour[key].metadata["failed_rules"].value
+    assert f"{rule}: " in per_hour[key].description
     assert message in per_hour[key].description
+    assert f"**{rule}**" in per_hour[key].metadata["violations"].value
+    assert per_hour[key].target_materialization_data is not None  # linked to the hour's materialisation
     clean_key = (DAY + pd.Timedelta(hours=23)).strftime("%Y-%m-%d-%H:%M")
     if check != "perp_ohlcv_1h__not_stale":
         assert per_hour[clean_key].passed, f"{check} failed on a clean hour"
+    assert main.checks_failed.get(check, 0) >= 1
 
 
 def test_nothing_downstream_materialises_in_that_run(corrupted_run):
@@ -126,7 +135,9 @@ def test_clean_window_passes_every_check(local_settings, instance):
     evals = _evaluations(instance, results[-1].run_id)
     assert {e.check_name for e in evals if not e.passed} == set()
     # market data + features/regime + carry, cascade and tail-hedge signals
-    assert len({e.check_name for e in evals}) == 23 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
+    assert len({e.check_name for e in evals}) == 14  # one check per asset: 4 market data, 2 features, 3 signals, 5 book
+    rules = sum(e.metadata["rules_checked"].value for e in evals if e.partition == partition_key(DAY))
+    assert rules == 23 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
     for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
         assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3

@@ -46,8 +46,8 @@ def test_backfill_then_status_on_a_persistent_instance(home, capsys):
     line = next(ln for ln in status.splitlines() if ln.startswith("universe_scan_1h"))
     assert line.split()[1:4] == ["2", "2025-03-06-13:00", "2025-03-06-14:00"]
     assert "kill switch: clear" in status
-    stored = sorted(p.name for p in (home.parent / "storage" / "universe_scan_1h" / "2025-03-06").iterdir())
-    assert stored == ["13.parquet", "14.parquet"]
+    stored = sorted(p.name for p in (home.parent / "storage" / "universe_scan_1h").iterdir() if not p.name.startswith("."))
+    assert stored == ["2025-03-06.parquet"]  # one file a day
     # the next window's look-back hours are already stored: no warm-up run this time
     assert main(["backfill", "--start", "2025-03-06T15:00Z", "--end", "2025-03-06T16:00Z"]) == 0
     out = capsys.readouterr().out
@@ -65,9 +65,39 @@ def test_backfill_then_status_on_a_persistent_instance(home, capsys):
     assert "deleted 0 run(s)" in capsys.readouterr().out
     assert main(["purge-runs", "--older-than-days", "0"]) == 0
     assert "deleted 4 run(s)" in capsys.readouterr().out
-    assert (home.parent / "storage" / "universe_scan_1h" / "2025-03-06" / "13.parquet").exists()
+    assert (home.parent / "storage" / "universe_scan_1h" / "2025-03-06.parquet").exists()
 
 
 def test_bad_window_is_a_clear_error(home, capsys):
     assert main(["backfill", "--start", "2025-09-02T00:00Z", "--end", "2025-09-01T00:00Z"]) == 2
     assert "empty window" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--start", "yesterday", "--end", "2025-09-01T00:00Z"], "is not an ISO-8601 date"),
+        (["--start", "2025-09-01T00:30Z", "--end", "2025-09-02T00:00Z"], "is not on the hour"),
+        (["--start", "2025-09-01T00:00Z", "--end", "2025-09-02T00:00Z", "--chunk-hours", "0"], "must be a positive"),
+    ],
+)
+def test_backfill_refuses_malformed_arguments(home, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["backfill", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (home / "history").exists()  # no instance was opened
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--start", "2026-03-01T00:00Z", "--end", "2026-04-01T00:00Z"], "is past the data: it ends 2026-03-05 10:00 UTC"),
+        (["--start", "2025-11-01T00:00Z", "--end", "2025-12-01T00:00Z"], "has no data: the data's windows are 2025-03-06 12:00"),
+        (["--start", "2025-01-01T00:00Z", "--end", "2025-04-01T00:00Z"], "before the first partition"),
+    ],
+)
+def test_backfill_refuses_windows_without_data_up_front(home, capsys, argv, message):
+    assert main(["backfill", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (home / "history").exists()  # refused before any work
