@@ -148,10 +148,10 @@ def _hedge_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     ok = rows[rows["status"] == STATUS_OK]
     return {
         "rows": MetadataValue.int(len(rows)),
-        "status": MetadataValue.text(", ".join(sorted(set(rows["status"]))) or "no row"),
-        "modelled": MetadataValue.bool(bool(rows["modelled"].any()) if len(rows) else False),
-        "source": MetadataValue.text("; ".join(sorted(set(rows["source"]))) or "none"),
-        "strangle": MetadataValue.md(_last_strangle(ok)),
+        "modelled_hours": MetadataValue.int(int(rows["modelled"].sum()) if len(rows) else 0),
+        "status_counts": MetadataValue.json({str(k): int(v) for k, v in rows["status"].value_counts().items()}),
+        "sources": MetadataValue.md("\n".join(f"- {s}" for s in sorted(set(rows["source"])))),
+        "last_strangle": MetadataValue.md(_last_strangle(ok)),
     }
 
 

@@ -160,7 +160,12 @@ def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     from pipelines.definitions import build_definitions
 
     instance = _instance(s)
-    res = build_definitions(s).resolve_job_def("performance_report_job").execute_in_process(instance=instance, raise_on_error=False)
+    from pipelines.runner import CONSOLE_LOG_LEVEL
+
+    quiet = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+    res = build_definitions(s).resolve_job_def("performance_report_job").execute_in_process(
+        instance=instance, run_config=quiet, raise_on_error=False
+    )
     if not res.success:
         print("performance report FAILED; see the run in the UI")
         return 1

@@ -62,10 +62,14 @@ def armed_cascade_scores(oi: pd.DataFrame, ohlcv: pd.DataFrame, funding: pd.Data
                          params: CascadeParams | None = None, memory_h: int = ARM_MEMORY_H) -> pd.DataFrame:
     """``cascade_scores`` of ``hours`` with ``armed``/``triggered`` from the replay of the ``memory_h`` hours before.
 
+    Open interest is read per coin where an instrument has none of its own (``quant.cascade_inputs``).
+
     The inputs must reach ``memory_h`` hours further back than ``cascade_scores`` alone needs.
     """
     from quant.cascade import cascade_scores
+    from quant.cascade_inputs import coin_open_interest
 
     p = params or CascadeParams()
+    oi = coin_open_interest(oi, ohlcv)  # a perp without open interest of its own reads its coin's
     scores = cascade_scores(oi, ohlcv, funding, pd.date_range(hours[0] - memory_h * HOUR, hours[-1], freq="h", tz="UTC", unit="ns"), p)
     return arm_with_memory(scores, hours, p, memory_h)

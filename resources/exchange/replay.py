@@ -195,7 +195,10 @@ class ReplayExchange:
 
 
 def _read_all(root: Path, files: tuple[str, ...], keys: list[str]) -> pd.DataFrame:
-    """Every file of one dataset, concatenated, de-duplicated on ``keys`` (first file wins), sorted.
+    """Every file of one dataset, concatenated, sorted; a row a later file shares with an earlier one is dropped.
+
+    Only rows repeated ACROSS files (where windows touch) are dropped: a duplicate inside one
+    file is the source's own defect and is served as recorded, for the checks to catch.
 
     A ``file`` column keeps the index in ``files`` each row came from (its window). The files
     must agree on columns and dtypes: a file that differs is an error here, not a silent upcast
@@ -207,8 +210,12 @@ def _read_all(root: Path, files: tuple[str, ...], keys: list[str]) -> pd.DataFra
         got = {c: str(t) for c, t in part.dtypes.items()}
         if got != first:
             raise ValueError(f"{f} does not match the schema of {files[0]}: {got} != {first}")
-    df = pd.concat([part.assign(file=i) for i, part in enumerate(parts)], ignore_index=True)
-    df = df.drop_duplicates(keys, keep="first")
+    kept = [parts[0].assign(file=0)]
+    for i, part in enumerate(parts[1:], start=1):
+        seen = pd.concat([p[keys] for p in kept], ignore_index=True).drop_duplicates()
+        fresh = part.merge(seen, on=keys, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
+        kept.append(part.loc[fresh].assign(file=i))
+    df = pd.concat(kept, ignore_index=True)
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 

@@ -69,8 +69,8 @@ def corrupted_run(tmp_path_factory):
 
 CASES = [
     ("NaN close", "perp_ohlcv_1h__no_nan_or_inf", _at(2), "close is nan"),
-    ("negative volume", "perp_ohlcv_1h__volume_non_negative", _at(3), "volume is >= 0"),
-    ("duplicated hour", "perp_ohlcv_1h__unique_rows", _at(4), "one row per (venue, symbol, hour)"),
+    ("negative volume", "perp_ohlcv_1h__volume_non_negative", _at(3), "volume is -5.0 (must be >= 0)"),
+    ("duplicated hour", "perp_ohlcv_1h__unique_rows", _at(4), "duplicate row for venue=binance, symbol=SOL/USDT:USDT"),
     ("missing hour", "perp_ohlcv_1h__no_missing_hours", _at(5), "no 1h candle for 2025-09-01 05:00 UTC"),
     ("funding at 03:17", "funding_settlements__on_grid", _at(3), "settlement stamped 03:17:00.000 is not on the"),
     ("funding of 0.5", "funding_settlements__within_bounds", _at(16), "funding rate 0.5 per interval outside"),
