@@ -17,10 +17,10 @@ import pandas as pd
 
 from pipelines.environments import PROJECT_ROOT, Settings, settings
 
-#: The demo window: two weeks of the 2026 window around the real sell-off (BTC 97k -> 60k, the
-#: worst hour -4.9% on 2026-02-06), where open interest overlaps the candles and L2 acts.
-DEMO_START = "2026-01-29T00:00:00Z"
-DEMO_END = "2026-02-12T00:00:00Z"
+#: The demo window: three weeks of the 2026 window through the real sell-off (BTC 97k -> 60k, the
+#: 2026-02-06 bar fell 4.9% open to low) and the cascade triggers after it: open interest overlaps the candles.
+DEMO_START = "2026-02-02T00:00:00Z"
+DEMO_END = "2026-02-23T00:00:00Z"
 #: The whole bundled data: both windows (the months between are skipped as "no data").
 SAMPLE_START = "2025-03-06T12:00:00Z"
 SAMPLE_END = "2026-03-05T10:00:00Z"
