@@ -10,7 +10,7 @@ from quant.carry import scan
 from quant.cascade import HOUR, CascadeParams
 from quant.cascade_arming import ARM_MEMORY_H, armed_cascade_scores
 from quant.market_data import hours_of
-from quant.options_chain import OptionChain, parse_book_summary
+from quant.options_chain import OptionChain, parse_book_summary_cached
 from quant.regime import calm_market
 from quant.tail_hedge import STATUS_OK, HedgeUnderlying, tail_hedge_signals
 from resources.exchange.errors import ExchangeError
@@ -116,7 +116,7 @@ def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
             description=f"options {currency} book summary: {exc}",
             metadata={"call": exc.call, "retried": exc.retryable, "attempts": exc.attempts, "kind": options.kind},
         ) from exc
-    return [parse_book_summary(book)] if len(book) else []
+    return [parse_book_summary_cached(book)] if len(book) else []
 
 
 @hourly_asset(group=GROUP)

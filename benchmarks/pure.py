@@ -52,7 +52,7 @@ from quant.carry import scan as carry_scan
 from quant.cascade_arming import armed_cascade_scores
 from quant.features import FEATURE_LOOKBACK_H, compute_features
 from quant.funding import SNAP_TOLERANCE
-from quant.options_chain import parse_book_summary
+from quant.options_chain import parse_book_summary_cached
 from quant.quality import by_hour
 from quant.regime import calm_market, regime_scores
 from quant.tail_hedge import tail_hedge_signals
@@ -111,7 +111,7 @@ DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
         load("funding_settlements", CASCADE_FUNDING_LOOKBACK), hours, CASCADE,
     ),
     "tail_hedge_signals_1h": lambda load, hours: tail_hedge_signals(
-        [parse_book_summary(ReplayOptions().book_summary(HEDGE.currency))], load("perp_ohlcv_1h", NONE), hours,
+        [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))], load("perp_ohlcv_1h", NONE), hours,
         underlying=HEDGE,
     ),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import AssetKey, DagsterInstance
 
 from pipelines.environments import Settings
-from pipelines.partitions import HOURLY
+from pipelines.partitions import HOURLY, data_windows
 from resources.kill_switch import KillSwitchStore
 
 
@@ -31,7 +31,13 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
         lines.append("  reset with: perpetua kill-switch reset --by NAME --note WHY")
     else:
         lines.append("kill switch: clear")
-    lines.append(f"partitions defined from {HOURLY.start:%Y-%m-%d %H:00} UTC, hourly")
+    windows = data_windows()
+    if windows is None:
+        lines.append(f"partitions: hourly from {HOURLY.start:%Y-%m-%d %H:00} UTC to the current hour")
+    else:
+        spans = ", ".join(f"{a:%Y-%m-%d %H:00} .. {b:%Y-%m-%d %H:00}" for a, b in windows)
+        lines.append(f"partitions: hourly, the data's windows {spans} UTC ({len(HOURLY.get_partition_keys())} hours; "
+                     "the months between are no data)")
     return "\n".join(lines)
 
 

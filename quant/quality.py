@@ -20,15 +20,19 @@ MAX_CROSS_VENUE_DIVERGENCE = 0.02
 MAX_ABS_FUNDING_RATE = 0.03
 
 
+_NO_VIOLATIONS = pd.DataFrame(
+    {
+        "hour": pd.Series(dtype="datetime64[ns, UTC]"),
+        "venue": pd.Series(dtype="str"),
+        "symbol": pd.Series(dtype="str"),
+        "detail": pd.Series(dtype="str"),
+    }
+)
+
+
 def no_violations() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "hour": pd.Series(dtype="datetime64[ns, UTC]"),
-            "venue": pd.Series(dtype="str"),
-            "symbol": pd.Series(dtype="str"),
-            "detail": pd.Series(dtype="str"),
-        }
-    )
+    """An empty violations frame (a copy: callers may add to it)."""
+    return _NO_VIOLATIONS.copy()
 
 
 def violation_rows(rows: pd.DataFrame, details: pd.Series | list[str]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dagster import ConfigurableIOManager, DagsterInvariantViolationError, InputContext, OutputContext
+from dagster import ConfigurableIOManager, InputContext, OutputContext
 from upath import UPath
 
 HOUR_COLUMN = "hour"
@@ -307,22 +307,10 @@ class HourlyParquetIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         name = self._asset_name(context)
-        counts = write_hours(self.root, name, self._window_hours(context), obj)
-        _add_hour_metadata(context, counts)
+        write_hours(self.root, name, self._window_hours(context), obj)
+        # each hour's own row count is the asset's (assets.metadata.per_hour); the folder is the range's
         context.add_output_metadata({"root": str(UPath(self.root) / name)})
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         name = self._asset_name(context)
         return read_hours(self.root, name, contiguous_tail(self._window_hours(context), context.asset_partition_keys))
-
-
-def _add_hour_metadata(context: OutputContext, counts: dict[pd.Timestamp, int]) -> None:
-    """``rows`` on each hour's own materialisation; skipped outside a step (``build_output_context``)."""
-    try:
-        step = context.step_context
-    except DagsterInvariantViolationError:
-        return
-    for hour, rows in counts.items():
-        step.add_asset_metadata(
-            {"rows": rows}, asset_key=context.asset_key, partition_key=f"{hour:{PARTITION_KEY_FORMAT}}"
-        )

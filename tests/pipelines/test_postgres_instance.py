@@ -26,6 +26,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from dagster_postgres.utils import get_conn_string
 
 from pipelines.partitions import HOURLY, PARTITIONS_START
+from resources.instance_storage_pg import PooledPostgresEventLogStorage
 from tests.support.postgres import port_accepts, throwaway_postgres
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "dagster.yaml.postgres.example"
@@ -93,6 +94,9 @@ def test_hourly_cycle_on_a_postgres_instance(postgres, tmp_path, monkeypatch):
     with DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        # the example's pooled subclass (resources/instance_storage_pg.py), not a connection per statement
+        assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)
+        assert instance.event_log_storage._engine.pool.__class__.__name__ == "QueuePool"
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         assert instance.run_storage.postgres_url == pg.url
 

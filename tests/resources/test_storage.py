@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, BackfillPolicy, asset, build_input_context, build_output_context, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import AssetKey, build_input_context, build_output_context
 from upath import UPath
 
 import resources.storage as storage
@@ -342,25 +341,3 @@ def test_io_manager_outside_a_step_writes_and_reads_the_window(tmp_path: Path) -
     assert out.get_logged_metadata()["root"].value == str(tmp_path / ASSET)
     inp = build_input_context(asset_key=AssetKey(ASSET), partition_key=key, asset_partitions_def=HOURLY)
     assert manager.load_input(inp)["close"].tolist() == [101.5, 101.25]
-
-
-def test_io_manager_records_each_hours_own_row_count(tmp_path: Path, instance) -> None:
-    @asset(
-        name=ASSET,
-        partitions_def=HOURLY,
-        io_manager_key="hourly_parquet",
-        backfill_policy=BackfillPolicy.single_run(),
-    )
-    def toy(context) -> pd.DataFrame:
-        return rows()
-
-    keys = [f"{h:%Y-%m-%d-%H:%M}" for h in window(3)]
-    result = materialize(
-        [toy],
-        instance=instance,
-        resources={"hourly_parquet": HourlyParquetIOManager(root=str(tmp_path))},
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-    )
-    metadata = {m.partition: m.metadata for m in result.asset_materializations_for_node(ASSET)}
-    assert {k: v["rows"].value for k, v in metadata.items()} == dict(zip(keys, [1, 0, 2], strict=True))
-    assert all(v["root"].value == str(tmp_path / ASSET) for v in metadata.values())
