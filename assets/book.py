@@ -22,17 +22,20 @@ from dagster import (
     Failure,
     MetadataValue,
     Output,
+    ResourceParam,
     TimeWindowPartitionMapping,
     multi_asset,
 )
 
 from assets.metadata import money, pct, per_hour
+from checks.book import BOOK_RULES
+from checks.engine import audited, quality_spec
 from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_of
 from quant.book import BookState, fresh_state, run_book, state_from_tables
 from quant.book_params import BookParams
 from quant.market_data import hours_of
 from resources.kill_switch import KillSwitch
-from resources.storage import MissingPartitionError, read_hours
+from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
 
 GROUP = "book"
 IO = "hourly_parquet"
@@ -65,8 +68,9 @@ class BookConfig(Config):
     group_name=GROUP,
     can_subset=False,
     deps=[AssetDep("ledger_1h", partition_mapping=PREVIOUS_HOUR)],
-    required_resource_keys={IO, "kill_switch"},
+    check_specs=[quality_spec(name, BOOK_RULES[name]) for name in OUTPUTS],
 )
+@audited({name: BOOK_RULES[name] for name in OUTPUTS})
 def trading_book(
     context: AssetExecutionContext,
     config: BookConfig,
@@ -75,13 +79,14 @@ def trading_book(
     carry_signals_1h: pd.DataFrame,
     cascade_signals_1h: pd.DataFrame,
     tail_hedge_signals_1h: pd.DataFrame,
+    kill_switch: KillSwitch,
+    hourly_parquet: ResourceParam[HourlyParquetIOManager],
 ):
     """Step the book through the window's hours from the stored state of the hour before."""
     start, end = window_of(context)
     hours = hours_of(start, end)
     params = BookParams(bankroll_usd=config.bankroll_usd)
-    state = _previous_state(context, start)
-    kill_switch: KillSwitch = context.resources.kill_switch
+    state = _previous_state(context, hourly_parquet.root, start)
     trips = kill_switch.store().active()
     if trips:
         context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}); only reduce-only orders pass")
@@ -150,7 +155,7 @@ def _allocations_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     return {"budget_usd": MetadataValue.json({r.layer: money(r.budget_usd) for r in rows.itertuples()})}
 
 
-def _previous_state(context: AssetExecutionContext, start: pd.Timestamp) -> BookState:
+def _previous_state(context: AssetExecutionContext, root: str, start: pd.Timestamp) -> BookState:
     """The stored tables of the hour before ``start``; a fresh book only where nothing earlier exists."""
     prev = start - pd.Timedelta(hours=1)
     if starts_a_window(start):
@@ -158,7 +163,6 @@ def _previous_state(context: AssetExecutionContext, start: pd.Timestamp) -> Book
         # be marked or funded across them, so each data window's book starts from the bankroll.
         context.log.info(f"{start:%Y-%m-%d %H:00} starts a data window after months of no data: a fresh book")
         return fresh_state()
-    root = context.resources.hourly_parquet.root
     hour = pd.DatetimeIndex([prev])
     try:
         tables = [read_hours(root, name, hour) for name in ("positions_1h", "ledger_1h", "order_intents_1h")]

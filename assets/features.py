@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue
 
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
+from checks.features import FEATURE_RULES_BY_ASSET
 from pipelines.partitions import lookback, window_of
 from quant.features import FEATURE_LOOKBACK_H, compute_features
 from quant.market_data import hours_of
@@ -13,7 +14,7 @@ from quant.regime import regime_scores
 GROUP = "features"
 
 
-@hourly_asset(group=GROUP, ins={"perp_ohlcv_1h": AssetIn(partition_mapping=lookback(FEATURE_LOOKBACK_H))})
+@hourly_asset(FEATURE_RULES_BY_ASSET, group=GROUP, ins={"perp_ohlcv_1h": AssetIn(partition_mapping=lookback(FEATURE_LOOKBACK_H))})
 def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> pd.DataFrame:
     """Hourly features: one row per (venue, symbol, hour) with a bar in that hour.
 
@@ -33,7 +34,7 @@ def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> 
     return df
 
 
-@hourly_asset(group=GROUP)
+@hourly_asset(FEATURE_RULES_BY_ASSET, group=GROUP)
 def regime_scores_1h(context: AssetExecutionContext, features_1h: pd.DataFrame) -> pd.DataFrame:
     """Rule-based regime per (venue, symbol, hour): trend / range / high_vol / crash scores in
     [0, 1] and the winning label (``unknown`` when a feature is missing, ``neutral`` when no rule

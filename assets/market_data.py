@@ -13,6 +13,8 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, asset
 
 from assets.metadata import per_hour
+from checks.engine import Rule, audited, quality_spec
+from checks.market_data import MARKET_DATA_RULES
 from pipelines.partitions import HOURLY, SINGLE_RUN, lookback, window_of
 from quant import market_data as md
 from quant.funding import SNAP_TOLERANCE
@@ -25,12 +27,18 @@ IO = "hourly_parquet"
 SCAN_LOOKBACK_H = 24
 
 
-def hourly_asset(group: str = GROUP, **kwargs):
-    """``@asset`` on the shared hourly partitions: single-run backfills, hourly Parquet storage."""
-    return asset(
-        partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=group,
-        kinds={"pandas", "parquet"}, **kwargs,
-    )
+def hourly_asset(rules: dict[str, list[Rule]], group: str = GROUP, **kwargs):
+    """``@asset`` on the shared hourly partitions: single-run backfills, daily Parquet storage, and
+    the asset's one blocking quality check (``<asset>__quality`` over ``rules[asset]``) run in its step."""
+
+    def decorate(fn):
+        name = fn.__name__
+        return asset(
+            partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=group,
+            kinds={"pandas", "parquet"}, check_specs=[quality_spec(name, rules[name])], **kwargs,
+        )(audited({name: rules[name]})(fn))
+
+    return decorate
 
 
 def _fetch_all(
@@ -62,7 +70,7 @@ def _coverage(df: pd.DataFrame) -> dict[str, MetadataValue]:
     }
 
 
-@hourly_asset()
+@hourly_asset(MARKET_DATA_RULES)
 def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """USDT/USDC perpetual 1h candles: one row per (venue, symbol, hour).
 
@@ -77,7 +85,7 @@ def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, unive
     return df
 
 
-@hourly_asset()
+@hourly_asset(MARKET_DATA_RULES)
 def funding_settlements(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """Realised funding settlements inside the hour: one row per (venue, symbol, settlement).
 
@@ -100,7 +108,7 @@ def _funding_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     return meta
 
 
-@hourly_asset()
+@hourly_asset(MARKET_DATA_RULES)
 def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """Hourly open interest in USD: one row per (venue, symbol, hour).
 
@@ -122,6 +130,7 @@ def _oi_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
 
 
 @hourly_asset(
+    MARKET_DATA_RULES,
     ins={
         "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),
         "funding_settlements": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),

@@ -48,7 +48,7 @@ def per_hour(
     """
     if isinstance(context, BaseDirectExecutionContext):
         if asset_key is None:
-            context.add_output_metadata({"rows": len(frame), **summarise(frame)})
+            context.add_output_metadata({"rows": len(frame), **summarise(frame)}, output_name="result")
         return
     by_partition = {
         f"{hour:{PARTITION_KEY_FORMAT}}": {"rows": MetadataValue.int(len(rows)), **summarise(rows)}

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue
 
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
+from checks.signals import SIGNAL_RULES
 from pipelines.partitions import lookback, window_of
 from quant.carry import scan
 from quant.cascade import HOUR, CascadeParams
@@ -28,7 +29,7 @@ CASCADE_FUNDING_LOOKBACK_H = CASCADE.funding_max_age_h + ARM_MEMORY_H
 HEDGE = HedgeUnderlying()
 
 
-@hourly_asset(group=GROUP)
+@hourly_asset(SIGNAL_RULES, group=GROUP)
 def carry_signals_1h(
     context: AssetExecutionContext, universe_scan_1h: pd.DataFrame, regime_scores_1h: pd.DataFrame
 ) -> pd.DataFrame:
@@ -63,6 +64,7 @@ def _top(df: pd.DataFrame, n: int = 5) -> str:
 
 
 @hourly_asset(
+    SIGNAL_RULES,
     group=GROUP,
     ins={
         "open_interest_1h": AssetIn(partition_mapping=lookback(CASCADE_OI_LOOKBACK_H)),
@@ -119,7 +121,7 @@ def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
     return [parse_book_summary_cached(book)] if len(book) else []
 
 
-@hourly_asset(group=GROUP)
+@hourly_asset(SIGNAL_RULES, group=GROUP)
 def tail_hedge_signals_1h(
     context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame, options: OptionsData
 ) -> pd.DataFrame:

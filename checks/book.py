@@ -9,7 +9,7 @@ its parts, the total row from the instrument rows.
 import numpy as np
 import pandas as pd
 
-from checks.engine import Rule, RuleEnv, checks_for
+from checks.engine import Rule, RuleEnv
 from checks.market_data import unique_rule
 from quant.quality import violation_rows
 from quant.safeguards import (
@@ -139,10 +139,11 @@ LEDGER_RULES = [
 ]
 ALLOCATION_RULES = [Rule("within_caps", "budgets are non-negative, under their caps, 50% together and 20% for L2", "bankroll caps", _within_caps)]
 
-BOOK_CHECKS = [
-    checks_for("order_intents_1h", INTENT_RULES),
-    checks_for("fills_1h", FILL_RULES),
-    checks_for("positions_1h", POSITION_RULES),
-    checks_for("ledger_1h", LEDGER_RULES),
-    checks_for("layer_allocations_1h", ALLOCATION_RULES),
-]
+#: The rules of each asset's one quality check (declared on the asset: ``checks.engine.audited``).
+BOOK_RULES = {
+    "order_intents_1h": INTENT_RULES,
+    "fills_1h": FILL_RULES,
+    "positions_1h": POSITION_RULES,
+    "ledger_1h": LEDGER_RULES,
+    "layer_allocations_1h": ALLOCATION_RULES,
+}

@@ -1,4 +1,5 @@
-"""Turn rules into Dagster asset checks: ONE blocking check per asset, evaluated per hour partition.
+"""Turn rules into Dagster asset checks: ONE blocking check per asset, evaluated per hour partition
+in the asset's own step (``audited``).
 
 A rule is a pure function ``(frame, env) -> violations``. Each asset gets one check,
 ``<asset>__quality``, that computes every rule of the asset once over the window and reports them
@@ -21,6 +22,8 @@ only stop downstream assets in the same run, so the order path reads the kill sw
 """
 
 
+import functools
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +31,14 @@ from typing import Any
 import pandas as pd
 from dagster import (
     AssetCheckEvaluation,
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetIn,
+    AssetExecutionContext,
     AssetKey,
     AssetRecordsFilter,
     MetadataValue,
-    multi_asset_check,
+    Output,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
@@ -137,7 +139,7 @@ def _span(hours: Sequence[pd.Timestamp]) -> str:
 
 
 def _targets(
-    context: AssetCheckExecutionContext, asset: str, hours: pd.DatetimeIndex
+    context: AssetExecutionContext, asset: str, hours: pd.DatetimeIndex
 ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
     """Each hour's latest materialisation, so a per-hour evaluation is linked to it (two queries a range)."""
     instance = context.instance
@@ -161,14 +163,14 @@ def _targets(
 
 
 def evaluate_rules(
-    context: AssetCheckExecutionContext,
+    context: AssetExecutionContext,
     asset: str,
     rules: list[Rule],
     frame: pd.DataFrame,
     universe: Universe,
     kill_switch: KillSwitch,
 ) -> Iterator[AssetCheckResult]:
-    start, end = window_of(context.op_execution_context)
+    start, end = window_of(context)
     hours = hours_of(start, end)
     env = RuleEnv(hours=hours, universe=universe)
     found = {rule.name: rule.violations(frame, env) for rule in rules}
@@ -180,7 +182,7 @@ def evaluate_rules(
                 source=f"check:{asset}__{name}",
                 reason=_describe_rule(name, violations),
                 partition=_span(sorted(violations["hour"].unique())),
-                run_id=context.run.run_id,
+                run_id=context.run_id,
             )
     yield AssetCheckResult(
         asset_key=AssetKey(asset),
@@ -193,7 +195,7 @@ def evaluate_rules(
 
 
 def _log_hours(
-    context: AssetCheckExecutionContext,
+    context: AssetExecutionContext,
     asset: str,
     rules: list[Rule],
     found: dict[str, pd.DataFrame],
@@ -205,7 +207,7 @@ def _log_hours(
     for hour in hours:
         key = partition_key(hour)
         mine = {name: parts[hour] for name, parts in split.items()}
-        context.op_execution_context.log_event(
+        context.log_event(
             AssetCheckEvaluation(
                 asset_key=AssetKey(asset),
                 check_name=check_name(asset),
@@ -220,10 +222,10 @@ def _log_hours(
         )
 
 
-def checks_for(asset: str, rules: list[Rule]):
-    """One ``multi_asset_check`` with ONE blocking check, ``<asset>__quality``, over every rule of ``asset``."""
+def quality_spec(asset: str, rules: list[Rule]) -> AssetCheckSpec:
+    """The one blocking check of ``asset``, ``<asset>__quality``, declared on the asset itself."""
     listing = "; ".join(f"{r.name}: {r.description} (threshold: {r.threshold})" for r in rules)
-    spec = AssetCheckSpec(
+    return AssetCheckSpec(
         name=check_name(asset),
         asset=asset,
         description=f"{len(rules)} rules, each named in a failing result — {listing}",
@@ -231,10 +233,48 @@ def checks_for(asset: str, rules: list[Rule]):
         partitions_def=HOURLY,
     )
 
-    @multi_asset_check(specs=[spec], name=f"{asset}__quality", ins={"frame": AssetIn(key=asset)})
-    def _check(
-        context: AssetCheckExecutionContext, frame: pd.DataFrame, kill_switch: KillSwitch, universe: MarketUniverse
-    ) -> Iterator[AssetCheckResult]:
-        yield from evaluate_rules(context, asset, rules, frame, universe.get(), kill_switch)
 
-    return _check
+_RESOURCES = (("kill_switch", KillSwitch), ("universe", MarketUniverse))
+
+
+def audited(rules_by_asset: dict[str, list[Rule]]):
+    """Run the asset's quality check in the asset's own step, on the frame it just produced.
+
+    The decorated body returns its frame (or, for a multi-asset, yields one ``Output`` per asset);
+    the wrapper yields those outputs — Dagster stores them and records each hour's materialisation
+    — then evaluates the rules of each output with :func:`evaluate_rules`. A separate check step per
+    asset would cost ~6 more events a run and read every frame back from storage. The
+    ``kill_switch`` and ``universe`` resources are added to the body's parameters when it lacks
+    them. Called directly (``build_asset_context``, unit tests) it yields the same events: the
+    output(s), then each check result.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        missing = [(n, t) for n, t in _RESOURCES if n not in sig.parameters]
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=t) for n, t in missing]
+
+        @functools.wraps(fn)
+        def body(context: AssetExecutionContext, *args, **kwargs):
+            res = {n: (kwargs.pop(n, None) if (n, t) in missing else kwargs[n]) for n, t in _RESOURCES}
+            result = fn(context, *args, **kwargs)
+            return _checked(context, result, rules_by_asset, res["universe"], res["kill_switch"])
+
+        # the body now also yields check results: its outputs are no longer the one annotated frame
+        body.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra],
+                                         return_annotation=inspect.Signature.empty)
+        body.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "return"}
+        return body
+
+    return decorate
+
+
+def _checked(context: AssetExecutionContext, result, rules_by_asset: dict[str, list[Rule]], universe: MarketUniverse,
+             kill_switch: KillSwitch) -> Iterator[Any]:
+    outputs = list(result) if inspect.isgenerator(result) else [Output(result)]
+    for out in outputs:
+        yield out
+    (only,) = rules_by_asset if len(rules_by_asset) == 1 else (None,)
+    for out in outputs:
+        asset = only or out.output_name
+        yield from evaluate_rules(context, asset, rules_by_asset[asset], out.value, universe.get(), kill_switch)

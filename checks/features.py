@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from checks.engine import Rule, RuleEnv, checks_for
+from checks.engine import Rule, RuleEnv
 from checks.market_data import ge_rule, unique_rule
 from quant import quality as q
 from quant.features import FEATURE_COLUMNS
@@ -40,4 +40,5 @@ REGIME_RULES = [
     unique_rule(["venue", "symbol", "hour"]),
 ]
 
-FEATURE_CHECKS = [checks_for("features_1h", FEATURE_RULES), checks_for("regime_scores_1h", REGIME_RULES)]
+#: The rules of each asset's one quality check (declared on the asset: ``checks.engine.audited``).
+FEATURE_RULES_BY_ASSET = {"features_1h": FEATURE_RULES, "regime_scores_1h": REGIME_RULES}

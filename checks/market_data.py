@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from checks.engine import Rule, RuleEnv, checks_for
+from checks.engine import Rule, RuleEnv
 from quant import quality as q
 from quant.market_data import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_COLUMNS, UNIVERSE_COLUMNS
 
@@ -149,9 +149,10 @@ UNIVERSE_RULES = [
     positive_rule("volume_non_negative", "24h volume is >= 0 where known", ("volume_24h_usd",), strict=False),
 ]
 
-MARKET_DATA_CHECKS = [
-    checks_for("perp_ohlcv_1h", OHLCV_RULES),
-    checks_for("funding_settlements", FUNDING_RULES),
-    checks_for("open_interest_1h", OI_RULES),
-    checks_for("universe_scan_1h", UNIVERSE_RULES),
-]
+#: The rules of each asset's one quality check (declared on the asset: ``checks.engine.audited``).
+MARKET_DATA_RULES = {
+    "perp_ohlcv_1h": OHLCV_RULES,
+    "funding_settlements": FUNDING_RULES,
+    "open_interest_1h": OI_RULES,
+    "universe_scan_1h": UNIVERSE_RULES,
+}

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from checks.engine import Rule, RuleEnv, checks_for
+from checks.engine import Rule, RuleEnv
 from checks.market_data import unique_rule
 from quant import quality as q
 from quant.carry import ENTRY_APR, MIN_VOLUME_USD
@@ -116,8 +116,9 @@ TAIL_HEDGE_RULES = [
          "modelled where status ok and chain_as_of < hour", _modelled_when_stale),
 ]
 
-SIGNAL_CHECKS = [
-    checks_for("carry_signals_1h", CARRY_RULES),
-    checks_for("cascade_signals_1h", CASCADE_RULES),
-    checks_for("tail_hedge_signals_1h", TAIL_HEDGE_RULES),
-]
+#: The rules of each asset's one quality check (declared on the asset: ``checks.engine.audited``).
+SIGNAL_RULES = {
+    "carry_signals_1h": CARRY_RULES,
+    "cascade_signals_1h": CASCADE_RULES,
+    "tail_hedge_signals_1h": TAIL_HEDGE_RULES,
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from pipelines.environments import Settings, resources_for, settings
-from pipelines.graph import ALL_ASSETS, ALL_CHECKS
+from pipelines.graph import ALL_ASSETS
 from pipelines.jobs import JOBS
 from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
@@ -16,7 +16,6 @@ def build_definitions(s: Settings, overrides: dict[str, object] | None = None) -
     resources = {**resources_for(s), **(overrides or {})}
     return Definitions(
         assets=ALL_ASSETS,
-        asset_checks=ALL_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
         sensors=SENSORS,

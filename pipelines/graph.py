@@ -1,14 +1,11 @@
-"""Every asset and asset check of the code location, listed once."""
+"""Every asset of the code location, listed once; each carries its own blocking quality check."""
 
 from assets.book import BOOK_ASSETS
 from assets.features import FEATURE_ASSETS
 from assets.market_data import MARKET_DATA_ASSETS
 from assets.report import REPORT_ASSETS
 from assets.signals import SIGNAL_ASSETS
-from checks.book import BOOK_CHECKS
-from checks.features import FEATURE_CHECKS
-from checks.market_data import MARKET_DATA_CHECKS
-from checks.signals import SIGNAL_CHECKS
 
 ALL_ASSETS = [*MARKET_DATA_ASSETS, *FEATURE_ASSETS, *SIGNAL_ASSETS, *BOOK_ASSETS, *REPORT_ASSETS]
-ALL_CHECKS = [*MARKET_DATA_CHECKS, *FEATURE_CHECKS, *SIGNAL_CHECKS, *BOOK_CHECKS]
+#: The asset checks, each declared on its asset (``check_specs``) and evaluated in the asset's step.
+ALL_CHECK_KEYS = sorted({key for a in ALL_ASSETS for key in a.check_keys}, key=lambda k: k.to_user_string())

@@ -57,11 +57,6 @@ def _failed_checks(instance: DagsterInstance, key: AssetKey) -> str:
 
 
 def _check_keys(key: AssetKey) -> list[str]:
-    from pipelines.graph import ALL_CHECKS
+    from pipelines.graph import ALL_CHECK_KEYS
 
-    names = []
-    for chk in ALL_CHECKS:
-        for ck in chk.check_keys:
-            if ck.asset_key == key:
-                names.append(ck.name)
-    return names
+    return [ck.name for ck in ALL_CHECK_KEYS if ck.asset_key == key]

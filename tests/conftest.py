@@ -30,3 +30,14 @@ def instance():
 
     with DagsterInstance.ephemeral() as inst:
         yield inst
+
+
+def run_direct(asset_fn, context, **inputs):
+    """Call an audited asset directly: (its frame, its check results), from the events it yields."""
+    from dagster import AssetCheckResult, Output
+
+    events = list(asset_fn(context, **inputs))
+    frames = [e.value for e in events if isinstance(e, Output)]
+    checks = [e for e in events if isinstance(e, AssetCheckResult)]
+    assert len(frames) == 1, f"expected one output, got {len(frames)}"
+    return frames[0], checks

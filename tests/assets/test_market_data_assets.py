@@ -10,10 +10,14 @@ from dagster import Failure, build_asset_context, materialize
 from assets.market_data import MARKET_DATA_ASSETS, funding_settlements, open_interest_1h, perp_ohlcv_1h
 from quant import frames
 from resources.exchange.errors import BadSymbol, TransientExchangeError
+from resources.kill_switch import KillSwitch
 from resources.market import MarketData, MarketUniverse
 from resources.storage import HourlyParquetIOManager, read_hours
+from tests.conftest import run_direct
 
 HOUR = "2025-09-01-08:00"
+#: The quality check runs only inside a real run; a direct call still declares the resource.
+UNUSED_KILL_SWITCH = KillSwitch(url="sqlite://")
 
 
 def _ctx(partition_key: str = HOUR):
@@ -21,7 +25,7 @@ def _ctx(partition_key: str = HOUR):
 
 
 def test_perp_ohlcv_one_hour_from_the_replay():
-    df = perp_ohlcv_1h(_ctx(), market_data=MarketData(), universe=MarketUniverse())
+    df, _ = run_direct(perp_ohlcv_1h, _ctx(), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert len(df) == 10  # 2 venues x 5 coins
     assert set(df["hour"]) == {pd.Timestamp("2025-09-01 08:00", tz="UTC")}
     btc = df[(df["venue"] == "binance") & (df["symbol"] == "BTC/USDT:USDT")].iloc[0]
@@ -32,7 +36,7 @@ def test_perp_ohlcv_one_hour_from_the_replay():
 
 
 def test_funding_settlements_snaps_and_keeps_the_interval():
-    df = funding_settlements(_ctx(), market_data=MarketData(), universe=MarketUniverse())
+    df, _ = run_direct(funding_settlements, _ctx(), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert (df["settlement_ts"] == pd.Timestamp("2025-09-01 08:00", tz="UTC")).all()
     assert df["on_grid"].all()
     by = df.set_index(["venue", "symbol"])
@@ -44,10 +48,10 @@ def test_funding_settlements_snaps_and_keeps_the_interval():
 
 
 def test_open_interest_is_honestly_empty_before_the_source_has_any():
-    df = open_interest_1h(_ctx(), market_data=MarketData(), universe=MarketUniverse())
+    df, _ = run_direct(open_interest_1h, _ctx(), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert df.empty
     assert list(df.columns) == ["hour", "venue", "symbol", "ts", "oi_usd"]
-    later = open_interest_1h(_ctx("2026-01-05-10:00"), market_data=MarketData(), universe=MarketUniverse())
+    later, _ = run_direct(open_interest_1h, _ctx("2026-02-05-10:00"), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert len(later) == 5
     assert (later["oi_usd"] > 0).all()
 
@@ -80,21 +84,26 @@ class _FakeMarket(MarketData):
 def test_exchange_errors_fail_the_run_naming_the_call(error, retried):
     _RAISE.append(error)
     with pytest.raises(Failure) as info:
-        perp_ohlcv_1h(_ctx(), market_data=_FakeMarket(), universe=MarketUniverse())
+        run_direct(perp_ohlcv_1h, _ctx(), market_data=_FakeMarket(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert "binanceusdm.fetch_ohlcv" in info.value.description
     assert ("retried" in info.value.description) is retried or "not retried" in info.value.description
     assert info.value.metadata["retried"].value is retried
 
 
-def test_materialize_the_group_stores_one_file_per_hour(tmp_path, instance):
+def test_materialize_the_group_stores_the_hour_and_checks_it(tmp_path, instance):
     root = str(tmp_path / "store")
     result = materialize(
         MARKET_DATA_ASSETS,
         instance=instance,
         partition_key="2025-03-06-12:00",  # the first partition: look-backs before it don't exist
-        resources={"market_data": MarketData(), "universe": MarketUniverse(), "hourly_parquet": HourlyParquetIOManager(root=root)},
+        resources={"market_data": MarketData(), "universe": MarketUniverse(), "hourly_parquet": HourlyParquetIOManager(root=root),
+                   "kill_switch": KillSwitch(url=f"sqlite:///{tmp_path / 'ks.db'}")},
     )
     assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert sorted(checks) == [f"{a}__quality" for a in sorted(("funding_settlements", "open_interest_1h", "perp_ohlcv_1h", "universe_scan_1h"))]
+    assert all(e.passed and e.partition == "2025-03-06-12:00" for e in checks.values())
+    assert all(e.target_materialization_data is not None for e in checks.values())  # linked to the hour's materialisation
     hours = pd.DatetimeIndex([pd.Timestamp("2025-03-06 12:00", tz="UTC")])
     ohlcv = read_hours(root, "perp_ohlcv_1h", hours)
     scan = read_hours(root, "universe_scan_1h", hours)

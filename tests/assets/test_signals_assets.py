@@ -13,8 +13,10 @@ from pipelines.definitions import build_definitions
 from pipelines.runner import run_window
 from quant.cascade import SCORE_COLUMNS
 from resources.exchange.errors import TransientExchangeError
-from resources.market import OptionsData
+from resources.kill_switch import KillSwitch
+from resources.market import MarketUniverse, OptionsData
 from resources.storage import read_hours
+from tests.conftest import run_direct
 
 HOUR = pd.Timestamp("2025-06-10 12:00", tz="UTC")  # binance HYPE settles 0.0418% per 4h = 91.5% APR
 
@@ -53,6 +55,8 @@ class FailingOptions(OptionsData):
         raise TransientExchangeError("HTTP 503: 'maintenance'", call="deribit.public/get_book_summary_by_currency",
                                      attempts=3)
 
+#: The quality check runs only inside a real run; a direct call still declares its resources.
+AUDIT = {"kill_switch": KillSwitch(url="sqlite://"), "universe": MarketUniverse()}
 
 def _bars(hours: pd.DatetimeIndex, venue: str = "binance", close: float = 2500.0) -> pd.DataFrame:
     return pd.DataFrame({"hour": hours, "ts": hours, "venue": venue, "symbol": ETH, "close": close})
@@ -61,14 +65,14 @@ def _bars(hours: pd.DatetimeIndex, venue: str = "binance", close: float = 2500.0
 def test_tail_hedge_asset_models_a_2025_hour_from_the_bundled_chain():
     hours = pd.date_range(CASCADE_HOUR, periods=2, freq="h", tz="UTC", unit="ns")
     bars = _bars(hours[1:], venue="bybit", close=3001.0)  # no candle at all in the first hour
-    with build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": OptionsData()}) as ctx:
-        df = tail_hedge_signals_1h(ctx, perp_ohlcv_1h=bars)
+    with build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": OptionsData(), **AUDIT}) as ctx:
+        df, _ = run_direct(tail_hedge_signals_1h, ctx, perp_ohlcv_1h=bars)
         meta = ctx.get_output_metadata("result")
     assert df["status"].tolist() == ["no underlying"]  # one-hour window: the bybit bar is the next hour's
     assert meta["status_counts"].data == {"no underlying": 1}
     assert meta["last_strangle"].md_str == "no strangle in this window"
-    with build_asset_context(partition_key=partition_key(hours[1]), resources={"options": OptionsData()}) as ctx:
-        row = tail_hedge_signals_1h(ctx, perp_ohlcv_1h=bars).iloc[0]
+    with build_asset_context(partition_key=partition_key(hours[1]), resources={"options": OptionsData(), **AUDIT}) as ctx:
+        row = run_direct(tail_hedge_signals_1h, ctx, perp_ohlcv_1h=bars)[0].iloc[0]
         meta = ctx.get_output_metadata("result")
     assert (row["status"], bool(row["modelled"]), row["underlying_usd"]) == ("ok", True, 3001.0)
     assert row["put_strike"] < 3001.0 < row["call_strike"]
@@ -78,10 +82,10 @@ def test_tail_hedge_asset_models_a_2025_hour_from_the_bundled_chain():
 
 def test_tail_hedge_asset_fails_naming_the_options_call():
     with (
-        build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": FailingOptions()}) as ctx,
+        build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": FailingOptions(), **AUDIT}) as ctx,
         pytest.raises(Failure, match="options ETH book summary") as failure,
     ):
-        tail_hedge_signals_1h(ctx, perp_ohlcv_1h=_bars(pd.DatetimeIndex([CASCADE_HOUR])))
+        run_direct(tail_hedge_signals_1h, ctx, perp_ohlcv_1h=_bars(pd.DatetimeIndex([CASCADE_HOUR])))
     assert failure.value.metadata["call"].text == "deribit.public/get_book_summary_by_currency"
     assert failure.value.metadata["retried"].value is True
 
@@ -93,8 +97,10 @@ def test_cascade_asset_without_open_interest_scores_nothing():
                              "venue": [], "symbol": [], "oi_usd": []})
     empty_funding = pd.DataFrame({"venue": [], "symbol": [], "settlement_ts": pd.DatetimeIndex([], tz="UTC"),
                                   "funding_rate": [], "interval_hours": []})
-    with build_asset_context(partition_key=partition_key(CASCADE_HOUR)) as ctx:
-        df = cascade_signals_1h(ctx, open_interest_1h=empty_oi, perp_ohlcv_1h=bars, funding_settlements=empty_funding)
+    with build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources=AUDIT) as ctx:
+        df, checks = run_direct(cascade_signals_1h, ctx, open_interest_1h=empty_oi, perp_ohlcv_1h=bars,
+                                funding_settlements=empty_funding)
+        assert [c.passed for c in checks] == [True]
         meta = ctx.get_output_metadata("result")
     assert list(df.columns) == [*SCORE_COLUMNS, "armed", "triggered"]
     assert df[["venue", "symbol", "status"]].values.tolist() == [["binance", ETH, "no OI"]]

@@ -70,9 +70,11 @@ def _point_example_at(pg, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
 
 def test_example_spells_the_psycopg2_driver():
     """SQLAlchemy 2.1 reads bare ``postgresql://`` as psycopg 3; dagster-postgres ships psycopg2."""
-    db = yaml.safe_load(EXAMPLE.read_text())["storage"]["postgres"]["postgres_db"]
-    url = get_conn_string(username="u", hostname="h", db_name="d", port="5432", scheme=db["scheme"])
-    assert sa.engine.make_url(url).get_dialect().driver == "psycopg2"
+    config = yaml.safe_load(EXAMPLE.read_text())
+    for storage in ("run_storage", "event_log_storage", "schedule_storage"):
+        db = config[storage]["config"]["postgres_db"]
+        url = get_conn_string(username="u", hostname="h", db_name="d", port="5432", scheme=db["scheme"])
+        assert sa.engine.make_url(url).get_dialect().driver == "psycopg2", storage
     assert "postgresql+psycopg2://" in EXAMPLE.read_text().split("PERPETUA_KILL_SWITCH_URL=", 1)[1]
 
 
