@@ -11,6 +11,7 @@ import pandas as pd
 from dagster import AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from upath import UPath
 
+from assets.metadata import money, pct
 from pipelines.partitions import HOURLY
 from quant.report import (
     equity_curve,
@@ -81,8 +82,8 @@ def performance_report(context: AssetExecutionContext) -> MaterializeResult:
         "symbols": MetadataValue.md(_markdown(report["symbols"].head(20))),
         "hours": MetadataValue.int(len(hours)),
         "window": MetadataValue.text(report["title"]),
-        "pnl_usd": MetadataValue.float(float(total["pnl_usd"])),
-        "max_drawdown": MetadataValue.float(float(total["max_drawdown"])),
+        "pnl_usd": MetadataValue.float(money(total["pnl_usd"])),
+        "max_drawdown_pct": MetadataValue.float(pct(total["max_drawdown"])),
         "rejected_fills": MetadataValue.int(int(total["rejected"])),
         "modelled_fills": MetadataValue.int(report["modelled_fills"]),
     })
