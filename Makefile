@@ -32,6 +32,7 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_backtest_core
 	$(PY) -m benchmarks.bench_microstructure
+	$(PY) -m benchmarks.audit --whole
 	$(PY) -m benchmarks.run
 
 clean:

@@ -143,6 +143,7 @@ def pure_times(start: pd.Timestamp, hours: int) -> dict:
     ex, uni = ReplayExchange(), MarketUniverse().get()
     end = start + hours * HOUR
     lookback = pure.lookback_of(ex, uni, start)
+    pure.measure(ex, uni, start, start + HOUR, lookback)  # discarded: numba compiles, caches fill
     p = pure.measure(ex, uni, start, end, lookback)
     pio = pure.measure(ex, uni, start, end, lookback, parquet=True)
     one = [pure.measure(ex, uni, start + i * HOUR, start + (i + 1) * HOUR, pure.lookback_of(ex, uni, start + i * HOUR))

@@ -47,7 +47,7 @@ from dagster._core.events import DagsterEventType
 
 from pipelines.partitions import HOURLY, window_of
 from quant.market_data import hours_of
-from quant.quality import by_hour, no_violations
+from quant.quality import by_hour, no_violations, violation_rows
 from quant.universe import Universe
 from resources.kill_switch import KillSwitch
 from resources.market import MarketUniverse
@@ -80,7 +80,12 @@ class Rule:
     expectations: Callable[[Any], list[Any]] | None = None
 
     def violations(self, frame: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
-        found = self.evaluate(frame, env)
+        """The rule's violations; a rule that cannot run on this frame is a violation in every hour."""
+        try:
+            found = self.evaluate(frame, env)
+        except Exception as exc:  # noqa: BLE001 - a crashed rule must fail the check, not pass it
+            detail = f"rule {self.name} could not run on this frame: {type(exc).__name__}: {exc}"
+            return violation_rows(pd.DataFrame({"hour": env.hours, "venue": "-", "symbol": "-"}), [detail] * len(env.hours))
         return found if len(found) else no_violations()
 
 

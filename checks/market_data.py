@@ -47,6 +47,9 @@ def schema_rule(columns: list[str], dtypes: Mapping[str, str]) -> Rule:
         return q._violations(rows, [detail] * len(rows))
 
     def evaluate(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
+        if df.empty and list(df.columns) != list(columns):  # no rows to name: every hour fails
+            rows = pd.DataFrame({"hour": env.hours, "venue": "-", "symbol": "-"})
+            return q.violation_rows(rows, [f"columns are {list(df.columns)}, expected {list(columns)}"] * len(rows))
         return q.concat_violations([q.wrong_columns(df, columns), wrong_dtypes(df, env)])
 
     return Rule(

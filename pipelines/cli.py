@@ -281,6 +281,8 @@ def _quiet_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _quiet_warnings()
+    if args.env:  # the partitions (and every window check) follow the environment
+        os.environ["PERPETUA_ENV"] = args.env
     s = settings(args.env)
     pd.set_option("display.width", 140)
     try:

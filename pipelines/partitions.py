@@ -76,10 +76,27 @@ def lookback(hours: int) -> TimeWindowPartitionMapping:
     return TimeWindowPartitionMapping(start_offset=-hours, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
+class SpansNoDataError(ValueError):
+    """A run whose partition range reaches across excluded hours (months with no data)."""
+
+
 def window_of(context) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The [start, end) UTC window of an asset or check execution, one hour or a whole range."""
+    """The [start, end) UTC window of an asset execution, one hour or a whole range.
+
+    Dagster merges a backfill's ranges across excluded partitions, so a UI backfill of "all" can
+    become one run from 2025 to 2026: its window would hold months with no data and its book would
+    carry positions across them. Such a run fails here, before any work, naming the split.
+    """
     w = context.partition_time_window
-    return pd.Timestamp(w.start).tz_convert("UTC"), pd.Timestamp(w.end).tz_convert("UTC")
+    start, end = pd.Timestamp(w.start).tz_convert("UTC"), pd.Timestamp(w.end).tz_convert("UTC")
+    parts = split_by_windows(start, end)
+    if data_windows() is not None and parts != [(start, end)]:
+        spans = ", ".join(f"{a:%Y-%m-%d %H:00} .. {b:%Y-%m-%d %H:00}" for a, b in parts)
+        raise SpansNoDataError(
+            f"this run's window {start:%Y-%m-%d %H:00} .. {end:%Y-%m-%d %H:00} UTC reaches across hours with no "
+            f"data; run each data window on its own ({spans}), e.g. with `perpetua backfill`, which splits it"
+        )
+    return start, end
 
 
 def window_containing(hour: pd.Timestamp, env: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:

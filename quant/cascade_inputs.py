@@ -19,7 +19,7 @@ def coin_of(symbol: str) -> str:
 
 
 def coin_open_interest(oi: pd.DataFrame, ohlcv: pd.DataFrame) -> pd.DataFrame:
-    """``oi`` plus, for every (venue, symbol) of ``ohlcv`` with no open interest rows, its coin's rows.
+    """``oi`` plus, for every (venue, symbol) of ``ohlcv``, its coin's rows in the hours it has none of its own.
 
     Parameters
     ----------
@@ -29,19 +29,25 @@ def coin_open_interest(oi: pd.DataFrame, ohlcv: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     The same columns; borrowed rows carry the instrument's venue and symbol and the lender's values.
+    One lender per instrument: the first other (venue, symbol) of its coin reporting, alphabetically. Whether an hour is
+    borrowed is decided hour by hour, so a range equals its hours computed one by one.
     """
     if oi.empty or ohlcv.empty:
         return oi
-    own = set(zip(oi["venue"].astype(str), oi["symbol"].astype(str), strict=True))
-    coins = oi.assign(_coin=oi["symbol"].map(coin_of), _venue=oi["venue"].astype(str))
-    lender = coins.groupby("_coin")["_venue"].min()
-    wanted = ohlcv[["venue", "symbol"]].astype(str).drop_duplicates()
+    venue, symbol = oi["venue"].astype(str), oi["symbol"].astype(str)
+    coin = symbol.map(coin_of)
+    reporters = pd.DataFrame({"venue": venue, "symbol": symbol, "coin": coin}).drop_duplicates()
+    reporters = reporters.sort_values(["venue", "symbol"])
+    own_hours = set(zip(venue, symbol, oi["hour"], strict=True))
     parts = [oi]
-    for venue, symbol in wanted.itertuples(index=False):
-        coin = coin_of(symbol)
-        if (venue, symbol) in own or coin not in lender.index:
+    for v, s in ohlcv[["venue", "symbol"]].astype(str).drop_duplicates().itertuples(index=False):
+        others = reporters[(reporters["coin"] == coin_of(s)) & ~((reporters["venue"] == v) & (reporters["symbol"] == s))]
+        if others.empty:
             continue
-        rows = coins[(coins["_coin"] == coin) & (coins["_venue"] == lender[coin])]
-        parts.append(rows.drop(columns=["_coin", "_venue"]).assign(venue=venue, symbol=symbol))
+        lender = others.iloc[0]
+        rows = oi[(venue == lender["venue"]) & (symbol == lender["symbol"])]
+        missing = [(v, s, h) not in own_hours for h in rows["hour"]]
+        if any(missing):
+            parts.append(rows[missing].assign(venue=v, symbol=s))
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else oi
     return out.astype({"venue": oi["venue"].dtype, "symbol": oi["symbol"].dtype})

@@ -12,8 +12,9 @@ ordinary SQLite instance:
   a power cut may lose the last transactions, which a re-run of the hour rewrites;
 * a real ``store_event_batch`` for the materialisations Dagster batches (``DAGSTER_EVENT_BATCH_SIZE``):
   one transaction in the run shard, one in the index;
-* planned materialisations stored as one event per asset carrying the run's partition subset
-  (``supports_partition_subset_in_asset_materialization_planned_events``), not one per hour.
+* planned materialisations as one event per asset with the run's partition subset, for backfill
+  range runs only (``supports_partition_subset_in_asset_materialization_planned_events``);
+* a run-log watcher that also wakes on the WAL file (the UI's live run view).
 
 Register it in ``dagster.yaml`` (``perpetua`` writes this for its local instance)::
 
@@ -37,7 +38,12 @@ from dagster import Field
 from dagster._config import StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
 from dagster._core.storage.sqlite import create_db_conn_string
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
@@ -59,7 +65,8 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with pooled WAL engines and real batched writes (same schema, same files)."""
 
-    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None, planned_subsets: bool = True):
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None,
+                 planned_subsets: bool | None = None):
         self._planned_subsets = planned_subsets
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.RLock()
@@ -68,8 +75,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> dict:
-        # planned_subsets: false stores one planned event per hour, as Dagster does by default.
-        return {"base_dir": StringSource, "planned_subsets": Field(bool, is_required=False, default_value=True)}
+        # planned_subsets: unset = Dagster's own switch (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS,
+        # which `perpetua backfill` sets for its range runs only); true/false forces it.
+        return {"base_dir": StringSource, "planned_subsets": Field(bool, is_required=False)}
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict) -> PooledSqliteEventLogStorage:
@@ -133,9 +141,19 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             super().store_event_batch(events)
             return
         statements = [self.prepare_insert_event(e) for e in events]
-        with self.run_connection(events[0].run_id) as conn:
-            for statement in statements:
-                conn.execute(statement)
+        run_id = events[0].run_id
+        with self.run_connection(run_id) as conn:
+            run_ids = [conn.execute(statement).inserted_primary_key[0] for statement in statements]
+        try:
+            self._index_batch(events, statements)
+        except Exception:
+            # Dagster falls back to storing each event alone: take the run-shard rows back first,
+            # or the run's log would hold every event twice.
+            with self.run_connection(run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(run_ids)))
+            raise
+
+    def _index_batch(self, events: Sequence[EventLogEntry], statements: list) -> None:
         with self.index_transaction() as conn:
             ids = [conn.execute(statement).inserted_primary_key[0] for statement in statements]
             self._store_asset_event_tags(conn, events, ids)
@@ -147,7 +165,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        """One planned event per asset per run instead of one per hour — but Dagster then never marks
+        the hours of a FAILED run as failed, so by default only backfills (``perpetua backfill``
+        sets Dagster's env switch around its range runs) use it, never the scheduled hourly run."""
+        if self._planned_subsets is None:
+            return super().supports_partition_subset_in_asset_materialization_planned_events
         return self._planned_subsets
+
+    def watch(self, run_id: str, cursor: str | None, callback) -> None:
+        """As Dagster's, but the watcher also wakes on the run's ``-wal`` file: with connections kept
+        open, commits land in the WAL and the ``.db`` file changes only at checkpoints, so the UI's
+        live run log would otherwise stall."""
+        if not self._obs:
+            from watchdog.observers import Observer
+
+            self._obs = Observer()
+            self._obs.start()
+        handler = _WalAwareWatchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (handler, self._obs.schedule(handler, self._base_dir, recursive=True))
 
     def delete_events(self, run_id: str) -> None:
         with self._engines_lock:
@@ -169,6 +204,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._dispose_engines()
         super().dispose()
+
+
+class _WalAwareWatchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's run-log watcher, matching the run's database and its write-ahead log."""
+
+    def __init__(self, storage: SqliteEventLogStorage, run_id: str, callback, cursor: str | None):
+        super().__init__(storage, run_id, callback, cursor)
+        self._patterns = [self._log_path, f"{self._log_path}-wal"]
+
+    def on_modified(self, event) -> None:
+        self._process_log()
 
 
 #: What ``perpetua`` writes into a new local ``dagster.yaml`` (``base_dir`` filled in).

@@ -2,9 +2,9 @@
 
 ``PostgresEventLogStorage`` opens a new connection for every statement (``NullPool``, ~9 ms each on
 loopback here) outside the webserver, where Dagster itself switches to a pooled engine
-(``optimize_for_webserver``). This subclass uses that same pooled engine everywhere, and stores
-planned materialisations as one event per asset with the run's partition subset, as the SQLite
-storage does. Batched materialisation writes are dagster-postgres' own (``store_event_batch``).
+(``optimize_for_webserver``). This subclass uses that same pooled engine everywhere. Batched
+materialisation writes are dagster-postgres' own (``store_event_batch``); planned events follow
+Dagster's switch, which ``perpetua backfill`` sets for its range runs.
 
 Register it in ``dagster.yaml`` (``dagster.yaml.postgres.example``)::
 
@@ -31,7 +31,7 @@ POOL_RECYCLE_S = 3600
 
 
 class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    """``PostgresEventLogStorage`` with a pooled engine and planned events as partition subsets."""
+    """``PostgresEventLogStorage`` with a pooled engine."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,
                  inst_data: ConfigurableClassData | None = None, token_provider: Any = None):
@@ -51,10 +51,6 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
-
-    @property
-    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
-        return True
 
     def dispose(self) -> None:
         super().dispose()

@@ -100,3 +100,23 @@ def test_universe_volume_rule(frames):
     scan = pd.DataFrame({"hour": [START] * 2, "venue": ["binance"] * 2, "symbol": ["A", "B"],
                          "volume_24h_usd": [-1.0, np.nan]})
     assert _agree([r for r in UNIVERSE_RULES if r.name == "volume_non_negative"], scan) == {"volume_non_negative": 1}
+
+
+def test_a_rule_that_crashes_fails_every_hour_instead_of_passing(frames):
+    from checks.engine import Rule
+
+    def boom(df, env):
+        raise KeyError("close")
+
+    env = RuleEnv(hours=md.hours_of(START, END), universe=sample_universe())
+    found = Rule("boom", "a rule with a bug", "-", boom).violations(frames["ohlcv"], env)
+    assert len(found) == 3
+    assert found["detail"].str.contains("rule boom could not run on this frame: KeyError").all()
+
+
+def test_an_empty_frame_with_the_wrong_columns_fails_its_schema_rule():
+    env = RuleEnv(hours=md.hours_of(START, END), universe=sample_universe())
+    schema = next(r for r in OHLCV_RULES if r.name == "schema")
+    found = schema.violations(pd.DataFrame({"hour": pd.Series(dtype="datetime64[ns, UTC]")}), env)
+    assert len(found) == 3
+    assert found["detail"].str.startswith("columns are ['hour']").all()

@@ -8,6 +8,7 @@ not the range's.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,7 @@ def ranged(tmp_path_factory) -> tuple[Settings, DagsterInstance, str]:
     home = root / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(instance_yaml(home))
+    saved = os.environ.get("DAGSTER_EVENT_BATCH_SIZE")
     set_event_batching()
     s = Settings("local", home, str(root / "storage"), f"sqlite:///{root / 'ks.db'}")
     instance = DagsterInstance.from_config(str(home))
@@ -64,6 +66,8 @@ def ranged(tmp_path_factory) -> tuple[Settings, DagsterInstance, str]:
     assert results[0].checks_failed == {}
     yield s, instance, results[0].run_id
     instance.dispose()
+    if saved is None:
+        os.environ.pop("DAGSTER_EVENT_BATCH_SIZE", None)
 
 
 def _check_keys() -> list[AssetCheckKey]:

@@ -60,7 +60,9 @@ def test_sigkill_mid_backfill_then_rerun_converges(tmp_path):
     from resources.storage import CorruptPartitionError, MissingPartitionError, read_hours
 
     with DagsterInstance.from_config(str(killed)) as instance:
-        assert instance.get_runs()  # the killed run is recorded (left as started)
+        cycle = [r for r in instance.get_runs() if r.job_name == "hourly_cycle"]
+        assert len(cycle) == 1, "the kill must land inside the hourly_cycle range run"
+        assert cycle[0].status.value in ("STARTED", "STARTING")  # killed, never finished
     unreadable = []
     for name in {p.split("/")[0] for p in _store(killed)}:
         for day in (killed.parent / "storage" / name).glob("*.parquet"):
@@ -72,6 +74,8 @@ def test_sigkill_mid_backfill_then_rerun_converges(tmp_path):
             except MissingPartitionError:  # that hour was not reached: fine
                 pass
     assert unreadable == []
+    written = {p.split("/")[0] for p in _store(killed)}
+    assert "perp_ohlcv_1h" in written  # the run had started writing before it was killed
 
     again = _run(killed)
     assert again.returncode == 0, again.stdout + again.stderr
