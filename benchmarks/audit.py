@@ -80,6 +80,8 @@ def fresh(storage: str | None, subsets: bool, batched: bool) -> Iterator[tuple[S
     saved = os.environ.pop("DAGSTER_EVENT_BATCH_SIZE", None)
     if batched:
         os.environ["DAGSTER_EVENT_BATCH_SIZE"] = str(EVENT_BATCH_SIZE)
+    # the runner turns planned subsets on for range runs unless told not to: rows without the lever say so
+    os.environ["PERPETUA_PLANNED_SUBSETS"] = "1" if subsets else "0"
     with tempfile.TemporaryDirectory(prefix="perpetua-audit-") as tmp:
         root = Path(tmp)
         home = root / "home"
@@ -92,6 +94,7 @@ def fresh(storage: str | None, subsets: bool, batched: bool) -> Iterator[tuple[S
                 yield s, inst
         finally:
             os.environ.pop("DAGSTER_EVENT_BATCH_SIZE", None)
+            os.environ.pop("PERPETUA_PLANNED_SUBSETS", None)
             if saved is not None:
                 os.environ["DAGSTER_EVENT_BATCH_SIZE"] = saved
 

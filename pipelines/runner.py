@@ -90,7 +90,7 @@ def planned_subsets(on: bool) -> Iterator[None]:
     for a backfill chunk, whose failure the runner reports and stops at, not for the hourly run.
     """
     saved = os.environ.get(PLANNED_SUBSETS_ENV)
-    if on:
+    if on and os.environ.get("PERPETUA_PLANNED_SUBSETS", "1") != "0":  # 0: one planned event per hour, as Dagster
         os.environ[PLANNED_SUBSETS_ENV] = "true"
     try:
         yield
