@@ -21,6 +21,7 @@ from quant.report import (
     plot_equity_png,
     symbol_table,
 )
+from quant.sparkline import sparkline_markdown
 from resources.storage import read_hours
 
 GROUP = "reports"
@@ -77,6 +78,8 @@ def performance_report(context: AssetExecutionContext) -> MaterializeResult:
     total = report["layers"].loc["total"]
     return MaterializeResult(metadata={
         "layers": MetadataValue.md(markdown_layer_table(report["layers"])),
+        # inline in the UI (under Dagster's 1,000-character limit); the full plot below opens on a click
+        "equity_sparkline": MetadataValue.md(sparkline_markdown(report["curve"]["equity_usd"].to_numpy(), "equity")),
         "equity_and_drawdown": MetadataValue.md(f"![equity and drawdown](data:image/png;base64,{image})"),
         "plot_file": MetadataValue.path(str(out / "equity.png")),
         "symbols": MetadataValue.md(_markdown(report["symbols"].head(20))),

@@ -43,6 +43,9 @@ def test_book_trades_real_hours_and_the_report_shows_every_layer(local_settings,
     assert report.success
     mat = report.asset_materializations_for_node("performance_report")[0]
     assert "data:image/png;base64," in mat.metadata["equity_and_drawdown"].value
+    spark = mat.metadata["equity_sparkline"].value
+    assert spark.startswith("![equity](data:image/png;base64,")
+    assert len(spark) < 1000  # Dagster shows markdown inline only below 1,000 characters
     table = mat.metadata["layers"].value
     for row in ("L1", "L2", "L3", "total"):
         assert f"| {row} " in table
