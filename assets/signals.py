@@ -88,8 +88,9 @@ def cascade_signals_1h(
     (0.6 on, 0.4 off) replayed over the last 24 hours of scores (``quant.cascade_arming``), so
     the asset keeps no state; ``triggered`` marks the hour it armed.
 
-    On the bundled sample every row is honestly "no OI": its open interest is hyperliquid's,
-    2025-12-07 → 2026-03-07, while its candles are Binance/Bybit's, 2025-03-06 → 2025-09-30.
+    A perp with no open interest of its own reads its coin's from the venue that reports it
+    (``quant.cascade_inputs``): on the bundled sample the Binance/Bybit perps read Hyperliquid's,
+    which exists from 2025-12-07 — so 2025 rows are honestly "no OI" and the 2026 window is scored.
     """
     start, end = window_of(context)
     hours = hours_of(start, end)
