@@ -25,22 +25,13 @@ DEMO_END = "2026-02-23T00:00:00Z"
 SAMPLE_START = "2025-03-06T12:00:00Z"
 SAMPLE_END = "2026-03-05T10:00:00Z"
 
-#: What earlier versions wrote: Dagster's default SQLite storage (upgraded in place when found).
-_OLD_DAGSTER_YAML = """# Perpetua local instance: SQLite under this folder (see dagster.yaml.postgres.example).
-telemetry:
-  enabled: false
-run_queue:
-  max_concurrent_runs: 2
-"""
-
-
 def prepare_home(s: Settings) -> Path:
     """Create the instance folder and its dagster.yaml (SQLite, pooled event log) if missing; export DAGSTER_HOME."""
-    from pipelines.instance import instance_yaml, set_event_batching
+    from pipelines.instance import instance_yaml, set_event_batching, upgradable
 
     s.home.mkdir(parents=True, exist_ok=True)
     cfg = s.home / "dagster.yaml"
-    if not cfg.exists() or cfg.read_text() == _OLD_DAGSTER_YAML:
+    if not cfg.exists() or upgradable(cfg.read_text()):
         cfg.write_text(instance_yaml(s.home))
     os.environ["DAGSTER_HOME"] = str(s.home)
     set_event_batching()

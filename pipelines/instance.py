@@ -19,14 +19,21 @@ from resources.instance_storage import EVENT_LOG_YAML
 #: Materialisations Dagster hands to the storage at once (a range's hours of one asset).
 EVENT_BATCH_SIZE = 1000
 
-HEADER = """# Perpetua local instance: SQLite under this folder (see dagster.yaml.postgres.example).
-# The event log is Dagster's SQLite event log with pooled WAL connections and batched writes
+_EVENT_LOG_NOTE = """# The event log is Dagster's SQLite event log with pooled WAL connections and batched writes
 # (resources/instance_storage.py); delete the event_log_storage block to use Dagster's default.
-telemetry:
+"""
+HEADER = """# Perpetua local instance: SQLite under this folder (see dagster.yaml.postgres.example).
+""" + _EVENT_LOG_NOTE + """telemetry:
   enabled: false
 run_queue:
   max_concurrent_runs: 2
 """
+
+
+def upgradable(text: str) -> bool:
+    """Whether ``text`` is the ``dagster.yaml`` earlier versions wrote (Dagster's default event log),
+    which ``perpetua`` replaces with :func:`instance_yaml`; a file a person edited is left alone."""
+    return text == HEADER.replace(_EVENT_LOG_NOTE, "")
 
 
 def instance_yaml(home: Path) -> str:

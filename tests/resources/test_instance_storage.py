@@ -47,3 +47,19 @@ def test_a_watcher_sees_events_written_through_the_open_pool(tmp_path):
         finally:
             storage.end_watch(first.run_id, next(iter(storage._watchers[first.run_id]), None))
             time.sleep(0.1)
+
+
+def test_an_earlier_default_dagster_yaml_is_upgraded_and_an_edited_one_kept(tmp_path, monkeypatch):
+    from pipelines.cli import prepare_home
+    from pipelines.environments import Settings
+
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    earlier = ("# Perpetua local instance: SQLite under this folder (see dagster.yaml.postgres.example).\n"
+               "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n")
+    for name, text, upgraded in (("old", earlier, True), ("edited", earlier + "# mine\n", False)):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(text)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        prepare_home(Settings("local", home, str(tmp_path / "s"), "sqlite://"))
+        assert ("PooledSqliteEventLogStorage" in (home / "dagster.yaml").read_text()) is upgraded, name
