@@ -165,7 +165,13 @@ def cmd_report(args: argparse.Namespace, s: Settings) -> int:
         print(meta["note"].value)
         return 1
     reports = Path(s.storage_root) / "reports"
+    from dagster import AssetKey
+
+    stored = len(instance.get_materialized_partitions(AssetKey("ledger_1h")))
     print(f"\n{meta['window'].value} ({meta['modelled_fills'].value} modelled fills: L1 spot legs and L3 options)")
+    if stored > meta["hours"].value:
+        print(f"(the latest unbroken book: {stored - meta['hours'].value} earlier stored book hour(s), another book "
+              "before a gap, are not in this report)")
     print((reports / "layers.txt").read_text())
     print(f"equity and drawdown plot: {reports / 'equity.png'} (also on the performance_report asset in the UI)")
     return 0

@@ -133,7 +133,8 @@ def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timest
         raise ValueError(f"{start:%Y-%m-%d %H:00} UTC is before the first partition ({first:%Y-%m-%d %H:00} UTC)")
     if windows is not None and end > windows[-1][1]:
         raise ValueError(
-            f"{end:%Y-%m-%d %H:00} UTC is past the data: it ends {windows[-1][1]:%Y-%m-%d %H:00} UTC; "
+            f"{end:%Y-%m-%d %H:00} UTC is past the data: its last hour is "
+            f"{windows[-1][1] - pd.Timedelta(hours=1):%Y-%m-%d %H:00} UTC (--end is exclusive); "
             f"the data's windows are {describe_windows(windows)}"
         )
     parts = split_by_windows(start, end)
@@ -144,7 +145,8 @@ def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timest
 
 
 def describe_windows(windows) -> str:
-    return ", ".join(f"{a:%Y-%m-%d %H:00} .. {b:%Y-%m-%d %H:00}" for a, b in windows) + " UTC"
+    """Windows as their first and last hour, both included (as the per-run lines print them)."""
+    return ", ".join(f"{a:%Y-%m-%d %H:00} .. {b - pd.Timedelta(hours=1):%Y-%m-%d %H:00}" for a, b in windows) + " UTC"
 
 
 def plan_window(

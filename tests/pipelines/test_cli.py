@@ -92,7 +92,7 @@ def test_backfill_refuses_malformed_arguments(home, capsys, argv, message):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--start", "2026-03-01T00:00Z", "--end", "2026-04-01T00:00Z"], "is past the data: it ends 2026-03-05 10:00 UTC"),
+        (["--start", "2026-03-01T00:00Z", "--end", "2026-04-01T00:00Z"], "is past the data: its last hour is 2026-03-05 09:00 UTC"),
         (["--start", "2025-11-01T00:00Z", "--end", "2025-12-01T00:00Z"], "has no data: the data's windows are 2025-03-06 12:00"),
         (["--start", "2025-01-01T00:00Z", "--end", "2025-04-01T00:00Z"], "before the first partition"),
     ],
