@@ -29,7 +29,7 @@ from dagster import (
 
 from assets.metadata import money, pct, per_hour
 from checks.book import BOOK_RULES
-from checks.engine import audited, quality_spec
+from checks.engine import audited, partition_key, quality_spec
 from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_of
 from quant.book import BookState, fresh_state, run_book, state_from_tables
 from quant.book_params import BookParams
@@ -95,19 +95,18 @@ def trading_book(
                              tail_hedge_signals_1h, params, kill_switch_active=bool(trips))
     except ValueError as exc:
         raise Failure(description=f"trading book, {start:%Y-%m-%d %H:00}..{end:%Y-%m-%d %H:00}: {exc}") from exc
-    for name, table, summarise in (
+    outputs = (
         ("ledger_1h", tables.ledger, _ledger_meta),
         ("positions_1h", tables.positions, _positions_meta),
         ("order_intents_1h", tables.intents, _intents_meta),
         ("fills_1h", tables.fills, _fills_meta),
         ("layer_allocations_1h", tables.allocations, _allocations_meta),
-    ):
+    )
+    for name, table, summarise in outputs:
         per_hour(context, table, hours, summarise, asset_key=name)
     first = {"started_fresh": MetadataValue.bool(state.hour is None), "kill_switch_active": MetadataValue.bool(bool(trips))}
-    context.add_asset_metadata(first, asset_key="ledger_1h", partition_key=f"{hours[0]:%Y-%m-%d-%H:%M}")
-    for name, table in (("ledger_1h", tables.ledger), ("positions_1h", tables.positions),
-                        ("order_intents_1h", tables.intents), ("fills_1h", tables.fills),
-                        ("layer_allocations_1h", tables.allocations)):
+    context.add_asset_metadata(first, asset_key="ledger_1h", partition_key=partition_key(hours[0]))
+    for name, table, _ in outputs:
         yield Output(table, output_name=name)
 
 
@@ -115,7 +114,7 @@ def _ledger_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     """One hour of the ledger: equity, P&L and drawdown (in %, as the CLI prints) and the per-layer totals."""
     total = rows[rows["layer"] == "total"]
     if total.empty:
-        return {"rows": MetadataValue.int(len(rows))}
+        return {}
     t = total.iloc[-1]
     layers = rows[rows["layer"] != "total"].groupby("layer")[["pnl_usd", "fees_usd", "funding_usd"]].sum()
     lines = ["| layer | P&L USD | fees USD | funding USD |", "|---|---:|---:|---:|"]

@@ -28,7 +28,6 @@ def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> 
     hours = hours_of(start, end)
     df = compute_features(perp_ohlcv_1h, hours)
     per_hour(context, df, hours, lambda rows: {
-        "rows": MetadataValue.int(len(rows)),
         "complete_rows": MetadataValue.int(int(rows.drop(columns=["hour", "venue", "symbol"]).notna().all(axis=1).sum())),
     })
     return df
@@ -48,7 +47,7 @@ def regime_scores_1h(context: AssetExecutionContext, features_1h: pd.DataFrame) 
 
 def _labels(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     counts = rows["regime"].value_counts().to_dict() if len(rows) else {}
-    return {"rows": MetadataValue.int(len(rows)), "labels": MetadataValue.json({str(k): int(v) for k, v in counts.items()})}
+    return {"labels": MetadataValue.json({str(k): int(v) for k, v in counts.items()})}
 
 
 FEATURE_ASSETS = [features_1h, regime_scores_1h]

@@ -61,12 +61,14 @@ def _fetch_all(
 
 
 def _coverage(df: pd.DataFrame) -> dict[str, MetadataValue]:
-    """One hour's rows: how many, from how many instruments and venues."""
-    instruments = df[["venue", "symbol"]].drop_duplicates() if len(df) else df
+    """One hour's instruments and venues (``per_hour`` adds its rows).
+
+    Plain sets: on an hour's ten rows pandas' ``drop_duplicates`` cost ~2 ms, every asset, every hour.
+    """
+    venues = df["venue"].tolist()
     return {
-        "rows": MetadataValue.int(len(df)),
-        "instruments": MetadataValue.int(len(instruments)),
-        "venues": MetadataValue.text(", ".join(sorted(df["venue"].unique())) if len(df) else "none"),
+        "instruments": MetadataValue.int(len(set(zip(venues, df["symbol"].tolist(), strict=True)))),
+        "venues": MetadataValue.text(", ".join(sorted(set(venues))) or "none"),
     }
 
 

@@ -46,7 +46,6 @@ def carry_signals_1h(
     hours = hours_of(start, end)
     df = scan(universe_scan_1h, hibernate=calm_market(regime_scores_1h, hours))
     per_hour(context, df, hours, lambda rows: {
-        "rows": MetadataValue.int(len(rows)),
         "eligible": MetadataValue.int(int(rows["eligible"].sum())),
         "entries": MetadataValue.int(int(rows["entry"].sum())),
         "hibernating": MetadataValue.bool(bool(rows["hibernating"].any()) if len(rows) else False),
@@ -103,7 +102,6 @@ def _cascade_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     statuses = rows["status"].value_counts().to_dict() if len(rows) else {}
     scored = rows["score"].dropna()
     return {
-        "rows": MetadataValue.int(len(rows)),
         "armed": MetadataValue.int(int(rows["armed"].sum()) if len(rows) else 0),
         "status_counts": MetadataValue.json({str(k): int(v) for k, v in statuses.items()}),
         "max_score": MetadataValue.float(round(float(scored.max()), 3)) if len(scored) else MetadataValue.text("none scored"),
@@ -150,7 +148,6 @@ def tail_hedge_signals_1h(
 def _hedge_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     ok = rows[rows["status"] == STATUS_OK]
     return {
-        "rows": MetadataValue.int(len(rows)),
         "modelled_hours": MetadataValue.int(int(rows["modelled"].sum()) if len(rows) else 0),
         "status_counts": MetadataValue.json({str(k): int(v) for k, v in rows["status"].value_counts().items()}),
         "sources": MetadataValue.md("\n".join(f"- {s}" for s in sorted(set(rows["source"])))),

@@ -78,19 +78,20 @@ def non_negative_int(value: str) -> int:
 class Progress:
     """One line per run with the hours done, the rate and an ETA for the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, warmup_job: str) -> None:
+        self.warmup_job = warmup_job  # its hours are look-backs, not hours of the cycle
         self.total_hours = 0
         self.done_hours = 0
         self.seconds = 0.0
 
     def plan(self, plan) -> None:
-        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job != "market_sources")
+        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job != self.warmup_job)
         print(f"  {len(plan)} run(s), {self.total_hours} hours of the hourly cycle", flush=True)
 
     def chunk(self, c) -> None:
         self.seconds += c.seconds
         hours = _hours_between(c.start, c.end)
-        if c.job != "market_sources":
+        if c.job != self.warmup_job:
             self.done_hours += hours
         rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
         left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
@@ -113,16 +114,17 @@ def _hours_between(first_key: str, last_key: str) -> int:
 
 def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     from pipelines.definitions import build_definitions
-    from pipelines.runner import check_window, describe_windows, run_window
+    from pipelines.partitions import describe_windows
+    from pipelines.runner import WARMUP_JOB, check_window, run_window
 
-    start, end = _as_hour(args.start), _as_hour(args.end)
+    start, end = args.start, args.end  # already UTC hours (``utc_hour``, defaults included)
     parts = check_window(start, end)  # refuses bad windows before any work
     instance = _instance(s)
     defs = build_definitions(s)
     print(f"backfill {start:%Y-%m-%d %H:00} -> {end:%Y-%m-%d %H:00} UTC in runs of {args.chunk_hours}h on {s.home}")
     if parts != [(start, end)]:
         print(f"  hours with data: {describe_windows(parts)} (the rest is no data: the sample withholds it)")
-    progress = Progress()
+    progress = Progress(WARMUP_JOB)
     results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=progress.chunk,
                          on_plan=progress.plan)
     seconds = sum(c.seconds for c in results)
@@ -131,12 +133,7 @@ def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     return 0 if results and all(c.success for c in results) else 1
 
 
-def _as_hour(value: str | pd.Timestamp) -> pd.Timestamp:
-    return value if isinstance(value, pd.Timestamp) else utc_hour(value)
-
-
 def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
-    args.start, args.end = args.start or DEMO_START, args.end or DEMO_END
     code = cmd_backfill(args, s)
     print()
     cmd_status(args, s)
@@ -148,11 +145,12 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     """Materialise ``performance_report`` and print its per-layer table (rows L1, L2, L3, total)."""
-    from pipelines.definitions import build_definitions
+    from dagster import AssetKey
 
-    instance = _instance(s)
+    from pipelines.definitions import build_definitions
     from pipelines.runner import CONSOLE_LOG_LEVEL
 
+    instance = _instance(s)
     quiet = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
     res = build_definitions(s).resolve_job_def("performance_report_job").execute_in_process(
         instance=instance, run_config=quiet, raise_on_error=False
@@ -165,8 +163,6 @@ def cmd_report(args: argparse.Namespace, s: Settings) -> int:
         print(meta["note"].value)
         return 1
     reports = Path(s.storage_root) / "reports"
-    from dagster import AssetKey
-
     stored = len(instance.get_materialized_partitions(AssetKey("ledger_1h")))
     print(f"\n{meta['window'].value} ({meta['modelled_fills'].value} modelled fills: L1 spot legs and L3 options)")
     if stored > meta["hours"].value:
@@ -236,8 +232,8 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(fn=cmd_backfill)
 
     d = sub.add_parser("demo", help=f"backfill the demo window ({DEMO_START[:10]} .. {DEMO_END[:10]}) and print a summary")
-    d.add_argument("--start", type=utc_hour, default=None)
-    d.add_argument("--end", type=utc_hour, default=None)
+    d.add_argument("--start", type=utc_hour, default=DEMO_START)
+    d.add_argument("--end", type=utc_hour, default=DEMO_END)
     d.add_argument("--chunk-hours", type=positive_int, default=168)
     d.set_defaults(fn=cmd_demo)
 

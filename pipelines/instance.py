@@ -3,8 +3,7 @@
 Everything here is a choice a user could make in ``dagster.yaml`` and the environment:
 
 * ``event_log_storage`` names ``resources.instance_storage.PooledSqliteEventLogStorage`` (same
-  tables and files as Dagster's own SQLite storage; pooled WAL engines, real batched writes, one
-  planned event per asset per run);
+  tables and files as Dagster's own SQLite storage; pooled WAL engines, real batched writes);
 * ``DAGSTER_EVENT_BATCH_SIZE`` turns on Dagster's own batching of the materialisations a range
   run emits (one per hour per asset), which that storage writes in one transaction.
 """

@@ -23,7 +23,6 @@ from dagster import BackfillPolicy, HourlyPartitionsDefinition, TimeWindowPartit
 
 from resources.exchange.replay import SAMPLE_WINDOWS as REPLAY_WINDOWS
 
-HOUR = pd.Timedelta(hours=1)
 #: The bundled sample's first full hour: every instrument of the sample universe has a bar.
 PARTITIONS_START = "2025-03-06-12:00"
 #: The bundled data's real windows, half-open [first hour, end) in UTC (see data/sample/README.md).
@@ -76,6 +75,11 @@ def lookback(hours: int) -> TimeWindowPartitionMapping:
     return TimeWindowPartitionMapping(start_offset=-hours, end_offset=0, allow_nonexistent_upstream_partitions=True)
 
 
+def describe_windows(windows) -> str:
+    """Windows as their first and last hour, both included (as the per-run lines print them)."""
+    return ", ".join(f"{a:%Y-%m-%d %H:00} .. {b - pd.Timedelta(hours=1):%Y-%m-%d %H:00}" for a, b in windows) + " UTC"
+
+
 class SpansNoDataError(ValueError):
     """A run whose partition range reaches across excluded hours (months with no data)."""
 
@@ -91,10 +95,9 @@ def window_of(context) -> tuple[pd.Timestamp, pd.Timestamp]:
     start, end = pd.Timestamp(w.start).tz_convert("UTC"), pd.Timestamp(w.end).tz_convert("UTC")
     parts = split_by_windows(start, end)
     if data_windows() is not None and parts != [(start, end)]:
-        spans = ", ".join(f"{a:%Y-%m-%d %H:00} .. {b:%Y-%m-%d %H:00}" for a, b in parts)
         raise SpansNoDataError(
-            f"this run's window {start:%Y-%m-%d %H:00} .. {end:%Y-%m-%d %H:00} UTC reaches across hours with no "
-            f"data; run each data window on its own ({spans}), e.g. with `perpetua backfill`, which splits it"
+            f"this run's window {describe_windows([(start, end)])} reaches across hours with no data; run each "
+            f"data window on its own ({describe_windows(parts)}), e.g. with `perpetua backfill`, which splits it"
         )
     return start, end
 

@@ -19,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from checks.engine import partition_key
-from pipelines.partitions import HOURLY, data_windows, split_by_windows, window_containing
+from pipelines.partitions import HOURLY, data_windows, describe_windows, split_by_windows, window_containing
 from quant.features import FEATURE_LOOKBACK_H
 
 #: Console log level of CLI runs (every event is still stored in the instance for the UI).
@@ -142,11 +142,6 @@ def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timest
         raise ValueError(f"{start:%Y-%m-%d %H:00} .. {end:%Y-%m-%d %H:00} UTC has no data: the data's windows are "
                          f"{describe_windows(windows or ())}")
     return parts
-
-
-def describe_windows(windows) -> str:
-    """Windows as their first and last hour, both included (as the per-run lines print them)."""
-    return ", ".join(f"{a:%Y-%m-%d %H:00} .. {b - pd.Timedelta(hours=1):%Y-%m-%d %H:00}" for a, b in windows) + " UTC"
 
 
 def plan_window(

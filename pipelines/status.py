@@ -6,7 +6,7 @@ import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
 from pipelines.environments import Settings
-from pipelines.partitions import HOURLY, data_windows
+from pipelines.partitions import HOURLY, data_windows, describe_windows
 from resources.kill_switch import KillSwitchStore
 
 
@@ -40,8 +40,6 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
     if windows is None:
         lines.append(f"partitions: hourly from {HOURLY.start:%Y-%m-%d %H:00} UTC to the current hour")
     else:
-        from pipelines.runner import describe_windows
-
         lines.append(f"partitions: hourly, the data's windows {describe_windows(windows)} "
                      f"({len(HOURLY.get_partition_keys())} hours; the months between are no data)")
     return "\n".join(lines)

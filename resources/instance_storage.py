@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as db
 from dagster import Field
 from dagster._config import StringSource
-from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
+from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
@@ -128,15 +128,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """Store many events in one run-shard and one index transaction (Dagster loops instead)."""
         events = [e for e in events if not (e.dagster_event and e.dagster_event.is_asset_failed_to_materialize)]
-        simple = all(
-            e.is_dagster_event
-            and e.dagster_event_type in ASSET_EVENTS
-            and e.dagster_event_type not in ASSET_CHECK_EVENTS
-            and e.dagster_event_type not in EVENT_TYPE_TO_PIPELINE_RUN_STATUS
-            for e in events
-        )
         if not events:
             return
+        # asset events of one run only: no check or run-status event, whose mirrors store_event writes
+        simple = all(e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events)
         if not simple or len({e.run_id for e in events}) != 1:
             super().store_event_batch(events)
             return

@@ -33,7 +33,7 @@ def test_the_keys_are_exactly_the_windows_hours():
 def test_a_run_across_the_gap_is_refused_naming_the_split():
     ctx = SimpleNamespace(partition_time_window=TimeWindow(pd.Timestamp("2025-09-30 00:00", tz=UTC),
                                                            pd.Timestamp("2026-01-16 00:00", tz=UTC)))
-    with pytest.raises(SpansNoDataError, match="2025-09-30 00:00 .. 2025-10-01 00:00, 2026-01-15 00:00 .. 2026-01-16 00:00"):
+    with pytest.raises(SpansNoDataError, match="2025-09-30 00:00 .. 2025-09-30 23:00, 2026-01-15 00:00 .. 2026-01-15 23:00"):
         window_of(ctx)
     inside = SimpleNamespace(partition_time_window=TimeWindow(pd.Timestamp("2026-02-01", tz=UTC), pd.Timestamp("2026-02-08", tz=UTC)))
     assert window_of(inside) == (pd.Timestamp("2026-02-01", tz=UTC), pd.Timestamp("2026-02-08", tz=UTC))
