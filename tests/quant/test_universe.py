@@ -137,3 +137,22 @@ def test_sample_universe_covers_every_symbol_of_the_bundled_funding_set() -> Non
     for vs in venue_symbols:
         quote = vs[-4:]
         assert ("binance", f"{vs[:-4]}/{quote}:{quote}") in funding, vs
+
+
+def test_a_declared_source_hole_is_not_expected_but_every_other_hour_is():
+    import pandas as pd
+
+    from quant.quality import missing_rows
+    from quant.universe import sample_universe
+
+    uni = sample_universe()
+    hours = pd.date_range("2026-01-18 22:00", "2026-01-19 20:00", freq="h", inclusive="left", tz="UTC")
+    expected = uni.expected_rows("open_interest", hours)
+    btc = expected[expected["symbol"] == "BTC/USDC:USDC"]["hour"]
+    assert list(btc) == [*hours[:2], *hours[-2:]]  # 2026-01-19 00:00..17:00 is the source's known hole
+    # the rule still fails on an hour outside the hole: drop 2026-01-19 18:00 from otherwise complete data
+    have = expected[expected["hour"] != pd.Timestamp("2026-01-19 18:00", tz="UTC")]
+    missing = missing_rows(have, expected, "open interest")
+    assert set(missing["hour"]) == {pd.Timestamp("2026-01-19 18:00", tz="UTC")}
+    assert len(missing) == 5  # every coin on hyperliquid
+    assert missing["detail"].str.contains("no open interest for 2026-01-19 18:00 UTC").all()
