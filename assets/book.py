@@ -34,7 +34,7 @@ from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_of
 from quant.book import BookState, fresh_state, run_book, state_from_tables
 from quant.book_params import BookParams
 from quant.market_data import hours_of
-from resources.kill_switch import KillSwitch
+from resources.kill_switch import KillSwitch, Trip
 from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
 
 GROUP = "book"
@@ -88,11 +88,14 @@ def trading_book(
     params = BookParams(bankroll_usd=config.bankroll_usd)
     state = _previous_state(context, hourly_parquet.root, start)
     trips = kill_switch.store().active()
+    blocked_from = kill_switch_from(trips)
     if trips:
-        context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}); only reduce-only orders pass")
+        since = "every hour" if blocked_from == _ALWAYS else f"{blocked_from:%Y-%m-%d %H:00} on"
+        context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}): "
+                            f"from {since} only reduce-only orders pass")
     try:
         tables, _ = run_book(state, hours, perp_ohlcv_1h, funding_settlements, carry_signals_1h, cascade_signals_1h,
-                             tail_hedge_signals_1h, params, kill_switch_active=bool(trips))
+                             tail_hedge_signals_1h, params, kill_switch_from=blocked_from)
     except ValueError as exc:
         raise Failure(description=f"trading book, {start:%Y-%m-%d %H:00}..{end:%Y-%m-%d %H:00}: {exc}") from exc
     outputs = (
@@ -104,10 +107,33 @@ def trading_book(
     )
     for name, table, summarise in outputs:
         per_hour(context, table, hours, summarise, asset_key=name)
-    first = {"started_fresh": MetadataValue.bool(state.hour is None), "kill_switch_active": MetadataValue.bool(bool(trips))}
+    first = {"started_fresh": MetadataValue.bool(state.hour is None),
+             "kill_switch_active": MetadataValue.bool(blocked_from is not None and blocked_from <= hours[0])}
     context.add_asset_metadata(first, asset_key="ledger_1h", partition_key=partition_key(hours[0]))
     for name, table, _ in outputs:
         yield Output(table, output_name=name)
+
+
+#: Where a trip names no hour (an operator's, a source failure's), it holds every hour.
+_ALWAYS = pd.Timestamp.min.tz_localize("UTC")
+
+
+def kill_switch_from(trips: list[Trip]) -> pd.Timestamp | None:
+    """The first hour the active trips hold: the earliest first hour any trip names (None: not tripped).
+
+    A check trip names the hours whose data failed (``2026-02-05-14:00`` or ``first..last``): entries
+    stop from the first of them, so re-running the hours before a bad hour computes what the book
+    did then. A trip that names no hour, or one that cannot be read, holds every hour.
+    """
+    if not trips:
+        return None
+    firsts = []
+    for t in trips:
+        try:
+            firsts.append(pd.Timestamp(HOURLY.time_window_for_partition_key((t.partition or "").split("..")[0]).start))
+        except Exception:  # noqa: BLE001 - an unreadable partition must hold everything, never nothing
+            return _ALWAYS
+    return min(firsts)
 
 
 def _ledger_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:

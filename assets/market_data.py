@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, ResourceParam, asset
 
 from assets.metadata import per_hour
 from checks.engine import Rule, audited, quality_spec
@@ -20,6 +20,7 @@ from quant import market_data as md
 from quant.funding import SNAP_TOLERANCE
 from resources.exchange.errors import ExchangeError
 from resources.market import MarketData, MarketUniverse
+from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
 
 GROUP = "market_data"
 IO = "hourly_parquet"
@@ -60,6 +61,14 @@ def _fetch_all(
     return out
 
 
+def _stored_hour(root: str, asset_name: str, hour: pd.Timestamp) -> pd.DataFrame | None:
+    """The rows stored for ``hour`` (None when that hour was never stored; a corrupt file raises, naming it)."""
+    try:
+        return read_hours(root, asset_name, pd.DatetimeIndex([hour]))
+    except MissingPartitionError:
+        return None
+
+
 def _coverage(df: pd.DataFrame) -> dict[str, MetadataValue]:
     """One hour's instruments and venues (``per_hour`` adds its rows).
 
@@ -73,16 +82,21 @@ def _coverage(df: pd.DataFrame) -> dict[str, MetadataValue]:
 
 
 @hourly_asset(MARKET_DATA_RULES)
-def perp_ohlcv_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
+def perp_ohlcv_1h(
+    context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse,
+    hourly_parquet: ResourceParam[HourlyParquetIOManager],
+) -> pd.DataFrame:
     """USDT/USDC perpetual 1h candles: one row per (venue, symbol, hour).
 
     ``ts`` is the bar open (= ``hour``); ``volume`` is base units, ``quote_volume`` its USD value
-    at the close; ``flat_hours`` counts how long the price has not moved (staleness check).
+    at the close; ``flat_hours`` counts how long the price has not moved (staleness check);
+    ``prev_close`` (the stored close where the hour before is stored) and ``sigma_1h`` feed the
+    continuity rule (``quant.continuity``).
     """
     start, end = window_of(context)
     pairs = universe.get().pairs("candles")
     parts = _fetch_all(market_data.client().candles, pairs, start - md.OHLCV_WARMUP, end)
-    df = md.ohlcv_table(parts, start)
+    df = md.ohlcv_table(parts, start, stored_prev=_stored_hour(hourly_parquet.root, "perp_ohlcv_1h", start - md.HOUR))
     per_hour(context, df, md.hours_of(start, end), _coverage)
     return df
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from checks.engine import Rule, RuleEnv
+from quant import continuity
 from quant import quality as q
 from quant.market_data import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_COLUMNS, UNIVERSE_COLUMNS
 
@@ -21,6 +22,7 @@ UTC_NS = "datetime64[ns, UTC]"
 OHLCV_DTYPES = {
     "hour": UTC_NS, "venue": "str", "symbol": "str", "ts": UTC_NS, "open": "float64", "high": "float64",
     "low": "float64", "close": "float64", "volume": "float64", "quote_volume": "float64", "flat_hours": "int64",
+    "prev_close": "float64", "sigma_1h": "float64",
 }
 FUNDING_DTYPES = {
     "hour": UTC_NS, "venue": "str", "symbol": "str", "settlement_ts": UTC_NS, "raw_ts": UTC_NS,
@@ -118,9 +120,25 @@ OHLCV_RULES = [
     unique_rule(["venue", "symbol", "hour"]),
     missing_hours_rule("candles", "1h candle"),
     Rule(
+        "bar_on_hour", "each bar opens on its hour", "ts == hour (minute 0)",
+        lambda df, env: q.off_hour_bars(df),
+    ),
+    Rule(
+        "volume_when_moving", "a bar whose price moved traded some volume", "volume > 0 where high > low",
+        lambda df, env: q.moved_without_volume(df),
+    ),
+    Rule(
         "cross_venue_agreement", "each coin's close agrees across venues",
-        f"|close_a / close_b - 1| <= {q.MAX_CROSS_VENUE_DIVERGENCE:.0%}",
+        f"|close_a / close_b - 1| <= max({q.MAX_CROSS_VENUE_DIVERGENCE:.0%}, "
+        f"{q.CROSS_VENUE_RANGE_SHARE:g} x the calmer venue's bar range high/low - 1)",
         lambda df, env: q.cross_venue_divergence(df, env.universe.expected_rows("candles", env.hours)),
+    ),
+    Rule(
+        "continuity", "each bar continues the previous hour's close, in the coin's own volatility",
+        f"|ln(open/prev_close)| <= max({continuity.GAP_FLOOR:.0%}, {continuity.GAP_SIGMAS:g}σ); "
+        f"|ln(close/prev_close)| <= max({continuity.JUMP_FLOOR:.0%}, {continuity.JUMP_SIGMAS:g}σ); "
+        f"σ of the last {continuity.SIGMA_WINDOW_H} hourly returns",
+        lambda df, env: continuity.discontinuities(df),
     ),
     Rule(
         "not_stale", "the price moved within the last hours", f"flat for < {q.STALE_HOURS} hours",

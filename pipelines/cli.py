@@ -91,7 +91,7 @@ class Progress:
     def chunk(self, c) -> None:
         self.seconds += c.seconds
         hours = _hours_between(c.start, c.end)
-        if c.job != self.warmup_job:
+        if c.job != self.warmup_job and not c.kept_before_failure:  # a re-run of hours already counted
             self.done_hours += hours
         rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
         left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
@@ -102,6 +102,12 @@ class Progress:
               f"{self.done_hours:5d}/{self.total_hours}h  {eta}  {bad}", flush=True)
         if c.error:
             print(f"    error: {c.error}", flush=True)
+        if c.first_failed_hour is not None:
+            print(f"    stopped at {c.first_failed_hour:%Y-%m-%d %H:00} UTC: the first hour whose data failed a check",
+                  flush=True)
+        if c.kept_before_failure:
+            kept = "kept" if c.success else "could not keep"
+            print(f"    {kept} the hours before the failure ({c.start} .. {c.end})", flush=True)
 
 
 def _hours_between(first_key: str, last_key: str) -> int:

@@ -44,6 +44,10 @@ class ChunkResult:
     events: int
     checks_failed: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    #: The first hour whose data failed a check (the hour that stopped the run), when one did.
+    first_failed_hour: pd.Timestamp | None = None
+    #: This run re-materialised the hours before ``first_failed_hour`` of the failed run above it.
+    kept_before_failure: bool = False
 
 
 def hour_floor(value: str | pd.Timestamp) -> pd.Timestamp:
@@ -119,6 +123,16 @@ def failed_rule_hours(events) -> dict[str, int]:
     return failed
 
 
+def first_failed_hour(events) -> pd.Timestamp | None:
+    """The earliest hour any per-hour check evaluation of a run failed (None when none did)."""
+    hours = [
+        ev.event_specific_data.partition for ev in events
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not ev.event_specific_data.passed and ev.event_specific_data.partition is not None
+    ]
+    return min((pd.Timestamp(HOURLY.time_window_for_partition_key(k).start) for k in hours), default=None)
+
+
 def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """The parts of [start, end) that have data; a ValueError naming the data's dates otherwise.
 
@@ -178,22 +192,43 @@ def run_window(
         on_plan(plan)
     results = []
     for name, a, b in plan:
-        job = defs.resolve_job_def(name)
-        last = b - pd.Timedelta(hours=1)
-        tags = {ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
-        t0 = time.perf_counter()
-        run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
-        with planned_subsets(b - a > pd.Timedelta(hours=1)):
-            res = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
-        failed = failed_rule_hours(res.all_events)
-        error = None
-        if not res.success:
-            failures = [ev for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"]
-            error = "; ".join(f"{ev.step_key}: {ev.event_specific_data.error.message.strip()}" for ev in failures) or "run failed"
-        chunk = ChunkResult(name, partition_key(a), partition_key(last), res.run_id, res.success, time.perf_counter() - t0, len(res.all_events), failed, error)
+        chunk = _run_chunk(defs, instance, name, a, b)
         results.append(chunk)
         if on_chunk:
             on_chunk(chunk)
-        if not res.success:
-            break
+        if chunk.success:
+            continue
+        # A failing hour holds back only itself and what follows: the hours before it are run again
+        # (their data passed), so the book and signals reach the last good hour. A rule of a
+        # downstream asset may then fail earlier still; each retry ends strictly earlier.
+        stop = chunk.first_failed_hour
+        while stop is not None and a < stop < b:
+            kept = _run_chunk(defs, instance, name, a, stop, kept_before_failure=True)
+            results.append(kept)
+            if on_chunk:
+                on_chunk(kept)
+            if kept.success:
+                break
+            stop = kept.first_failed_hour if kept.first_failed_hour is not None and kept.first_failed_hour < stop else None
+        break
     return results
+
+
+def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Timestamp, b: pd.Timestamp,
+               *, kept_before_failure: bool = False) -> ChunkResult:
+    job = defs.resolve_job_def(name)
+    last = b - pd.Timedelta(hours=1)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
+    t0 = time.perf_counter()
+    run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+    with planned_subsets(b - a > pd.Timedelta(hours=1)):
+        res = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+    error = None
+    if not res.success:
+        failures = [ev for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"]
+        error = "; ".join(f"{ev.step_key}: {ev.event_specific_data.error.message.strip()}" for ev in failures) or "run failed"
+    first_bad = first_failed_hour(res.all_events) if not res.success else None
+    if first_bad is None and not res.success and b - a == pd.Timedelta(hours=1) and failed_rule_hours(res.all_events):
+        first_bad = a
+    return ChunkResult(name, partition_key(a), partition_key(last), res.run_id, res.success, time.perf_counter() - t0,
+                       len(res.all_events), failed_rule_hours(res.all_events), error, first_bad, kept_before_failure)

@@ -386,8 +386,12 @@ def _ledger_frame(rows: pd.DataFrame, risk: dict, hour: pd.Timestamp) -> pd.Data
 
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
              cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams, kill_switch_active: bool = False,
-             ) -> tuple[HourTables, BookState]:
-    """Step through ``hours`` in order; returns every table concatenated and the final state."""
+             kill_switch_from: pd.Timestamp | None = None) -> tuple[HourTables, BookState]:
+    """Step through ``hours`` in order; returns every table concatenated and the final state.
+
+    ``kill_switch_active`` blocks entries in every hour; ``kill_switch_from`` only from that hour on
+    (a trip caused by hour H's data holds hour H and later, not the hours before it).
+    """
     def by_hour(df: pd.DataFrame) -> dict:
         return dict(tuple(df.groupby("hour", sort=False))) if len(df) else {}
 
@@ -396,7 +400,8 @@ def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, fund
     parts: list[HourTables] = []
     for hour in hours:
         b, f, c, a, t = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
-        out, state = step(state, hour, b, f, c, a, t, params, kill_switch_active)
+        blocked = kill_switch_active or (kill_switch_from is not None and hour >= kill_switch_from)
+        out, state = step(state, hour, b, f, c, a, t, params, blocked)
         parts.append(out)
     return HourTables(*(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
                         for name in ("allocations", "intents", "fills", "positions", "ledger"))), state

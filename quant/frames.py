@@ -69,24 +69,77 @@ def empty(schema: Mapping[str, str]) -> pd.DataFrame:
     return _EMPTY[key].copy()
 
 
+class SourceFrameError(ValueError):
+    """A frame from a source that breaks its column contract: names the source, the column and a bad value."""
+
+
 def conform(df: pd.DataFrame, schema: Mapping[str, str], *, name: str) -> pd.DataFrame:
     """Return ``df`` restricted to ``schema``'s columns, cast to its dtypes, index reset.
 
+    Timestamps must carry a time zone (converted to UTC): a naive stamp is ambiguous — local time
+    read as UTC shifted a whole feed by 9 hours — so it is refused, never assumed to be UTC.
+
     Raises
     ------
-    ValueError
-        Naming ``name`` and the missing columns, if any column is absent.
+    SourceFrameError
+        Naming ``name`` and the missing columns, the naive timestamp column, or the column, row
+        and value that cannot be cast.
     """
     missing = [c for c in schema if c not in df.columns]
     if missing:
-        raise ValueError(f"{name}: missing columns {missing}; got {list(df.columns)}")
+        raise SourceFrameError(f"{name}: missing columns {missing}; got {list(df.columns)}")
     out = df.loc[:, list(schema)].reset_index(drop=True)
     casts = {}
     for col, dtype in schema.items():
         if str(out[col].dtype) == dtype:
             continue  # already right: casting would only copy
         if dtype == UTC_NS:
-            out[col] = pd.to_datetime(out[col], utc=True).astype(UTC_NS)
+            out[col] = _utc_stamps(out[col], name, col)
         else:
             casts[col] = dtype
-    return out.astype(casts) if casts else out
+    if not casts:
+        return out
+    try:
+        return out.astype(casts)
+    except (TypeError, ValueError) as exc:
+        raise _cast_error(out, casts, name) from exc
+
+
+def _utc_stamps(values: pd.Series, name: str, col: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        raise SourceFrameError(f"{name}: column {col!r} holds numbers ({values.dtype}), expected time-zone-aware "
+                               "timestamps (convert epoch milliseconds with unit='ms', utc=True)")
+    try:
+        parsed = pd.to_datetime(values)
+    except (TypeError, ValueError) as exc:
+        bad = _first_unparsable(values)
+        raise SourceFrameError(f"{name}: column {col!r} row {bad[0]} value {bad[1]!r} is not a timestamp") from exc
+    if not isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        first = parsed.dropna().iloc[0] if parsed.notna().any() else None
+        raise SourceFrameError(f"{name}: column {col!r} has no time zone (first value {first}); stamps must be UTC or "
+                               "carry their offset: a naive local time would shift the feed")
+    return parsed.dt.tz_convert("UTC").astype(UTC_NS)
+
+
+def _first_unparsable(values: pd.Series) -> tuple[int, object]:
+    for i, v in enumerate(values):
+        try:
+            pd.Timestamp(v)
+        except (TypeError, ValueError):
+            return i, v
+    return -1, None
+
+
+def _cast_error(out: pd.DataFrame, casts: dict[str, str], name: str) -> SourceFrameError:
+    """Which column, row and value broke the cast (the first one)."""
+    for col, dtype in casts.items():
+        try:
+            out[col].astype(dtype)
+        except (TypeError, ValueError):
+            for i, v in enumerate(out[col]):
+                try:
+                    pd.Series([v]).astype(dtype)
+                except (TypeError, ValueError):
+                    return SourceFrameError(f"{name}: column {col!r} row {i} value {v!r} is not {dtype}")
+            return SourceFrameError(f"{name}: column {col!r} cannot be cast to {dtype}")
+    return SourceFrameError(f"{name}: columns {sorted(casts)} cannot be cast to {casts}")

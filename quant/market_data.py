@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from quant.continuity import SIGMA_WINDOW_H, log_returns, previous_close, prior_sigma
 from quant.funding import SNAP_TOLERANCE, annualise, on_settlement_grid, snap_to_grid
 from quant.quality import STALE_HOURS, flat_hours
 
@@ -22,6 +23,7 @@ FUNDING_LOOKBACK = pd.Timedelta(hours=24)
 
 OHLCV_COLUMNS = [
     "hour", "venue", "symbol", "ts", "open", "high", "low", "close", "volume", "quote_volume", "flat_hours",
+    "prev_close", "sigma_1h",
 ]
 FUNDING_COLUMNS = [
     "hour", "venue", "symbol", "settlement_ts", "raw_ts", "offset_ms",
@@ -60,19 +62,36 @@ def _ns(stamps: pd.Series) -> pd.Series:
     return pd.to_datetime(stamps, utc=True).astype("datetime64[ns, UTC]")
 
 
-def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp) -> pd.DataFrame:
+def ohlcv_table(
+    parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp, stored_prev: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per (venue, symbol, hour) from per-instrument candle frames.
 
-    Each part should hold bars from ``start - (STALE_HOURS - 1)h`` so that ``flat_hours`` (how
-    long the price has not moved, see :func:`quant.quality.flat_hours`) is exact from the first
-    hour of the window; rows before ``start`` are dropped afterwards.
+    Each part should hold bars from ``start - OHLCV_WARMUP`` so that the look-back columns are
+    exact from the first hour of the window; rows before ``start`` are dropped afterwards:
+
+    * ``flat_hours``: how long the price has not moved (:func:`quant.quality.flat_hours`);
+    * ``prev_close``: the close of the hour before (NaN when that bar does not exist). For the
+      window's first hour it is the close **stored** for that hour (``stored_prev``: rows with
+      venue, symbol, close) where one is stored, so the window is checked against what the book
+      already traded on, not only against the source's own warm-up;
+    * ``sigma_1h``: σ of the previous week's hourly log returns (:func:`quant.continuity.prior_sigma`).
+
     ``quote_volume = volume × close`` (USD) — an estimate: the venue's own figure sums each
     trade at its own price, which 1h bars do not carry.
     """
+    stored = {} if stored_prev is None or stored_prev.empty else {
+        (v, s): c for v, s, c in zip(stored_prev["venue"], stored_prev["symbol"], stored_prev["close"], strict=True)
+    }
     with_flat = []
     for venue, symbol, bars in parts:
         bars = bars.sort_values("ts", kind="stable").reset_index(drop=True)
         bars["flat_hours"] = flat_hours(bars)
+        bars["prev_close"] = previous_close(bars["ts"], bars["close"])
+        bars["sigma_1h"] = prior_sigma(log_returns(bars["ts"], bars["close"]))
+        first = bars["ts"] == start
+        if (venue, symbol) in stored and first.any():
+            bars.loc[first, "prev_close"] = float(stored[(venue, symbol)])
         with_flat.append((venue, symbol, bars[bars["ts"] >= start]))
     df = _stack(with_flat)
     if df.empty:
@@ -85,9 +104,10 @@ def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timest
     return _finish(df, OHLCV_COLUMNS, ["hour", "venue", "symbol"])
 
 
-#: Bars before the window that ``ohlcv_table`` needs for an exact ``flat_hours``: the first
-#: bar of a series can never count as flat (it has no previous close), so STALE_HOURS + 1 bars.
-OHLCV_WARMUP = pd.Timedelta(hours=STALE_HOURS)
+#: Bars before the window that ``ohlcv_table`` needs for exact look-back columns: a week of returns
+#: for ``sigma_1h`` (SIGMA_WINDOW_H returns need one more close), which covers ``flat_hours``'
+#: STALE_HOURS (the first bar of a series can never count as flat: it has no previous close).
+OHLCV_WARMUP = pd.Timedelta(hours=max(STALE_HOURS, SIGMA_WINDOW_H + 1))
 
 
 def funding_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:

@@ -14,8 +14,13 @@ import pandas as pd
 VIOLATION_COLUMNS = ["hour", "venue", "symbol", "detail"]
 #: Hours a price may stay exactly flat (max(high) == min(low)) before it is called stale.
 STALE_HOURS = 6
-#: Largest plausible |close_a / close_b − 1| between two venues' perps in the same hour.
+#: Smallest limit of |close_a / close_b − 1| between two venues' perps in the same hour (a calm hour).
 MAX_CROSS_VENUE_DIVERGENCE = 0.02
+#: In a violent hour the limit widens to this share of the calmer venue's own bar range
+#: (high / low − 1): closes a few seconds apart in a bar that ranged 100% can differ by several
+#: percent without either being wrong. The calmer venue's range, so one venue's bad high or low
+#: cannot widen the limit by itself.
+CROSS_VENUE_RANGE_SHARE = 0.25
 #: Largest plausible |funding rate| per settlement interval (venue caps are 0.3%–3%).
 MAX_ABS_FUNDING_RATE = 0.03
 
@@ -68,9 +73,15 @@ def non_finite(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def missing_rows(df: pd.DataFrame, expected: pd.DataFrame, what: str) -> pd.DataFrame:
-    """Expected (venue, symbol, hour) rows that ``df`` lacks."""
-    have = df[["venue", "symbol", "hour"]].drop_duplicates()
-    merged = expected.merge(have, on=["venue", "symbol", "hour"], how="left", indicator=True)
+    """Expected (venue, symbol, hour) rows that ``df`` lacks; nothing expected, nothing missing.
+
+    Keys are compared as text and UTC hours, whatever dtypes an empty frame was built with.
+    """
+    if expected.empty:
+        return no_violations()
+    keys = {"venue": "str", "symbol": "str", "hour": "datetime64[ns, UTC]"}
+    have = df[list(keys)].astype(keys).drop_duplicates()
+    merged = expected[list(keys)].astype(keys).merge(have, on=list(keys), how="left", indicator=True)
     gone = merged[merged["_merge"] == "left_only"]
     return _violations(gone, [f"no {what} for {h:%Y-%m-%d %H:00} UTC" for h in gone["hour"]])
 
@@ -86,37 +97,60 @@ def duplicate_keys(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def cross_venue_divergence(
-    ohlcv: pd.DataFrame, expected: pd.DataFrame, max_divergence: float = MAX_CROSS_VENUE_DIVERGENCE
+    ohlcv: pd.DataFrame, expected: pd.DataFrame, min_limit: float = MAX_CROSS_VENUE_DIVERGENCE,
+    range_share: float = CROSS_VENUE_RANGE_SHARE,
 ) -> pd.DataFrame:
-    """Closes of one symbol on two venues in the same hour that disagree, or cannot be compared.
+    """Closes of one coin on two venues in the same hour that disagree beyond the hour's limit, or cannot be compared.
 
-    Perps on different venues quote different symbols (USDT vs USDC) of the same coin; they are
-    compared by coin. A coin the universe expects on several venues but that one venue lacks in
-    an hour is a violation too ("missing on bybit"): a one-sided market cannot be cross-checked.
+    The limit is ``max(min_limit, range_share × min over venues of (high / low − 1))``: 2% in an
+    ordinary hour, wider in a crash hour whose bars ranged widely on every venue (a real dislocation
+    is not corrupt data). Perps on different venues quote different symbols (USDT vs USDC) of the
+    same coin; they are compared by coin. A coin the universe expects on several venues but that
+    one venue lacks in an hour is a violation too ("missing on bybit"): a one-sided market cannot be
+    cross-checked.
     """
     if expected.empty:
         return no_violations()
     exp = expected.assign(coin=expected["symbol"].str.split("/").str[0])
     venues_per = exp.groupby(["coin", "hour"])["venue"].transform("nunique")
     exp = exp[venues_per >= 2]
-    have = ohlcv.assign(coin=ohlcv["symbol"].str.split("/").str[0])[["venue", "symbol", "coin", "hour", "close"]]
+    cols = ["venue", "symbol", "coin", "hour", "close", "high", "low"]
+    have = ohlcv.assign(coin=ohlcv["symbol"].str.split("/").str[0])[cols]
     merged = exp.merge(have, on=["venue", "symbol", "coin", "hour"], how="left")
     missing = merged[merged["close"].isna()]
     miss_v = _violations(missing, [f"{c} missing on {v}: cannot cross-check venues" for c, v in zip(missing["coin"], missing["venue"], strict=True)])
-    present = merged.dropna(subset=["close"])
-    stats = present.groupby(["coin", "hour"])["close"].agg(["min", "max", "count"])
+    present = merged.dropna(subset=["close"]).assign(bar_range=lambda d: d["high"] / d["low"] - 1.0)
+    stats = present.groupby(["coin", "hour"]).agg(
+        min=("close", "min"), max=("close", "max"), count=("close", "count"), calm=("bar_range", "min"))
     stats = stats[stats["count"] >= 2]
     spread = stats["max"] / stats["min"] - 1.0
-    bad = spread[~(spread <= max_divergence)]
-    if bad.empty:
+    limit = np.maximum(min_limit, range_share * stats["calm"].fillna(0.0).clip(lower=0.0))
+    bad = ~(spread <= limit)
+    if not bad.any():
         return miss_v
-    rows = present.set_index(["coin", "hour"]).loc[bad.index].reset_index()
+    rows = present.set_index(["coin", "hour"]).loc[stats.index[bad]].reset_index()
     rows = rows.drop_duplicates(["coin", "hour"])
     details = [
-        f"{c} closes differ by {bad.loc[(c, h)]:.2%} across venues (limit {max_divergence:.0%})"
+        f"{c} closes differ by {spread.loc[(c, h)]:.2%} across venues (limit {limit.loc[(c, h)]:.2%}: "
+        f"max({min_limit:.0%}, {range_share:g} x calmer bar range {stats['calm'].loc[(c, h)]:.2%}))"
         for c, h in zip(rows["coin"], rows["hour"], strict=True)
     ]
     return pd.concat([miss_v, _violations(rows, details)], ignore_index=True)
+
+
+def off_hour_bars(ohlcv: pd.DataFrame) -> pd.DataFrame:
+    """Bars whose open time ``ts`` is not exactly their ``hour``: a bar stamped 00:30 is not the 00:00 bar."""
+    bad = ohlcv[ohlcv["ts"] != ohlcv["hour"]]
+    return _violations(bad, [f"bar stamped {t:%Y-%m-%d %H:%M:%S} UTC is not on its hour {h:%H:00}"
+                             for t, h in zip(bad["ts"], bad["hour"], strict=True)])
+
+
+def moved_without_volume(ohlcv: pd.DataFrame) -> pd.DataFrame:
+    """Bars whose price ranged (high > low) with zero volume: no trade, yet prices moved."""
+    with np.errstate(invalid="ignore"):
+        bad = ohlcv[(ohlcv["volume"] == 0) & (ohlcv["high"] > ohlcv["low"])]
+    return _violations(bad, [f"volume 0 while the price ranged {lo:.8g}..{hi:.8g}"
+                             for lo, hi in zip(bad["low"], bad["high"], strict=True)])
 
 
 def flat_hours(ohlcv: pd.DataFrame, cap: int = STALE_HOURS) -> pd.Series:

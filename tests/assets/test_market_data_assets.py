@@ -18,6 +18,8 @@ from tests.conftest import run_direct
 HOUR = "2025-09-01-08:00"
 #: The quality check runs only inside a real run; a direct call still declares the resource.
 UNUSED_KILL_SWITCH = KillSwitch(url="sqlite://")
+#: A store with nothing in it: the hour before is not stored, so the source's own warm-up is used.
+_EMPTY_STORE = HourlyParquetIOManager(root="/nonexistent/perpetua-empty-store")
 
 
 def _ctx(partition_key: str = HOUR):
@@ -25,7 +27,8 @@ def _ctx(partition_key: str = HOUR):
 
 
 def test_perp_ohlcv_one_hour_from_the_replay():
-    df, _ = run_direct(perp_ohlcv_1h, _ctx(), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
+    df, _ = run_direct(perp_ohlcv_1h, _ctx(), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH,
+                       hourly_parquet=_EMPTY_STORE)
     assert len(df) == 10  # 2 venues x 5 coins
     assert set(df["hour"]) == {pd.Timestamp("2025-09-01 08:00", tz="UTC")}
     btc = df[(df["venue"] == "binance") & (df["symbol"] == "BTC/USDT:USDT")].iloc[0]
@@ -84,7 +87,8 @@ class _FakeMarket(MarketData):
 def test_exchange_errors_fail_the_run_naming_the_call(error, retried):
     _RAISE.append(error)
     with pytest.raises(Failure) as info:
-        run_direct(perp_ohlcv_1h, _ctx(), market_data=_FakeMarket(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
+        run_direct(perp_ohlcv_1h, _ctx(), market_data=_FakeMarket(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH,
+                   hourly_parquet=_EMPTY_STORE)
     assert "binanceusdm.fetch_ohlcv" in info.value.description
     assert ("retried" in info.value.description) is retried or "not retried" in info.value.description
     assert info.value.metadata["retried"].value is retried

@@ -137,7 +137,7 @@ def test_clean_window_passes_every_check(local_settings, instance):
     # market data + features/regime + carry, cascade and tail-hedge signals
     assert len({e.check_name for e in evals}) == 14  # one check per asset: 4 market data, 2 features, 3 signals, 5 book
     rules = sum(e.metadata["rules_checked"].value for e in evals if e.partition == partition_key(DAY))
-    assert rules == 23 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
+    assert rules == 26 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
     for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
         assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3

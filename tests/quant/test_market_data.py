@@ -102,7 +102,7 @@ def test_ohlcv_table_sorts_by_hour_venue_symbol() -> None:
 OHLCV_DTYPES = {
     "hour": "datetime64[ns, UTC]", "venue": "str", "symbol": "str", "ts": "datetime64[ns, UTC]",
     "open": "float64", "high": "float64", "low": "float64", "close": "float64",
-    "volume": "float64", "quote_volume": "float64", "flat_hours": "int64",
+    "volume": "float64", "quote_volume": "float64", "flat_hours": "int64", "prev_close": "float64", "sigma_1h": "float64",
 }
 
 

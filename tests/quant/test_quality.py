@@ -119,6 +119,14 @@ def test_duplicate_keys_flags_every_copy() -> None:
 # -- cross_venue_divergence -------------------------------------------------------------------
 
 
+def closes(rows: list[tuple[pd.Timestamp, str, str, float]], bar_range: float = 0.002) -> pd.DataFrame:
+    """Bars with these closes, each ranging ``bar_range`` (high / low - 1) around its close."""
+    df = frame(rows)
+    df["low"] = df["close"] / (1 + bar_range / 2)
+    df["high"] = df["low"] * (1 + bar_range)
+    return df
+
+
 def _two_venue_expected(n: int, coin: str = "BTC") -> pd.DataFrame:
     return _expected([("binance", f"{coin}/USDT:USDT"), ("bybit", f"{coin}/USDT:USDT")], n)
 
@@ -132,21 +140,21 @@ def _two_venue_expected(n: int, coin: str = "BTC") -> pd.DataFrame:
     ],
 )
 def test_cross_venue_divergence_flags_a_wide_gap(binance: float, bybit: float, spread: str) -> None:
-    df = frame([(T0, "binance", BTC_T, binance), (T0, "bybit", BTC_T, bybit)])
+    df = closes([(T0, "binance", BTC_T, binance), (T0, "bybit", BTC_T, bybit)])
     got = q.cross_venue_divergence(df, _two_venue_expected(1))
     assert len(got) == 1
     assert got["hour"].tolist() == [T0]
-    assert got["detail"].item() == f"BTC closes differ by {spread} across venues (limit 2%)"
+    assert got["detail"].item() == f"BTC closes differ by {spread} across venues (limit 2.00%: max(2%, 0.25 x calmer bar range 0.20%))"
 
 
 @pytest.mark.parametrize(("binance", "bybit"), [(100.0, 101.0), (100.0, 100.0), (101.9, 100.0)])
 def test_cross_venue_divergence_passes_close_prices(binance: float, bybit: float) -> None:
-    df = frame([(T0, "binance", BTC_T, binance), (T0, "bybit", BTC_T, bybit)])
+    df = closes([(T0, "binance", BTC_T, binance), (T0, "bybit", BTC_T, bybit)])
     assert_clean(q.cross_venue_divergence(df, _two_venue_expected(1)))
 
 
 def test_cross_venue_divergence_only_flags_the_bad_hour() -> None:
-    df = frame(
+    df = closes(
         [
             (T0, "binance", BTC_T, 100.0), (T0, "bybit", BTC_T, 101.0),  # 1%: fine
             (at(1), "binance", BTC_T, 100.0), (at(1), "bybit", BTC_T, 102.5),  # 2.5%: flagged
@@ -158,7 +166,7 @@ def test_cross_venue_divergence_only_flags_the_bad_hour() -> None:
 
 def test_cross_venue_divergence_compares_usdt_and_usdc_perps_by_coin() -> None:
     expected = _expected([("binance", BTC_T), ("hyperliquid", "BTC/USDC:USDC")], 2)
-    df = frame(
+    df = closes(
         [
             (T0, "binance", BTC_T, 100.0), (T0, "hyperliquid", "BTC/USDC:USDC", 100.5),
             (at(1), "binance", BTC_T, 100.0), (at(1), "hyperliquid", "BTC/USDC:USDC", 103.0),
@@ -166,11 +174,11 @@ def test_cross_venue_divergence_compares_usdt_and_usdc_perps_by_coin() -> None:
     )
     got = q.cross_venue_divergence(df, expected)
     assert got["hour"].tolist() == [at(1)]
-    assert got["detail"].item() == "BTC closes differ by 3.00% across venues (limit 2%)"
+    assert got["detail"].item() == "BTC closes differ by 3.00% across venues (limit 2.00%: max(2%, 0.25 x calmer bar range 0.20%))"
 
 
 def test_cross_venue_divergence_coin_missing_on_one_venue() -> None:
-    df = frame([(T0, "binance", BTC_T, 100.0)])
+    df = closes([(T0, "binance", BTC_T, 100.0)])
     got = q.cross_venue_divergence(df, _two_venue_expected(1))
     assert keys(got) == [(T0, "bybit", BTC_T)]
     assert got["detail"].item() == "BTC missing on bybit: cannot cross-check venues"
@@ -179,12 +187,34 @@ def test_cross_venue_divergence_coin_missing_on_one_venue() -> None:
 def test_cross_venue_divergence_single_venue_coin_is_not_compared() -> None:
     # HYPE is expected on binance only in this hour: nothing to compare, nothing missing.
     expected = _expected([("binance", "HYPE/USDT:USDT")], 1)
-    df = frame([(T0, "binance", "HYPE/USDT:USDT", 44.0)])
+    df = closes([(T0, "binance", "HYPE/USDT:USDT", 44.0)])
     assert_clean(q.cross_venue_divergence(df, expected))
 
 
+def test_cross_venue_divergence_a_crash_hour_widens_the_limit_with_both_venues_ranges() -> None:
+    # The HYPE case: both venues' bars ranged over 100% and their closes are 2.34% apart.
+    # binance 50..110 (120.0%), bybit 52..112 (115.38%): limit = max(2%, 0.25 x 115.38%) = 28.85%.
+    df = closes([(T0, "binance", BTC_T, 100.0), (T0, "bybit", BTC_T, 102.34)])
+    df["low"], df["high"] = [50.0, 52.0], [110.0, 112.0]
+    assert_clean(q.cross_venue_divergence(df, _two_venue_expected(1)))
+    # A 40% disagreement is beyond even that hour's limit.
+    df.loc[1, ["close", "high"]] = [140.0, 141.0]
+    got = q.cross_venue_divergence(df, _two_venue_expected(1))
+    assert got["detail"].item() == ("BTC closes differ by 40.00% across venues "
+                                    "(limit 30.00%: max(2%, 0.25 x calmer bar range 120.00%))")
+
+
+def test_cross_venue_divergence_one_venues_wild_bar_does_not_widen_the_limit() -> None:
+    # binance prints a bad 50..110 bar; bybit traded calmly (0.2%): the limit stays 2%, 2.34% fails.
+    df = closes([(T0, "binance", BTC_T, 100.0), (T0, "bybit", BTC_T, 102.34)])
+    df.loc[0, ["low", "high"]] = [50.0, 110.0]
+    got = q.cross_venue_divergence(df, _two_venue_expected(1))
+    assert got["detail"].item() == ("BTC closes differ by 2.34% across venues "
+                                    "(limit 2.00%: max(2%, 0.25 x calmer bar range 0.20%))")
+
+
 def test_cross_venue_divergence_nothing_expected() -> None:
-    df = frame([(T0, "binance", BTC_T, 100.0), (T0, "bybit", BTC_T, 150.0)])
+    df = closes([(T0, "binance", BTC_T, 100.0), (T0, "bybit", BTC_T, 150.0)])
     assert_clean(q.cross_venue_divergence(df, _expected([], 1)))
 
 
