@@ -1,8 +1,11 @@
 """Microstructure kernels vs their plain-Python loops: ``python -m benchmarks.bench_microstructure``.
 
 On the real BTC and ETH trades of data/sample (2024-08-08 23:54-24:00 UTC): VPIN with bulk-volume
-classification and with the aggressor side, both as the array core (numbers in, numbers out, like
-the loop) and as the frame API (pandas in and out included); the Hawkes intensity and
+classification and with the aggressor side on the fixed $50,000 bucket, both as the array core
+(numbers in, numbers out, like the loop) and as the frame API (pandas in and out included); the
+calibrated per-trade VPIN (bucket = the recording's daily volume / ``CALIBRATED_BUCKETS_PER_DAY``,
+~200 buckets, since ELO's 50 a day fills none in six minutes) against ``ref.vpin_per_trade``, the
+paper's method as its own plain loop; the Hawkes intensity and
 log-likelihood at every distinct trade arrival. Each is compared with ``quant.microstructure_ref``
 (the same formulas as plain loops over ready-made Python lists); the Hawkes intensity also with
 the textbook O(n^2) double sum, timed once. Each side is called once first (numba compiles or
@@ -11,7 +14,10 @@ calls, so a slow spell on a shared machine hits both; the medians give the ratio
 second ratio; the largest relative difference between the two results says whether they agree
 (to 1e-9).
 
-Prints a table and writes ``benchmarks/out/microstructure.json``. Timings are reported, never
+Then what the L1 gates (enter < 0.80, exit > 0.90) would see: mean, p95, max and the share of
+buckets above each gate, under the old defaults and the new one (``gate_rows``).
+
+Prints both tables and writes ``benchmarks/out/microstructure.json``. Timings are reported, never
 asserted.
 """
 
@@ -42,6 +48,11 @@ END = pd.Timestamp("2024-08-10", tz="UTC")
 SEC = 1_000_000_000
 BUCKET_USD = ms.DEFAULT_BUCKET_USD
 WINDOW = ms.DEFAULT_WINDOW
+#: Buckets a day for the calibrated case: ~$750k (BTC) / ~$124k (ETH) buckets, ~200 in the recording.
+CALIBRATED_BUCKETS_PER_DAY = 50_000.0
+#: 30 x ELO's 50: buckets of ~58 s of average volume, the largest the recording fills 5 times.
+MINUTE_BUCKETS_PER_DAY = 30 * ms.DEFAULT_BUCKETS_PER_DAY
+GATES = (0.80, 0.90)
 #: Fast calls timed between two loop calls.
 FAST_PER_LOOP = 5
 #: Results agreeing to this relative difference count as equal.
@@ -126,6 +137,9 @@ def cases(trades: pd.DataFrame) -> list[Case]:
     def aggressor_loop() -> list[ref.Bucket]:
         return ref.vpin_aggressor(ns, price, qty, maker, BUCKET_USD, WINDOW)
 
+    def per_trade_loop() -> list[ref.Bucket]:
+        return ref.vpin_per_trade(ns, price, qty, maker, CALIBRATED_BUCKETS_PER_DAY, WINDOW)[1]
+
     def lam_loop() -> list[float]:
         return ref.hawkes_intensity_recursive(times_list, mu, alpha, beta)
 
@@ -140,6 +154,10 @@ def cases(trades: pd.DataFrame) -> list[Case]:
              lambda: ms.vpin_aggressor_arrays(ns_arr, price_arr, qty_arr, maker_arr, **vpin), aggressor_loop, bucket_diff),
         Case("vpin_aggressor (frame in/out)", len(ns), lambda: ms.vpin_aggressor(trades, **vpin), aggressor_loop,
              bucket_diff),
+        Case("vpin_aggressor_arrays, ADV/50,000", len(ns),
+             lambda: ms.vpin_aggressor_arrays(ns_arr, price_arr, qty_arr, maker_arr,
+                                              buckets_per_day=CALIBRATED_BUCKETS_PER_DAY, window=WINDOW),
+             per_trade_loop, bucket_diff),
         Case("hawkes_intensity vs O(n) loop", len(times), lam_fast, lam_loop, max_rel_diff),
         Case("hawkes_intensity vs O(n^2) sum", len(times), lam_fast,
              lambda: ref.hawkes_intensity_direct(times_list, mu, alpha, beta, times_list), max_rel_diff, 1),
@@ -150,16 +168,46 @@ def cases(trades: pd.DataFrame) -> list[Case]:
     ]
 
 
+def _share(values: pd.Series) -> dict[str, float | int]:
+    v = values.dropna()
+    out: dict[str, float | int] = {"n": len(v), "mean": v.mean(), "p95": v.quantile(0.95), "max": v.max()}
+    return out | {f"above_{g:.2f}": float((v > g).mean()) if len(v) else float("nan") for g in GATES}
+
+
+def gate_rows(symbol: str, trades: pd.DataFrame) -> list[dict[str, object]]:
+    """Per-bucket VPIN (and, at minute buckets, imbalance) statistics under each configuration."""
+    configs = [
+        ("old: BVC, 1 s bars, $50k, n=50", ms.vpin_bvc(trades, bucket_usd=BUCKET_USD), "vpin"),
+        ("old bucket, aggressor, $50k, n=50", ms.vpin_aggressor(trades, bucket_usd=BUCKET_USD), "vpin"),
+        ("new: aggressor, ADV/50, n=50", ms.vpin_aggressor(trades), "vpin"),
+    ]
+    minute = ms.vpin_aggressor(trades, buckets_per_day=MINUTE_BUCKETS_PER_DAY, window=5)
+    configs += [("aggressor, ADV/1,500, imbalance", minute, "imbalance"), ("aggressor, ADV/1,500, n=5", minute, "vpin")]
+    return [{"symbol": symbol, "config": name, "bucket_usd": r.bucket_usd, "buckets": len(r.buckets),
+             **_share(r.buckets[col])} for name, r, col in configs]
+
+
+def print_gates(rows: list[dict[str, object]]) -> None:
+    print(f"\n{'symbol':<14} {'configuration':<36} {'bucket USD':>13} {'buckets':>7} {'n':>5} {'mean':>6} "
+          f"{'p95':>6} {'max':>6} {'>0.80':>6} {'>0.90':>6}")
+    for r in rows:
+        nums = " ".join(f"{r[k]:>6.3f}" if r["n"] else f"{'-':>6}" for k in ("mean", "p95", "max"))
+        shares = " ".join(f"{r[k]:>6.1%}" if r["n"] else f"{'-':>6}" for k in ("above_0.80", "above_0.90"))
+        print(f"{r['symbol']:<14} {r['config']:<36} {r['bucket_usd']:>13,.0f} {r['buckets']:>7} {r['n']:>5} "
+              f"{nums} {shares}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=100, help="timed fast calls per case (loop: a fifth)")
     args = parser.parse_args(argv)
     exchange = ReplayExchange()
-    rows = []
+    rows, gates = [], []
     print(f"{'symbol':<14} {'case':<32} {'n':>6} {'fast ms':>9} {'loop ms':>10} {'ratio':>8} {'by min':>8}"
           "  max rel diff  equal")
     for symbol in SYMBOLS:
         trades = exchange.trades("binance", symbol, START, END)
+        gates += gate_rows(symbol, trades)
         for case in cases(trades):
             fast, loop, fast_out, loop_out = interleaved(case, args.repeats)
             fast_s, loop_s = statistics.median(fast), statistics.median(loop)
@@ -171,10 +219,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{symbol:<14} {case.name:<32} {case.n:>6} {fast_s * 1e3:>9.3f} {loop_s * 1e3:>10.3f} "
                   f"{row['ratio']:>7.0f}x {row['ratio_of_min']:>7.0f}x  {d:>12.2e}  {row['equal']}", flush=True)
+    print_gates(gates)
     info = {**machine(), "numpy": np.__version__, "numba": metadata.version("numba"), "load": load()}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"when": datetime.now(UTC).isoformat(), "repeats": args.repeats, "machine": info,
-                               "bucket_usd": BUCKET_USD, "window": WINDOW, "results": rows}, indent=2))
+                               "bucket_usd": BUCKET_USD, "window": WINDOW, "results": rows, "gates": gates},
+                              indent=2, default=float))
     print(f"wrote {OUT}")
     return 0 if all(r["equal"] for r in rows) else 1
 

@@ -28,7 +28,7 @@ from quant.microstructure_bars import (
     _utc_ns,
     time_bars,
 )
-from quant.microstructure_vpin import MAX_BUCKETS
+from quant.microstructure_calibration import MAX_BUCKETS
 
 BOOK_COLUMNS = ("ts", "bid_price", "bid_qty", "ask_price", "ask_qty")
 

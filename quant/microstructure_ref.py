@@ -85,6 +85,46 @@ def vpin_aggressor(
     return fill_buckets(list(ts_ns), volume, frac, bucket, window)
 
 
+def vpin_per_trade(
+    ts_ns: Sequence[int],
+    price: Sequence[float],
+    qty: Sequence[float],
+    is_buyer_maker: Sequence[bool],
+    buckets_per_day: float,
+    window: int,
+    daily_volume: float | None = None,
+) -> tuple[float, list[Bucket]]:
+    """ELO 2012 step by step, one trade at a time; returns (bucket V, buckets).
+
+    1. V = average daily volume / buckets per day; without a daily volume, the USD traded over the
+       trades' first-to-last span, scaled to 24 hours.
+    2. Trades fill the open bucket in order, each wholly on its aggressor's side; a trade bigger
+       than the room left fills the bucket and its remainder opens the next one (or several).
+    3. VPIN after bucket tau = sum over buckets tau-n+1..tau of |V_S - V_B|, divided by n V.
+    """
+    notional = [p * q for p, q in zip(price, qty, strict=True)]
+    if daily_volume is None:
+        days = (ts_ns[-1] - ts_ns[0]) / (86_400 * 1_000_000_000)
+        daily_volume = sum(notional) / days
+    bucket = daily_volume / buckets_per_day
+    out: list[Bucket] = []
+    gaps: list[float] = []  # |V_S - V_B| of every closed bucket
+    filled = vb = vs = 0.0
+    for t, usd, sold in zip(ts_ns, notional, is_buyer_maker, strict=True):
+        left = usd
+        while left >= bucket - filled:  # the trade reaches the boundary: close the bucket
+            part = bucket - filled
+            vs, vb = (vs + part, vb) if sold else (vs, vb + part)
+            left -= part
+            gaps.append(abs(vs - vb))
+            vpin = sum(gaps[-window:]) / (window * bucket) if len(gaps) >= window else math.nan
+            out.append((t, vb, vs, gaps[-1] / bucket, vpin))
+            filled = vb = vs = 0.0
+        vs, vb = (vs + left, vb) if sold else (vs, vb + left)
+        filled += left
+    return bucket, out
+
+
 def vpin_kline(
     open_ns: Sequence[int], close: Sequence[float], volume: Sequence[float], bar_ns: int, bucket: float, window: int
 ) -> list[Bucket]:

@@ -5,6 +5,8 @@ bulk-volume classification, equal-volume buckets, VPIN over a window of buckets,
 cores of the tick VPIN (numbers in, numbers out). The frame API (``vpin_bvc``, ``vpin_aggressor``,
 ``vpin_kline``) lives in :mod:`quant.microstructure`, which re-exports the public names here.
 Inputs are validated as :mod:`quant.microstructure_bars` describes (bad input raises ValueError).
+
+Bucket sizes and their checks live in :mod:`quant.microstructure_calibration`.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ import numpy as np
 from numba import njit
 
 from quant.microstructure_bars import DEFAULT_BAR_SECONDS, _bar_ns, _bars, _non_negative, _trades
+from quant.microstructure_calibration import (
+    DEFAULT_BUCKETS_PER_DAY,
+    DEFAULT_WINDOW,
+    _check_bucket,
+    _check_window,
+    bucket_size,
+)
 
-#: Default VPIN bucket, USD notional (price x qty).
-DEFAULT_BUCKET_USD = 50_000.0
-#: Default VPIN window: buckets averaged (ELO 2012 use n = 50).
-DEFAULT_WINDOW = 50
-#: Refuse bucket sizes that would create more buckets than this (a unit mistake, not a request).
-MAX_BUCKETS = 50_000_000
 SQRT2 = math.sqrt(2.0)
 
 
 class VpinBuckets(NamedTuple):
-    """One entry per completed bucket: end time (ns), buy and sell USD, imbalance, VPIN; and sigma."""
+    """One entry per completed bucket: end time (ns), buy and sell USD, imbalance, VPIN; then the sigma
+    (BVC), the bucket in USD and, for BVC, the mean non-empty bars per bucket (NaN per trade)."""
 
     end_ns: np.ndarray
     buy_usd: np.ndarray
@@ -35,6 +39,13 @@ class VpinBuckets(NamedTuple):
     imbalance: np.ndarray
     vpin: np.ndarray
     sigma: float
+    bucket_usd: float = math.nan
+    bars_per_bucket: float = math.nan
+
+
+def _empty(sigma: float, bucket_usd: float) -> VpinBuckets:
+    e = np.empty(0)
+    return VpinBuckets(np.empty(0, np.int64), e, e, e, e, sigma, bucket_usd)
 
 
 @njit(cache=True)
@@ -81,26 +92,12 @@ def _fill_buckets(volume: np.ndarray, buy_fraction: np.ndarray, bucket: float) -
 
 @njit(cache=True, fastmath=True)
 def _notional(price: np.ndarray, qty: np.ndarray) -> float:
-    """Total USD traded, for the bucket-count guard only (validated finite input, so fastmath may
-    reorder the sum); a loop, as ``price @ qty`` would wake BLAS threads for one dot product."""
+    """Total USD traded, for the ADV estimate and the bucket-count guard (validated finite input, so
+    fastmath may reorder the sum); a loop, as ``price @ qty`` would wake BLAS threads for one dot product."""
     total = 0.0
     for i in range(price.size):
         total += price[i] * qty[i]
     return total
-
-
-def _check_bucket(bucket_usd: float, total_usd: float) -> float:
-    if not (math.isfinite(bucket_usd) and bucket_usd > 0):
-        raise ValueError(f"bucket_usd must be positive, got {bucket_usd}")
-    if total_usd / bucket_usd > MAX_BUCKETS:
-        raise ValueError(f"bucket_usd={bucket_usd} makes more than {MAX_BUCKETS} buckets")
-    return float(bucket_usd)
-
-
-def _check_window(window: int) -> int:
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    return int(window)
 
 
 def volume_buckets(
@@ -183,7 +180,13 @@ def _bvc(ts_ns: np.ndarray, price: np.ndarray, qty: np.ndarray, bar_ns: int, buc
     dlogp = np.diff(np.log(last))
     sig = _sample_std(dlogp) if estimate else sigma
     end_b, buy, sell, imbalance, vpin = _bucketed(end[1:], notional[1:], _phi_ratio(dlogp, sig), bucket, window)
-    return end_b, buy, sell, imbalance, vpin, sig
+    classified = notional[1:].sum()
+    bars_per_bucket = (notional.size - 1) * bucket / classified if classified > 0.0 else np.nan
+    return end_b, buy, sell, imbalance, vpin, sig, bucket, bars_per_bucket
+
+
+def _span(ns: np.ndarray) -> int:
+    return int(ns[-1] - ns[0]) if ns.size else 0
 
 
 def vpin_bvc_arrays(
@@ -191,7 +194,9 @@ def vpin_bvc_arrays(
     price: np.ndarray,
     qty: np.ndarray,
     *,
-    bucket_usd: float = DEFAULT_BUCKET_USD,
+    bucket_usd: float | None = None,
+    daily_volume_usd: float | None = None,
+    buckets_per_day: float = DEFAULT_BUCKETS_PER_DAY,
     window: int = DEFAULT_WINDOW,
     bar_seconds: float = DEFAULT_BAR_SECONDS,
     sigma: float | None = None,
@@ -207,12 +212,17 @@ def vpin_bvc_arrays(
 
     Returns
     -------
-    VpinBuckets: bucket end times (ns), buy/sell USD, imbalance, VPIN, and the sigma used.
+    VpinBuckets: bucket end times (ns), buy/sell USD, imbalance, VPIN, the sigma, the bucket used
+    and the mean bars per bucket; no buckets (bucket NaN) when the ADV is unknown.
     """
     ns, p, q = _trades(ts_ns, price, qty)
-    bucket = _check_bucket(bucket_usd, _notional(p, q))
+    bar_ns, n = _bar_ns(bar_seconds), _check_window(window)
+    bucket = bucket_size(_notional(p, q), _span(ns), bucket_usd=bucket_usd, daily_volume_usd=daily_volume_usd,
+                         buckets_per_day=buckets_per_day)
     sig = math.nan if sigma is None else float(sigma)
-    return VpinBuckets(*_bvc(ns, p, q, _bar_ns(bar_seconds), bucket, _check_window(window), sig, sigma is None))
+    if math.isnan(bucket):
+        return _empty(sig, bucket)
+    return VpinBuckets(*_bvc(ns, p, q, bar_ns, bucket, n, sig, sigma is None))
 
 
 @njit(cache=True)
@@ -230,13 +240,23 @@ def vpin_aggressor_arrays(
     qty: np.ndarray,
     is_buyer_maker: np.ndarray,
     *,
-    bucket_usd: float = DEFAULT_BUCKET_USD,
+    bucket_usd: float | None = None,
+    daily_volume_usd: float | None = None,
+    buckets_per_day: float = DEFAULT_BUCKETS_PER_DAY,
     window: int = DEFAULT_WINDOW,
 ) -> VpinBuckets:
-    """Array core of :func:`vpin_aggressor`; ``is_buyer_maker`` True = the aggressor sold."""
+    """Array core of :func:`vpin_aggressor`; ``is_buyer_maker`` True = the aggressor sold.
+
+    Each trade's whole notional is on its aggressor's side; a trade crossing a bucket boundary
+    is split, the part beyond the boundary opening the next bucket (several, for a large one).
+    """
     ns, p, q = _trades(ts_ns, price, qty)
     sold = np.ascontiguousarray(is_buyer_maker, dtype=np.bool_)
     if sold.shape != ns.shape:
         raise ValueError("is_buyer_maker must have one entry per trade")
-    bucket = _check_bucket(bucket_usd, _notional(p, q))
-    return VpinBuckets(*_aggressor(ns, p, q, sold, bucket, _check_window(window)), math.nan)
+    n = _check_window(window)
+    bucket = bucket_size(_notional(p, q), _span(ns), bucket_usd=bucket_usd, daily_volume_usd=daily_volume_usd,
+                         buckets_per_day=buckets_per_day)
+    if math.isnan(bucket):
+        return _empty(math.nan, bucket)
+    return VpinBuckets(*_aggressor(ns, p, q, sold, bucket, n), math.nan, bucket)

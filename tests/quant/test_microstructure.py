@@ -145,7 +145,8 @@ def test_vpin_bvc_by_hand() -> None:
                       bucket_usd=100.0, window=2)
     b = got.buckets
     assert got.method == "bvc"
-    assert not got.approximate
+    assert got.approximate  # 2 classified bars for 301 / 100 buckets: 0.66 bars per bucket, far under 10
+    assert "0.66 bars per bucket" in got.note
     assert got.sigma == pytest.approx(0.009950330853168092 * math.sqrt(2), rel=REL)
     assert b["ts"].tolist() == [T0 + pd.Timedelta(seconds=s) for s in (2, 3, 3)]  # end of the filling bar
     assert b["buy_usd"].tolist() == pytest.approx([76.02499389065233, 24.495505987160723, 23.975006109347678], rel=REL)
@@ -347,7 +348,8 @@ def test_vpin_bvc_matches_loop_on_real_trades(real: tuple[str, pd.DataFrame]) ->
 def test_vpin_aggressor_matches_loop_on_real_trades(real: tuple[str, pd.DataFrame]) -> None:
     _, t = real
     ts, price, qty, maker = columns(t)
-    assert_buckets(ms.vpin_aggressor(t).buckets, ref.vpin_aggressor(ts, price, qty, maker, 50_000.0, 50))
+    got = ms.vpin_aggressor(t, bucket_usd=50_000.0)  # the fixed-bucket option
+    assert_buckets(got.buckets, ref.vpin_aggressor(ts, price, qty, maker, 50_000.0, 50))
 
 
 def test_vpin_kline_matches_loop_on_real_candles() -> None:
