@@ -3,7 +3,9 @@
 ``PERPETUA_ENV`` picks the environment (default ``local``); it is not a secret. Secrets — API
 keys — only ever reach resources as ``dagster.EnvVar`` and are resolved at run time.
 
-* ``local`` — the bundled sample through ``ReplayExchange`` and ``ReplayOptions``; no keys, no network.
+* ``local`` — the replay data through ``ReplayExchange`` and ``ReplayOptions``; no keys, no network.
+  The data is ``data/sample``, or the folder ``PERPETUA_DATA_ROOT`` names (same layout), read by
+  the resources when a run starts them (``resources.market.replay_root``), never here.
 * ``paper`` — live public market data through ccxt, options through Deribit's public API;
   orders go to the simulator (later layers).
 * ``live`` — as paper, with private endpoints; live orders still need their own switches.
@@ -60,7 +62,8 @@ def resources_for(s: Settings) -> dict[str, object]:
     if s.environment == "local":
         market, universe, options = MarketData(kind="replay"), MarketUniverse(), OptionsData(kind="replay")
     else:
-        # Live venues through ccxt: the sample's hyperliquid-only sets do not apply there.
+        # Live venues through ccxt: the sample's hyperliquid-only sets do not apply there; its
+        # listings (Binance HYPE from 2025-05-30) are the venues' own and stay.
         universe = MarketUniverse(
             funding_venues=["binance", "bybit"], oi_venues=["binance"], include_sample_funding_set=False, coverage_starts={},
             coverage_gaps={},

@@ -45,6 +45,10 @@ TRADES_FILES = {
     ("binance", "BTC/USDT:USDT"): "trades/usdm_btcusdt_20240808.gz",
     ("binance", "ETH/USDT:USDT"): "trades/usdm_ethusdt_20240808.gz",
 }
+#: The files a replay data folder must hold (trades are optional: read when asked for).
+REQUIRED_FILES = (*CANDLES_FILES, *FUNDING_FILES, *FUNDING_36_FILES, OI_FILE)
+#: What the errors tell a person to fix.
+LAYOUT_HINT = "a replay data folder (PERPETUA_DATA_ROOT, or a resource's sample_dir) needs the layout of data/sample"
 #: Quote currency of each venue's linear perps in the sample (hyperliquid settles in USDC).
 VENUE_QUOTE = {"binance": "USDT", "bybit": "USDT", "hyperliquid": "USDC"}
 #: Half-open [start, end) UTC windows where every candle instrument of the sample universe has its
@@ -100,13 +104,21 @@ def _group(df: pd.DataFrame, schema: dict[str, str], name: str) -> dict[tuple[st
     return out
 
 
+def require_files(root: Path, files: tuple[str, ...] = REQUIRED_FILES) -> None:
+    """A FileNotFoundError naming ``root`` when it is no folder, or naming every one of ``files`` it lacks."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"replay data folder not found: {root} ({LAYOUT_HINT})")
+    missing = [f for f in files if not (root / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"replay data folder {root} lacks {', '.join(missing)}; {LAYOUT_HINT}")
+
+
 class ReplayExchange:
-    """The bundled sample as an exchange. Loaded once per sample directory and shared."""
+    """Replay data (the bundled sample, or a folder laid out like it) as an exchange. Loaded once per folder and shared."""
 
     def __init__(self, sample_dir: str | Path | None = None) -> None:
         self.sample_dir = Path(sample_dir) if sample_dir else DEFAULT_SAMPLE_DIR
-        if not self.sample_dir.is_dir():
-            raise FileNotFoundError(f"sample data directory not found: {self.sample_dir}")
+        require_files(self.sample_dir)
         data = _load(str(self.sample_dir))
         self._candles, self._funding, self._oi, self._mark = data
 
@@ -121,7 +133,7 @@ class ReplayExchange:
 
     def _known(self, venue: str, symbol: str) -> None:
         if symbol not in self.symbols(venue):
-            raise BadSymbol(f"{venue} does not list {symbol!r} in the bundled sample", call=f"replay.{venue}")
+            raise BadSymbol(f"{venue} does not list {symbol!r} in the replay data ({self.sample_dir})", call=f"replay.{venue}")
 
     # -- market data -----------------------------------------------------------------------
     def candles(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -170,10 +182,10 @@ class ReplayExchange:
     def trades(self, venue: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
         s, e = check_window(start, end)
         path = TRADES_FILES.get((venue, symbol))
-        if path is None and symbol not in self.symbols(venue):
-            raise BadSymbol(f"{venue} does not list {symbol!r} in the bundled sample", call=f"replay.{venue}")
         if path is None:
+            self._known(venue, symbol)
             return frames.empty(frames.TRADES)
+        require_files(self.sample_dir, (path,))
         series = _load_trades(str(self.sample_dir / path))
         return series.window(s, e)
 

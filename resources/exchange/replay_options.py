@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from resources.exchange.errors import BadSymbol
-from resources.exchange.replay import DEFAULT_SAMPLE_DIR
+from resources.exchange.replay import DEFAULT_SAMPLE_DIR, require_files
 
 CHAIN_FILE = "deribit/eth_book_summary_20240108.csv"
 HTTP_FILE = "deribit/DERIBIT.0"
@@ -27,20 +27,24 @@ WS_FILE = "deribit/DERIBIT.ws.1.0"
 
 
 class ReplayOptions:
-    """Recorded Deribit data as an options venue."""
+    """Recorded Deribit data as an options venue (the bundled sample, or a folder laid out like it).
+
+    A missing folder fails here; a missing recording fails the call that reads it, naming the file.
+    """
 
     def __init__(self, sample_dir: str | Path | None = None) -> None:
         self.sample_dir = Path(sample_dir) if sample_dir else DEFAULT_SAMPLE_DIR
+        require_files(self.sample_dir, ())
 
     def book_summary(self, currency: str, kind: str = "option") -> pd.DataFrame:
         if currency != "ETH" or kind != "option":
             raise BadSymbol(f"the bundled sample has a book summary for ETH options only, not {currency} {kind}", call="replay.deribit")
-        book = pd.read_csv(self.sample_dir / CHAIN_FILE, index_col=0)
+        book = pd.read_csv(_recording(self.sample_dir, CHAIN_FILE), index_col=0)
         book["ts"] = pd.to_datetime(book["creation_timestamp"], unit="ms", utc=True)
         return book
 
     def instruments(self, currency: str, *, expired: bool = False) -> list[dict[str, Any]]:
-        recorded = _http_payloads(str(self.sample_dir / HTTP_FILE))
+        recorded = _http_payloads(_recording(self.sample_dir, HTTP_FILE))
         key = f"public/get_instruments?currency={currency}&expired={str(expired).lower()}"
         if key not in recorded:
             raise BadSymbol(f"no recorded instruments for {currency} (expired={expired})", call="replay.deribit")
@@ -57,11 +61,16 @@ class ReplayOptions:
         return book
 
     def _last_ws(self, stream: str, instrument_name: str) -> dict[str, Any]:
-        messages = _ws_messages(str(self.sample_dir / WS_FILE))
+        messages = _ws_messages(_recording(self.sample_dir, WS_FILE))
         hits = [m["data"] for ch, m in messages if ch.split(".")[:2] == [stream, instrument_name]]
         if not hits:
             raise BadSymbol(f"no recorded {stream} for {instrument_name}", call="replay.deribit")
         return hits[-1]
+
+
+def _recording(root: Path, relative: str) -> str:
+    require_files(root, (relative,))
+    return str(root / relative)
 
 
 @functools.lru_cache(maxsize=2)

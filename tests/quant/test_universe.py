@@ -156,3 +156,98 @@ def test_a_declared_source_hole_is_not_expected_but_every_other_hour_is():
     assert set(missing["hour"]) == {pd.Timestamp("2026-01-19 18:00", tz="UTC")}
     assert len(missing) == 5  # every coin on hyperliquid
     assert missing["detail"].str.contains("no open interest for 2026-01-19 18:00 UTC").all()
+
+
+# -- listings: which venues list a coin, from when ----------------------------------------------
+
+WIF_BINANCE_FROM = "2025-06-01T00:00:00+00:00"
+
+
+def _wif_on_binance() -> Universe:
+    return Universe(coins=("BTC", "WIF"), listings={"WIF": {"binance": WIF_BINANCE_FROM}})
+
+
+def test_a_coin_listed_on_one_venue_is_fetched_there_only() -> None:
+    u = _wif_on_binance()
+    assert u.pairs("candles") == [("binance", "BTC/USDT:USDT"), ("binance", "WIF/USDT:USDT"), ("bybit", "BTC/USDT:USDT")]
+    funding = u.pairs("funding")
+    assert ("binance", "WIF/USDT:USDT") in funding
+    assert ("bybit", "WIF/USDT:USDT") not in funding
+    assert ("hyperliquid", "WIF/USDC:USDC") not in funding
+    assert u.pairs("open_interest") == [("hyperliquid", "BTC/USDC:USDC")]  # hyperliquid does not list WIF
+
+
+@pytest.mark.parametrize(
+    ("before", "fetched"),
+    [
+        (utc("2025-05-31 23:00"), False),  # a window ending at 23:00 holds no listed hour
+        (utc("2025-06-01 00:00"), False),  # [.., 00:00) ends just before the listing
+        (utc("2025-06-01 01:00"), True),  # the listing hour itself
+        (None, True),  # no window: every venue that lists it, at any time
+    ],
+)
+def test_a_window_before_the_listing_fetches_nothing_for_it(before: pd.Timestamp | None, fetched: bool) -> None:
+    assert (("binance", "WIF/USDT:USDT") in _wif_on_binance().pairs("candles", before=before)) is fetched
+    assert ("binance", "BTC/USDT:USDT") in _wif_on_binance().pairs("candles", before=before)  # unlisted coins: always
+
+
+def test_expected_rows_follow_the_listing() -> None:
+    hours = pd.date_range("2025-05-31 22:00", periods=4, freq="h", tz="UTC", unit="ns")
+    rows = _wif_on_binance().expected_rows("candles", hours)
+    wif = rows[rows["symbol"] == "WIF/USDT:USDT"]
+    assert set(wif["venue"]) == {"binance"}  # nothing expected where it is not listed
+    assert wif["hour"].tolist() == [utc("2025-06-01 00:00"), utc("2025-06-01 01:00")]  # nor before its listing
+    assert len(rows) == 2 * 4 + 2  # BTC on both venues every hour
+
+
+@pytest.mark.parametrize(
+    ("listed", "coverage", "expected"),
+    [
+        ("2025-06-01T00:00:00+00:00", None, utc("2025-06-01 00:00")),
+        ("2025-06-01T00:00:00+00:00", "2025-07-01T00:00:00+00:00", utc("2025-07-01 00:00")),  # source starts later
+        ("2025-06-01T00:00:00+00:00", "2025-05-01T00:00:00+00:00", utc("2025-06-01 00:00")),  # listed later
+        (None, "2025-05-01T00:00:00+00:00", utc("2025-05-01 00:00")),
+        ("2025-06-01", None, utc("2025-06-01 00:00")),  # a date without an offset is UTC
+        ("2025-06-01T02:00:00+02:00", None, utc("2025-06-01 00:00")),
+    ],
+)
+def test_expected_from_is_the_later_of_listing_and_source(listed: str | None, coverage: str | None, expected: pd.Timestamp) -> None:
+    starts = {} if coverage is None else {"candles:binance:WIF": coverage}
+    u = Universe(coins=("WIF",), listings={"WIF": {"binance": listed}}, coverage_starts=starts)
+    got = u.expected_from("candles", "binance", "WIF/USDT:USDT")
+    assert got == expected
+    assert str(got.tz) == "UTC"
+
+
+def test_sample_universe_lists_binance_hype_from_its_listing() -> None:
+    u = sample_universe()
+    assert u.listed_from("binance", "HYPE/USDT:USDT") == utc("2025-05-30 10:00")
+    assert u.listed_from("bybit", "HYPE/USDT:USDT") is None
+    assert ("binance", "HYPE/USDT:USDT") not in u.pairs("candles", before=utc("2025-05-30 10:00"))
+    assert ("bybit", "HYPE/USDT:USDT") in u.pairs("candles", before=utc("2025-05-30 10:00"))
+
+
+def test_a_listing_that_names_no_collected_venue_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"WIF is listed on \['binanse'\], none of which the universe collects"):
+        Universe(coins=("WIF",), listings={"WIF": {"binanse": None}})
+
+
+def test_a_listing_date_that_is_not_a_date_is_refused() -> None:
+    with pytest.raises(ValueError, match="listing of WIF on binance: 'soon' is not an ISO date or hour"):
+        Universe(coins=("WIF",), listings={"WIF": {"binance": "soon"}})
+
+
+def test_no_open_interest_venue_expects_nothing_and_misses_nothing() -> None:
+    from quant.market_data import open_interest_table
+    from quant.quality import missing_rows
+
+    hours = pd.date_range("2026-02-05 10:00", periods=2, freq="h", tz="UTC")
+    expected = Universe(oi_venues=()).expected_rows("open_interest", hours)
+    assert expected.empty
+    assert {c: str(t) for c, t in expected.dtypes.items()} == {"venue": "str", "symbol": "str", "hour": "datetime64[ns, UTC]"}
+    stored = open_interest_table([])  # what the asset stores when no venue is collected
+    missing = missing_rows(stored, expected, "open interest")
+    assert missing.empty
+    assert list(missing.columns) == ["hour", "venue", "symbol", "detail"]
+    untyped = pd.DataFrame({"venue": [], "symbol": [], "hour": []})  # an empty frame built without dtypes: float64
+    assert missing_rows(stored, untyped, "open interest").empty
