@@ -15,6 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 
+from resources.redaction import redact
+
 _META = sa.MetaData()
 TRIPS = sa.Table(
     "perpetua_kill_switch",
@@ -55,7 +57,11 @@ class KillSwitchStore:
         _META.create_all(self._engine, checkfirst=True)
 
     def trip(self, source: str, reason: str, *, partition: str | None = None, run_id: str | None = None) -> int:
-        """Record a trip; the same (source, partition, run) is recorded once, however often it is re-sent."""
+        """Record a trip; the same (source, partition, run) is recorded once, however often it is re-sent.
+
+        ``reason`` is stored redacted (:func:`resources.redaction.redact`): it often quotes an
+        exchange error, whose venue text can carry a signed URL or a key.
+        """
         with self._engine.begin() as conn:
             existing = conn.execute(
                 sa.select(TRIPS.c.id).where(
@@ -69,7 +75,7 @@ class KillSwitchStore:
                 return int(existing)
             result = conn.execute(
                 TRIPS.insert().values(
-                    tripped_at=datetime.now(UTC), source=source, reason=reason, partition=partition, run_id=run_id
+                    tripped_at=datetime.now(UTC), source=source, reason=redact(reason), partition=partition, run_id=run_id
                 )
             )
             return int(result.inserted_primary_key[0])

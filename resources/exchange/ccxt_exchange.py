@@ -72,7 +72,7 @@ class CcxtExchange(CcxtReader):
 
         CcxtExchange(venues=DEFAULT_VENUES, *, api_key=None, api_secret=None,
                      urls_override=None, timeout_s=10.0, enable_rate_limit=True, read_attempts=4,
-                     sleep=time.sleep, clock=<utc now>, page_limits=None)
+                     sleep=time.sleep, clock=<utc now>, page_limits=None, max_retry_after_s=60.0)
     """
 
     # -- Exchange protocol ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from resources.exchange.ccxt_errors import checked_body
+from resources.exchange.ccxt_errors import ResponseRecorder
 
 SWAP = "swap"
 SPOT = "spot"
@@ -113,9 +113,11 @@ def rewrite_urls(urls: Any, base_url: str) -> Any:
 def build_client(ccxt_id: str, config: Mapping[str, Any], *, base_url: str | None = None) -> ccxt.Exchange:
     """A ccxt instance of ``ccxt_id`` with the profile's options merged in.
 
-    ``base_url`` (tests) replaces every REST host. The ``on_rest_response`` hook makes a 2xx body
-    that is not JSON an error instead of an empty list, and the last JSON answer is kept so
-    callers can check its shape (:func:`resources.exchange.ccxt_errors.expect_list`).
+    ``base_url`` (tests) replaces every REST host. The ``on_rest_response`` hook, a
+    :class:`~resources.exchange.ccxt_errors.ResponseRecorder` (see :func:`response_of`), makes a
+    2xx body that is not JSON an error instead of an empty list and keeps the last answer's
+    status and headers; the last JSON answer is kept so callers can check its shape
+    (:func:`resources.exchange.ccxt_errors.expect_list`).
     """
     client: ccxt.Exchange = getattr(ccxt, ccxt_id)(dict(config))
     for key, value in profile_for(ccxt_id).options.items():
@@ -123,6 +125,14 @@ def build_client(ccxt_id: str, config: Mapping[str, Any], *, base_url: str | Non
         client.options[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
     if base_url:
         client.urls["api"] = rewrite_urls(client.urls["api"], base_url)
-    client.on_rest_response = checked_body
+    client.on_rest_response = ResponseRecorder()
     client.enableLastJsonResponse = True
     return client
+
+
+def response_of(client: ccxt.Exchange) -> ResponseRecorder:
+    """The :class:`~resources.exchange.ccxt_errors.ResponseRecorder` :func:`build_client` installed."""
+    recorder = client.on_rest_response
+    if not isinstance(recorder, ResponseRecorder):
+        raise TypeError(f"{client.id} was not configured by build_client (on_rest_response is {recorder!r})")
+    return recorder

@@ -3,7 +3,9 @@
 One configured ccxt instance per venue (markets loaded once), and the single read path every
 call takes: ccxt exceptions translated at the boundary (:mod:`resources.exchange.ccxt_errors`),
 the answer's shape checked, transient failures retried by
-:func:`~resources.exchange.errors.retry_read`, long windows paged by
+:func:`~resources.exchange.errors.retry_read` (waiting what ``Retry-After`` asks, within
+``max_retry_after_s``), a venue that asked to wait or banned the client left alone until then
+(:class:`~resources.exchange.retry_after.VenueGate`), long windows paged by
 :mod:`resources.exchange.paging`.
 """
 
@@ -17,14 +19,15 @@ from typing import Any, TypeVar
 import ccxt
 
 from resources.exchange.ccxt_errors import expect_list, guarded
-from resources.exchange.ccxt_profiles import SWAP, VenueProfile, build_client, profile_for
+from resources.exchange.ccxt_profiles import SWAP, VenueProfile, build_client, profile_for, response_of
 from resources.exchange.errors import (
     DEFAULT_READ_ATTEMPTS,
+    MAX_RETRY_AFTER_S,
     MalformedResponse,
     PermanentExchangeError,
-    retry_read,
 )
 from resources.exchange.paging import PageSpec, paginate
+from resources.exchange.retry_after import VenueGate
 
 T = TypeVar("T")
 
@@ -58,10 +61,13 @@ class CcxtReader:
     sleep : Callable[[float], None]
         Backoff sleep between retries, injected in tests.
     clock : Callable[[], datetime]
-        "Now" for :meth:`tickers_24h`'s freshness check.
+        "Now" (UTC) for :meth:`tickers_24h`'s freshness check and for the venues' waits.
     page_limits : Mapping[str, int] | None
         Lower the rows-per-request of ``"ohlcv"``, ``"funding"``, ``"oi"`` or ``"trades"``
         (never above the profile's, see :mod:`resources.exchange.ccxt_profiles`).
+    max_retry_after_s : float
+        The longest ``Retry-After`` a read waits out; a venue asking more (or banning the client
+        for longer) fails the read at once, saying when calls are allowed again.
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class CcxtReader:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = _utc_now,
         page_limits: Mapping[str, int] | None = None,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         self._venues = dict(venues)
         self._api_key, self._api_secret = api_key, api_secret
@@ -88,6 +95,8 @@ class CcxtReader:
         self._clock = clock
         self._page_limits = dict(page_limits or {})
         self._clients: dict[str, ccxt.Exchange] = {}
+        self._max_retry_after_s = max_retry_after_s
+        self._gate = VenueGate(clock)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _ccxt_id(self, venue: str) -> str:
@@ -110,13 +119,18 @@ class CcxtReader:
             config.update(apiKey=self._api_key, secret=self._api_secret)
         return build_client(self._ccxt_id(venue), config, base_url=self._base_url(venue))
 
+    def _retried(self, venue: str, client: ccxt.Exchange, call: str, fn: Callable[[], T]) -> T:
+        """``fn`` (one ccxt request) translated and retried, unless the venue asked to wait."""
+        response = response_of(client)
+        return self._gate.read(venue, lambda: guarded(fn, call=call, response=response, clock=self._clock),
+                               call=call, attempts=self._attempts, sleep=self._sleep,
+                               max_retry_after_s=self._max_retry_after_s)
+
     def _client(self, venue: str) -> ccxt.Exchange:
         """The venue's ccxt instance, with its markets loaded (once, under the retry policy)."""
         if venue not in self._clients:
             client = self._build(venue)
-            call = f"{client.id}.load_markets"
-            retry_read(lambda: guarded(client.load_markets, call=call), call=call,
-                       attempts=self._attempts, sleep=self._sleep)
+            self._retried(venue, client, f"{client.id}.load_markets", client.load_markets)
             self._clients[venue] = client
         return self._clients[venue]
 
@@ -134,7 +148,7 @@ class CcxtReader:
 
         def once() -> T:
             client.last_json_response = None
-            result = guarded(lambda: fn(client), call=call)
+            result = fn(client)
             if check_list:
                 raw = client.last_json_response
                 expect_list(raw, what=rows, call=call)
@@ -143,7 +157,7 @@ class CcxtReader:
                                             f"were readable; first: {str(raw[0])[:160]}", call=call)
             return result
 
-        return retry_read(once, call=call, attempts=self._attempts, sleep=self._sleep)
+        return self._retried(venue, client, call, once)
 
     def _history(self, venue: str, method: str, fetch: Callable[[ccxt.Exchange, int, int, int], list], *,
                  rows: str, ts_of: Callable[[Any], int], start_ms: int, end_ms: int, spec: PageSpec) -> list:

@@ -23,12 +23,18 @@ anything else                                               :class:`PermanentExc
 Without a JSON-RPC error: HTTP 429 -> rate limited, 5xx / timeouts / connection errors ->
 transient, 401/403 -> auth, other 4xx -> permanent; a body that is not JSON (or JSON without
 ``result``) -> :class:`MalformedResponse`.
+
+Whatever the body, HTTP 418 is :class:`~resources.exchange.errors.Banned`, and a
+``Retry-After`` on a transient answer is waited out (up to ``max_retry_after_s``) or, when
+longer, fails the read at once; the client then sends nothing until the wait is over
+(:mod:`resources.exchange.retry_after`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,6 +42,7 @@ import pandas as pd
 
 from resources.exchange.errors import (
     DEFAULT_READ_ATTEMPTS,
+    MAX_RETRY_AFTER_S,
     AuthError,
     BadSymbol,
     ExchangeError,
@@ -43,11 +50,12 @@ from resources.exchange.errors import (
     PermanentExchangeError,
     RateLimited,
     TransientExchangeError,
-    retry_read,
 )
+from resources.exchange.retry_after import VenueGate, paced
 
 DEFAULT_BASE_URL = "https://www.deribit.com/api/v2"
 DEFAULT_TIMEOUT_S = 10.0
+VENUE = "deribit"
 #: How much of an offending body an error message quotes.
 BODY_EXCERPT_CHARS = 160
 
@@ -65,6 +73,10 @@ BOOK_SUMMARY_COLUMNS = (
     "ask_price", "mid_price", "last", "low", "high", "price_change", "volume", "volume_usd",
     "open_interest",
 )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def rpc_error(error: Mapping[str, Any], *, call: str) -> ExchangeError:
@@ -113,6 +125,11 @@ class DeribitHttp:
         Tries per read, including the first (transient errors only).
     sleep : Callable[[float], None]
         Backoff sleep between retries, injected in tests.
+    clock : Callable[[], datetime]
+        "Now" (UTC) for the venue's waits (``Retry-After`` as an HTTP-date, bans).
+    max_retry_after_s : float
+        The longest ``Retry-After`` a read waits out; a venue asking more (or banning the client
+        for longer) fails the read at once, saying when calls are allowed again.
     transport : httpx.BaseTransport | None
         Custom transport (proxies, mounts); the default is httpx's own.
     """
@@ -124,11 +141,16 @@ class DeribitHttp:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         read_attempts: int = DEFAULT_READ_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = _utc_now,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._timeout_s = timeout_s
         self._attempts = read_attempts
         self._sleep = sleep
+        self._clock = clock
+        self._max_retry_after_s = max_retry_after_s
+        self._gate = VenueGate(clock)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             timeout=timeout_s,
@@ -148,9 +170,10 @@ class DeribitHttp:
 
     # -- transport -----------------------------------------------------------------------------
     def _get(self, method: str, params: Mapping[str, str | int]) -> Any:
-        call = f"deribit.{method}"
-        return retry_read(lambda: self._get_once(method, params, call), call=call,
-                          attempts=self._attempts, sleep=self._sleep)
+        call = f"{VENUE}.{method}"
+        return self._gate.read(VENUE, lambda: self._get_once(method, params, call), call=call,
+                               attempts=self._attempts, sleep=self._sleep,
+                               max_retry_after_s=self._max_retry_after_s)
 
     def _get_once(self, method: str, params: Mapping[str, str | int], call: str) -> Any:
         try:
@@ -160,6 +183,17 @@ class DeribitHttp:
                                          call=call) from exc
         except httpx.TransportError as exc:
             raise TransientExchangeError(f"{type(exc).__name__}: {exc}", call=call) from exc
+        try:
+            return self._result(response, call)
+        except ExchangeError as exc:
+            error = paced(exc, status=response.status_code, headers=response.headers, now=self._clock())
+            if error is exc:
+                raise
+            raise error from exc
+
+    @staticmethod
+    def _result(response: httpx.Response, call: str) -> Any:
+        """The JSON-RPC ``result`` of ``response``, or the error its status and body imply."""
         excerpt = response.text[:BODY_EXCERPT_CHARS]
         try:
             payload = response.json()

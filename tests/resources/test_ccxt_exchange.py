@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from resources.exchange.ccxt_profiles import rewrite_urls
 from resources.exchange.errors import (
     AuthError,
     BadSymbol,
+    Banned,
     MalformedResponse,
     PermanentExchangeError,
     RateLimited,
@@ -28,7 +30,7 @@ from tests.support.binance_shapes import (
     futures_exchange_info,
     install_binance,
 )
-from tests.support.replay_server import ReplayServer, Reply, Request, json_reply, text_reply
+from tests.support.replay_server import ReplayServer, Reply, Request, SteppingClock, json_reply, text_reply
 
 BTC = "BTC/USDT:USDT"
 KLINES = "/fapi/v1/klines"
@@ -39,6 +41,11 @@ ATTEMPTS = 4
 TIMEOUT_S = 5.0
 SHORT_TIMEOUT_S = 0.3
 SLOW_REPLY_S = 0.8
+RETRY_AFTER_S = 3.0
+BAN_S = 120.0
+#: Binance's answer to an IP that kept calling after 429s (HTTP 418, with Retry-After).
+BAN_BODY = {"code": -1003, "msg": "Way too many requests; IP(127.0.0.1) banned until 1759233720000. "
+                                  "Please use the websocket for live updates to avoid bans."}
 
 
 def utc(*args: int) -> datetime:
@@ -318,6 +325,73 @@ def test_market_loading_is_retried(exchange: CcxtExchange, server: ReplayServer,
     server.route("/fapi/v1/exchangeInfo", text_reply("busy", 503), json_reply(futures_exchange_info()))
     assert BTC in exchange.symbols("binance")
     assert len(server.requests_to("/fapi/v1/exchangeInfo")) == 2
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock(AS_OF)
+
+
+@pytest.fixture
+def paced(server: ReplayServer, binance: BinanceFutures, clock: SteppingClock) -> CcxtExchange:
+    """A client whose sleeps and clock are the stepping clock: waits cost no real time."""
+    return CcxtExchange({"binance": "binanceusdm"}, urls_override=server.url, enable_rate_limit=False,
+                        read_attempts=ATTEMPTS, sleep=clock.sleep, clock=clock)
+
+
+@pytest.mark.parametrize("status", [429, 418])
+@pytest.mark.parametrize("retry_after", [str(int(RETRY_AFTER_S)),
+                                         format_datetime(AS_OF + timedelta(seconds=RETRY_AFTER_S), usegmt=True)])
+def test_retry_after_within_the_bound_is_waited_out(paced: CcxtExchange, server: ReplayServer,
+                                                    binance: BinanceFutures, clock: SteppingClock,
+                                                    status: int, retry_after: str) -> None:
+    server.route(KLINES, json_reply(BAN_BODY, status, headers={"Retry-After": retry_after}), binance.klines)
+    assert len(paced.candles("binance", BTC, T0, T0 + timedelta(hours=2))) == 2
+    assert clock.sleeps == [RETRY_AFTER_S]
+    assert len(server.requests_to(KLINES)) == 2
+
+
+def test_a_ban_blocks_every_read_of_that_venue_until_it_ends(paced: CcxtExchange, server: ReplayServer,
+                                                             binance: BinanceFutures, clock: SteppingClock) -> None:
+    server.route(KLINES, json_reply(BAN_BODY, 418, headers={"Retry-After": str(int(BAN_S))}), binance.klines)
+    with pytest.raises(Banned):
+        paced.candles("binance", BTC, T0, T0 + timedelta(hours=2))
+    server.clear_requests()
+    clock.advance(BAN_S - 1)
+    with pytest.raises(Banned, match=r"binanceusdm\.fetch_funding_rate_history: no request sent") as info:
+        paced.funding_history("binance", BTC, T0, T0 + timedelta(hours=8))
+    assert info.value.retry_after == 1.0
+    assert server.requests == []
+    clock.advance(1)
+    assert len(paced.candles("binance", BTC, T0, T0 + timedelta(hours=2))) == 2
+    assert len(server.requests_to(KLINES)) == 1
+
+
+@pytest.mark.parametrize(("headers", "says"), [
+    ({"Retry-After": str(int(BAN_S))}, "Retry-After 120 s is longer than the 60 s"),
+    ({}, "no Retry-After, assuming the shortest Binance ban"),  # 120 s too
+])
+def test_an_ip_ban_fails_at_once_saying_when_calls_are_allowed_again(
+        paced: CcxtExchange, server: ReplayServer, clock: SteppingClock, headers: dict[str, str], says: str) -> None:
+    server.route(KLINES, json_reply(BAN_BODY, 418, headers=headers))
+    with pytest.raises(Banned, match=r"HTTP 418.*calls again at 2025-09-30T12:02:00\+00:00") as info:
+        paced.candles("binance", BTC, T0, T0 + timedelta(hours=2))
+    assert says in str(info.value)
+    assert info.value.retry_after == BAN_S
+    assert info.value.until == AS_OF + timedelta(seconds=BAN_S)
+    assert len(server.requests_to(KLINES)) == 1
+    assert clock.sleeps == []
+
+
+def test_a_rate_limit_asking_longer_than_the_bound_fails_now(paced: CcxtExchange, server: ReplayServer,
+                                                             clock: SteppingClock) -> None:
+    server.route(KLINES, json_reply({"code": -1003, "msg": "Too many requests."}, 429, headers={"Retry-After": "600"}))
+    with pytest.raises(RateLimited, match=r"calls again at 2025-09-30T12:10:00\+00:00.*"
+                                          r"Retry-After 600 s is longer than the 60 s") as info:
+        paced.candles("binance", BTC, T0, T0 + timedelta(hours=2))
+    assert type(info.value) is RateLimited
+    assert len(server.requests_to(KLINES)) == 1
+    assert clock.sleeps == []
 
 
 @pytest.mark.live

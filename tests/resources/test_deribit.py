@@ -3,7 +3,10 @@ path (URL joining, query encoding, timeouts, JSON decoding) on every call."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pandas as pd
 import pytest
@@ -13,6 +16,7 @@ from resources.exchange.deribit import BOOK_SUMMARY_COLUMNS, DeribitHttp
 from resources.exchange.errors import (
     AuthError,
     BadSymbol,
+    Banned,
     ExchangeError,
     MalformedResponse,
     PermanentExchangeError,
@@ -27,7 +31,14 @@ from tests.support.deribit_shapes import (
     rpc_error,
     ticker_data,
 )
-from tests.support.replay_server import ReplayServer, Reply, json_reply, read_recorded, text_reply
+from tests.support.replay_server import (
+    ReplayServer,
+    Reply,
+    SteppingClock,
+    json_reply,
+    read_recorded,
+    text_reply,
+)
 
 TICKER = f"{PREFIX}/public/ticker"
 OPTION = "ETH-30JUL21-2800-C"
@@ -36,6 +47,10 @@ ATTEMPTS = 3
 TIMEOUT_S = 5.0
 SHORT_TIMEOUT_S = 0.3
 SLOW_REPLY_S = 0.8
+NOW = datetime(2024, 1, 8, 11, 19, 41, tzinfo=UTC)
+RETRY_AFTER_S = 2.0
+BAN_S = 120.0
+CLIENT_SECRET = "z6sXrS2ALb8ZqDBDkxAUuN4yC1wZ8hH5WkKpQaYQ3vE"
 
 
 @pytest.fixture
@@ -185,6 +200,72 @@ def test_malformed_answers_fail_clearly(deribit: DeribitHttp, server: ReplayServ
     with pytest.raises(MalformedResponse, match=message):
         deribit.ticker(OPTION)
     assert len(server.requests_to(TICKER)) == 1
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock(NOW)
+
+
+@pytest.fixture
+def paced(server: ReplayServer, clock: SteppingClock) -> Iterator[DeribitHttp]:
+    """A client whose sleeps and clock are the stepping clock: waits cost no real time."""
+    with DeribitHttp(server.url + PREFIX, read_attempts=ATTEMPTS, sleep=clock.sleep, clock=clock) as client:
+        yield client
+
+
+def ok_ticker(req: object) -> Reply:
+    return json_reply({"jsonrpc": "2.0", "result": ticker_data(OPTION)})
+
+
+@pytest.mark.parametrize("retry_after", [str(int(RETRY_AFTER_S)),
+                                         format_datetime(NOW + timedelta(seconds=RETRY_AFTER_S), usegmt=True)])
+@pytest.mark.parametrize("status", [429, 418])
+def test_retry_after_within_the_bound_is_waited_out(paced: DeribitHttp, server: ReplayServer,
+                                                    clock: SteppingClock, retry_after: str, status: int) -> None:
+    server.route(TICKER, rpc_error(10028, "too_many_requests", status=status, headers={"Retry-After": retry_after}),
+                 ok_ticker)
+    assert paced.ticker(OPTION)["instrument_name"] == OPTION
+    assert clock.sleeps == [RETRY_AFTER_S]
+    assert len(server.requests_to(TICKER)) == 2
+
+
+def test_a_418_is_a_ban_that_blocks_the_venue_until_it_ends(paced: DeribitHttp, server: ReplayServer,
+                                                            clock: SteppingClock) -> None:
+    server.route(TICKER, Reply(418, b"I'm a teapot", {"Retry-After": str(int(BAN_S))}), ok_ticker)
+    with pytest.raises(Banned, match=r"public/ticker: HTTP 418.*calls again at 2024-01-08T11:21:41\+00:00") as info:
+        paced.ticker(OPTION)
+    assert info.value.until == NOW + timedelta(seconds=BAN_S)
+    assert clock.sleeps == []
+    server.clear_requests()
+    with pytest.raises(Banned, match=r"deribit\.public/get_instruments: no request sent"):
+        paced.instruments("BTC")
+    assert server.requests == []
+    clock.advance(BAN_S)
+    assert paced.ticker(OPTION)["instrument_name"] == OPTION
+    assert len(server.requests_to(TICKER)) == 1
+
+
+def test_a_rate_limit_asking_longer_than_the_bound_fails_now(paced: DeribitHttp, server: ReplayServer,
+                                                             clock: SteppingClock) -> None:
+    server.route(TICKER, rpc_error(10028, "too_many_requests", status=429, headers={"Retry-After": "600"}))
+    with pytest.raises(RateLimited, match="Retry-After 600 s is longer than the 60 s"):
+        paced.ticker(OPTION)
+    assert len(server.requests_to(TICKER)) == 1
+    assert clock.sleeps == []
+
+
+def test_an_auth_error_quoting_the_request_never_shows_the_client_secret(deribit: DeribitHttp,
+                                                                        server: ReplayServer) -> None:
+    # a fronting proxy that echoes the rejected request line, as some do on 401
+    echo = ("<html><body>401 Unauthorized: GET /api/v2/public/auth?grant_type=client_credentials"
+            f"&client_id=fo7WAPRm4P&client_secret={CLIENT_SECRET}</body></html>")
+    server.route(TICKER, text_reply(echo, 401, content_type="text/html"))
+    with pytest.raises(AuthError) as info:
+        deribit.ticker(OPTION)
+    shown = [str(info.value), repr(info.value), "".join(traceback.format_exception(info.value))]
+    assert [CLIENT_SECRET in text for text in shown] == [False, False, False]
+    assert "grant_type=client_credentials&client_id=***&client_secret=***" in str(info.value)
 
 
 @pytest.mark.live

@@ -48,13 +48,14 @@ def rpc_result(result: Any) -> Reply:
                        "usDiff": 150, "testnet": False})
 
 
-def rpc_error(code: int, message: str, data: dict[str, Any] | None = None, status: int = 400) -> Reply:
+def rpc_error(code: int, message: str, data: dict[str, Any] | None = None, status: int = 400,
+              headers: dict[str, str] | None = None) -> Reply:
     """A JSON-RPC error envelope (HTTP 400 unless told otherwise)."""
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
     return json_reply({"jsonrpc": "2.0", "error": error, "usIn": US_IN, "usOut": US_IN + 90,
-                       "usDiff": 90, "testnet": False}, status)
+                       "usDiff": 90, "testnet": False}, status, headers=headers)
 
 
 UNKNOWN_INSTRUMENT = rpc_error(-32602, "Invalid params", {"reason": "instrument not found",

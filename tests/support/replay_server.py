@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,31 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
     return _Handler
 
+
+class SteppingClock:
+    """A UTC clock that moves only when told, and a ``sleep`` that moves it instead of waiting.
+
+    Pass ``clock`` and ``clock.sleep`` to a client: a Retry-After of 120 s then costs no real
+    time, and what the client slept stays in :attr:`sleeps`.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.utcoffset() != timedelta(0):
+            raise ValueError(f"the clock runs in UTC, got {start!r}")
+        self.at = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        """Record the sleep and move the clock on by it."""
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass without a sleep being recorded."""
+        self.at += timedelta(seconds=seconds)
 
 
 # -- recorded payload files ------------------------------------------------------------------
