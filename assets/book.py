@@ -16,7 +16,6 @@ import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetKey,
     AssetOut,
     Config,
     Failure,
@@ -30,16 +29,18 @@ from dagster import (
 from assets.metadata import money, pct, per_hour
 from checks.book import BOOK_RULES
 from checks.engine import audited, partition_key, quality_spec
-from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_of
+from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_containing, window_of
 from quant.book import BookState, fresh_state, run_book, state_from_tables
 from quant.book_params import BookParams
 from quant.market_data import hours_of
 from resources.kill_switch import KillSwitch, Trip
-from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
+from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours, stored_hours
 
 GROUP = "book"
 IO = "hourly_parquet"
 OUTPUTS = ("ledger_1h", "positions_1h", "order_intents_1h", "fills_1h", "layer_allocations_1h")
+#: How the gap message spells an hour for ``perpetua backfill --start/--end``.
+ISO_HOUR = "%Y-%m-%dT%H:00Z"
 PREVIOUS_HOUR = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
 DESCRIPTIONS = {
     "ledger_1h": "Cumulative P&L per (layer, venue, position) and one `total` row per hour: realised, unrealised, "
@@ -181,7 +182,12 @@ def _allocations_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
 
 
 def _previous_state(context: AssetExecutionContext, root: str, start: pd.Timestamp) -> BookState:
-    """The stored tables of the hour before ``start``; a fresh book only where nothing earlier exists."""
+    """The stored tables of the hour before ``start``; a fresh book only where storage holds no earlier hour.
+
+    Storage is the truth, not the instance's records: after ``perpetua purge-runs``, on a new
+    ``DAGSTER_HOME`` or a move to Postgres the book continues from the stored hour before, and a
+    gap in the stored book is refused rather than silently restarting it from the bankroll.
+    """
     prev = start - pd.Timedelta(hours=1)
     if starts_a_window(start):
         # The months before this hour are "no data" (not part of the partition set): no position can
@@ -192,14 +198,17 @@ def _previous_state(context: AssetExecutionContext, root: str, start: pd.Timesta
     try:
         tables = [read_hours(root, name, hour) for name in ("positions_1h", "ledger_1h", "order_intents_1h")]
     except MissingPartitionError:
-        earlier = [k for k in context.instance.get_materialized_partitions(AssetKey("ledger_1h"))
-                   if pd.Timestamp(HOURLY.time_window_for_partition_key(k).start) < prev]
-        if earlier:
+        window = window_containing(start)  # an earlier data window's book is another book
+        earlier = stored_hours(root, "ledger_1h", window[0] if window else None, prev)
+        if len(earlier):
+            last = earlier[-1]
             raise Failure(
-                description=f"the book has hours before {prev:%Y-%m-%d %H:00} but not that hour: materialise the gap "
-                            f"first (from {max(earlier)}), or the ledger would restart from nothing"
+                description=f"the stored book has hours before {prev:%Y-%m-%d %H:00} UTC but not that hour (its last "
+                            f"stored hour before it is {last:%Y-%m-%d %H:00} UTC): materialise the gap first (perpetua "
+                            f"backfill --start {last + pd.Timedelta(hours=1):{ISO_HOUR}} --end {start:{ISO_HOUR}}), "
+                            "or the ledger would restart from the bankroll with no positions"
             ) from None
-        context.log.info(f"no book before {start:%Y-%m-%d %H:00}: starting a fresh book")
+        context.log.info(f"no stored book before {start:%Y-%m-%d %H:00}: starting a fresh book")
         return fresh_state()
     positions, ledger, intents = tables
     return state_from_tables(prev, positions, ledger, intents)

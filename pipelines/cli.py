@@ -1,7 +1,9 @@
 """``perpetua``: the command line (demo, backfill, status, kill switch, UI, run purge).
 
 Every command works on the project-local Dagster instance (``var/dagster_home`` unless
-``DAGSTER_HOME`` says otherwise), the same one ``make ui`` opens.
+``DAGSTER_HOME`` says otherwise), the same one ``make ui`` opens. Bad input is refused before any
+work (``pipelines.cli_input``); an instance database that cannot be reached is one line and exit
+code 3, at start or in the middle of a backfill (``pipelines.instance_access``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.environments import PROJECT_ROOT, Settings, settings
+from pipelines.cli_input import non_negative_int, positive_int, utc_hour, window_with_data
+from pipelines.environments import ENVIRONMENTS, PROJECT_ROOT, Settings, settings
+from pipelines.instance_access import STORAGE_ERRORS, StorageUnreachable, error_reason, unreachable
+
+#: Exit codes: bad input (argparse's own), a failed run, the instance's database unreachable.
+EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_UNREACHABLE = 2, 1, 3
 
 #: The demo window: three weeks of the 2026 window through the real sell-off (BTC 97k -> 60k, the
 #: 2026-02-06 bar fell 4.9% open to low) and the cascade triggers after it: open interest overlaps the candles.
@@ -39,104 +46,39 @@ def prepare_home(s: Settings) -> Path:
 
 
 def _instance(s: Settings):
-    from dagster import DagsterInstance
+    from pipelines.instance_access import open_instance
 
-    prepare_home(s)
-    return DagsterInstance.get()
-
-
-def utc_hour(value: str) -> pd.Timestamp:
-    """An ISO-8601 date or time as a UTC hour; naive times are UTC, other offsets are converted.
-
-    Refuses anything that is not ISO-8601 (``2026-02-01``, ``2026-02-01T13:00Z``) and times that
-    are not on the hour, so a typo never silently shifts a backfill.
-    """
-    try:
-        ts = pd.Timestamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except (TypeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 date or time (e.g. 2026-02-01T13:00Z)") from exc
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if ts != ts.floor("h"):
-        raise argparse.ArgumentTypeError(f"{value!r} is not on the hour (partitions are whole UTC hours)")
-    return ts
-
-
-def positive_int(value: str) -> int:
-    n = int(value)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive number of hours")
-    return n
-
-
-def non_negative_int(value: str) -> int:
-    n = int(value)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return n
-
-
-class Progress:
-    """One line per run with the hours done, the rate and an ETA for the rest."""
-
-    def __init__(self, warmup_job: str) -> None:
-        self.warmup_job = warmup_job  # its hours are look-backs, not hours of the cycle
-        self.total_hours = 0
-        self.done_hours = 0
-        self.seconds = 0.0
-
-    def plan(self, plan) -> None:
-        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job != self.warmup_job)
-        print(f"  {len(plan)} run(s), {self.total_hours} hours of the hourly cycle", flush=True)
-
-    def chunk(self, c) -> None:
-        self.seconds += c.seconds
-        hours = _hours_between(c.start, c.end)
-        if c.job != self.warmup_job and not c.kept_before_failure:  # a re-run of hours already counted
-            self.done_hours += hours
-        rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
-        left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
-        status = "ok" if c.success else "FAILED"
-        bad = ", ".join(f"{k} x{v}h" for k, v in sorted(c.checks_failed.items())) or "all checks passed"
-        eta = f"ETA {left:4.0f}s" if left == left else "ETA   ?"
-        print(f"  {c.job:14s} {c.start} .. {c.end}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
-              f"{self.done_hours:5d}/{self.total_hours}h  {eta}  {bad}", flush=True)
-        if c.error:
-            print(f"    error: {c.error}", flush=True)
-        if c.first_failed_hour is not None:
-            print(f"    stopped at {c.first_failed_hour:%Y-%m-%d %H:00} UTC: the first hour whose data failed a check",
-                  flush=True)
-        if c.kept_before_failure:
-            kept = "kept" if c.success else "could not keep"
-            print(f"    {kept} the hours before the failure ({c.start} .. {c.end})", flush=True)
-
-
-def _hours_between(first_key: str, last_key: str) -> int:
-    from dagster import PartitionKeyRange
-
-    from pipelines.partitions import HOURLY
-
-    return len(HOURLY.get_partition_keys_in_range(PartitionKeyRange(first_key, last_key)))
+    return open_instance(prepare_home(s))
 
 
 def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     from pipelines.definitions import build_definitions
     from pipelines.partitions import describe_windows
-    from pipelines.runner import WARMUP_JOB, check_window, run_window
+    from pipelines.progress import Progress
+    from pipelines.run_records import mark_orphaned_runs
+    from pipelines.runner import WARMUP_JOB, run_window
 
     start, end = args.start, args.end  # already UTC hours (``utc_hour``, defaults included)
-    parts = check_window(start, end)  # refuses bad windows before any work
+    parts = window_with_data(start, end)  # refuses bad windows before any work
     instance = _instance(s)
+    if orphans := mark_orphaned_runs(instance):
+        print(f"marked {len(orphans)} orphaned run(s) FAILURE (left STARTED by a process that is gone): "
+              + ", ".join(map(str, orphans)))
     defs = build_definitions(s)
     print(f"backfill {start:%Y-%m-%d %H:00} -> {end:%Y-%m-%d %H:00} UTC in runs of {args.chunk_hours}h on {s.home}")
     if parts != [(start, end)]:
         print(f"  hours with data: {describe_windows(parts)} (the rest is no data: the sample withholds it)")
     progress = Progress(WARMUP_JOB)
-    results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=progress.chunk,
-                         on_plan=progress.plan)
+    try:
+        results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=progress.chunk,
+                             on_plan=progress.plan)
+    except STORAGE_ERRORS as exc:
+        print(progress.before_outage(), flush=True)
+        raise unreachable(s.home / "dagster.yaml", error_reason(exc), during="the backfill") from exc
     seconds = sum(c.seconds for c in results)
     events = sum(c.events for c in results)
     print(f"{len(results)} run(s), {seconds:.1f}s, {events} events ({events / max(seconds, 1e-9):.0f} events/s)")
-    return 0 if results and all(c.success for c in results) else 1
+    return 0 if results and all(c.success for c in results) else EXIT_RUN_FAILED
 
 
 def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
@@ -151,8 +93,6 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     """Materialise ``performance_report`` and print its per-layer table (rows L1, L2, L3, total)."""
-    from dagster import AssetKey
-
     from pipelines.definitions import build_definitions
     from pipelines.runner import CONSOLE_LOG_LEVEL
 
@@ -163,20 +103,34 @@ def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     )
     if not res.success:
         print("performance report FAILED; see the run in the UI")
-        return 1
+        return EXIT_RUN_FAILED
     meta = res.asset_materializations_for_node("performance_report")[0].metadata
     if "window" not in meta:
         print(meta["note"].value)
-        return 1
+        _say_what_the_report_leaves_out(s.storage_root, 0)
+        return EXIT_RUN_FAILED
     reports = Path(s.storage_root) / "reports"
-    stored = len(instance.get_materialized_partitions(AssetKey("ledger_1h")))
     print(f"\n{meta['window'].value} ({meta['modelled_fills'].value} modelled fills: L1 spot legs and L3 options)")
-    if stored > meta["hours"].value:
-        print(f"(the latest unbroken book: {stored - meta['hours'].value} earlier stored book hour(s), another book "
-              "before a gap, are not in this report)")
+    _say_what_the_report_leaves_out(s.storage_root, meta["hours"].value)
     print((reports / "layers.txt").read_text())
     print(f"equity and drawdown plot: {reports / 'equity.png'} (also on the performance_report asset in the UI)")
     return 0
+
+
+def _say_what_the_report_leaves_out(root: str, reported: int) -> None:
+    """Compare the report's hours with the book storage holds (the truth, whatever the instance recalls)."""
+    from assets.report import book_hours
+    from resources.storage import PARTITION_KEY_FORMAT, stored_hours
+
+    stored = stored_hours(root, "ledger_1h")
+    book = book_hours({f"{h:{PARTITION_KEY_FORMAT}}" for h in stored})  # the latest unbroken stored book
+    if len(book) > reported:
+        print(f"(the stored book runs {book[0]:%Y-%m-%d %H:00} .. {book[-1]:%Y-%m-%d %H:00} UTC, {len(book)} hours; "
+              f"this report covers {reported or 'none'} of them: the report asset reads the instance's records, "
+              "which lack the rest after purge-runs or on a new DAGSTER_HOME)")
+    elif len(stored) > reported:
+        print(f"(the latest unbroken book: {len(stored) - reported} earlier stored book hour(s), another book "
+              "before a gap, are not in this report)")
 
 
 def cmd_status(args: argparse.Namespace, s: Settings) -> int:
@@ -189,6 +143,9 @@ def cmd_status(args: argparse.Namespace, s: Settings) -> int:
 def cmd_kill_switch(args: argparse.Namespace, s: Settings) -> int:
     from resources.kill_switch import KillSwitchStore
 
+    if args.action in ("reset", "trip") and not args.by.strip():  # refused before the store is touched
+        verb = {"reset": "resetting", "trip": "tripping"}[args.action]
+        raise ValueError(f"a kill-switch {args.action} must name the person {verb} it (--by)")
     store = KillSwitchStore(s.kill_switch_url)
     if args.action == "reset":
         n = store.reset(by=args.by, note=args.note or "")
@@ -215,14 +172,20 @@ def cmd_ui(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_purge_runs(args: argparse.Namespace, s: Settings) -> int:
-    from dagster import RunsFilter
+    """Forget old run records (their events too); the Parquet outputs, and so the book, stay."""
+    from pipelines.run_records import delete_runs, describe_purge, plan_purge
+    from pipelines.status import book_line
 
     instance = _instance(s)
-    cutoff = datetime.now(UTC) - timedelta(days=args.older_than_days)
-    records = instance.get_run_records(filters=RunsFilter(created_before=cutoff))
-    for rec in records:
-        instance.delete_run(rec.dagster_run.run_id)
-    print(f"deleted {len(records)} run(s) created before {cutoff:%Y-%m-%d %H:%M} UTC (stored Parquet outputs are kept)")
+    plan = plan_purge(instance, pd.Timestamp(datetime.now(UTC) - timedelta(days=args.older_than_days)))
+    if not args.dry_run:
+        delete_runs(instance, plan)
+    print(describe_purge(plan, "would delete" if args.dry_run else "deleted"))
+    book = book_line(s.storage_root)
+    stays = "no book is stored yet" if book.endswith("none stored yet") else f"the book stays: {book.removeprefix('book: ')}"
+    print(f"Parquet outputs under {s.storage_root} stay, and {stays}; the next backfill continues from storage")
+    if args.dry_run:
+        print("(dry run: nothing was deleted)")
     return 0
 
 
@@ -248,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("kill-switch", help="show, reset (by a person) or trip the kill switch")
     k.add_argument("action", choices=["status", "reset", "trip"])
-    k.add_argument("--by", default="", help="who resets/trips it (required for reset)")
+    k.add_argument("--by", default="", help="the person who resets or trips it (required for both)")
     k.add_argument("--note", default="")
     k.set_defaults(fn=cmd_kill_switch)
 
@@ -257,8 +220,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(fn=cmd_ui)
 
-    r = sub.add_parser("purge-runs", help="delete run records (events) older than N days")
+    r = sub.add_parser("purge-runs", help="delete run records (events) older than N days; Parquet outputs and the book stay")
     r.add_argument("--older-than-days", type=non_negative_int, default=30)
+    r.add_argument("--dry-run", action="store_true", help="say what would be forgotten, delete nothing")
     r.set_defaults(fn=cmd_purge_runs)
     return p
 
@@ -277,18 +241,35 @@ def _quiet_warnings() -> None:
         pass
 
 
+def _env_first(argv: list[str] | None) -> None:
+    """Set ``PERPETUA_ENV`` from ``--env`` before the dates are parsed: their messages name that env's data."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env")
+    known, _ = pre.parse_known_args(argv)
+    if known.env in ENVIRONMENTS:  # the partitions (and every window check) follow the environment
+        os.environ["PERPETUA_ENV"] = known.env
+
+
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.instance_access import quiet_reconnect_notices
+
+    _env_first(argv)
     args = parser().parse_args(argv)
     _quiet_warnings()
-    if args.env:  # the partitions (and every window check) follow the environment
-        os.environ["PERPETUA_ENV"] = args.env
+    quiet_reconnect_notices()
     s = settings(args.env)
     pd.set_option("display.width", 140)
     try:
         return int(args.fn(args, s))
+    except StorageUnreachable as exc:
+        print(f"perpetua: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except STORAGE_ERRORS as exc:  # a command without its own translation
+        print(f"perpetua: {unreachable(s.home / 'dagster.yaml', error_reason(exc))}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except ValueError as exc:
         print(f"perpetua: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

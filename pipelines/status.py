@@ -1,13 +1,22 @@
-"""A plain-text status report of the instance: partitions materialised, failing checks, kill switch."""
+"""A plain-text status report: the hours stored per asset, the book, failing checks, kill switch.
+
+What is stored is read from storage (each day file's stored-hours record), not from the
+instance's run records, so it stays true after ``perpetua purge-runs``, on a new
+``DAGSTER_HOME`` or a move to Postgres. Check results exist only as the instance's records.
+"""
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
+from upath import UPath
 
 from pipelines.environments import Settings
 from pipelines.partitions import HOURLY, data_windows, describe_windows
 from resources.kill_switch import KillSwitchStore
+from resources.storage import PARTITION_KEY_FORMAT, MissingPartitionError, read_hours, stored_hours
 
 
 def _asset_names() -> list[str]:
@@ -21,16 +30,17 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
     lines.append(f"{'asset':24s} {'hours':>7s}  {'first':16s}  {'last':16s}  {'failed check evaluations (last 50)':s}")
     for name in _asset_names():
         key = AssetKey(name)
-        parts = sorted(instance.get_materialized_partitions(key))
-        first, last = (parts[0], parts[-1]) if parts else ("-", "-")
-        if not parts and (latest := instance.get_latest_materialization_event(key)) is not None:
-            # not partitioned (the report): say when it was last materialised
-            first = last = f"{pd.Timestamp(latest.timestamp, unit='s', tz='UTC'):%Y-%m-%d %H:%M}"
-            parts = ["materialised"]
+        hours = stored_hours(s.storage_root, name)
+        count = len(hours)
+        first, last = (f"{hours[0]:{PARTITION_KEY_FORMAT}}", f"{hours[-1]:{PARTITION_KEY_FORMAT}}") if count else ("-", "-")
+        if not count and (made := _report_made(instance, s, key)) is not None:
+            # not partitioned (the report): say when it was last made
+            first = last = f"{made:%Y-%m-%d %H:%M}"
+            count = 1
         failed = _failed_checks(instance, key)
-        lines.append(f"{name:24s} {len(parts):7d}  {first:16s}  {last:16s}  {failed}")
+        lines.append(f"{name:24s} {count:7d}  {first:16s}  {last:16s}  {failed}")
+    lines += ["", book_line(s.storage_root)]
     active = KillSwitchStore(s.kill_switch_url).active()
-    lines.append("")
     if active:
         lines.append(f"kill switch: TRIPPED ({len(active)}); first: {active[0].source}: {active[0].reason}")
         lines.append("  reset with: perpetua kill-switch reset --by NAME --note WHY")
@@ -43,6 +53,34 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
         lines.append(f"partitions: hourly, the data's windows {describe_windows(windows)} "
                      f"({len(HOURLY.get_partition_keys())} hours; the months between are no data)")
     return "\n".join(lines)
+
+
+def book_line(root: str) -> str:
+    """The stored book at its latest hour: equity, P&L, drawdown and open legs (from ledger_1h, positions_1h)."""
+    hours = stored_hours(root, "ledger_1h")
+    if hours.empty:
+        return "book: none stored yet"
+    last = hours[-1:]
+    ledger = read_hours(root, "ledger_1h", last)
+    total = ledger[ledger["layer"] == "total"]
+    try:
+        legs = f"{len(read_hours(root, 'positions_1h', last))} open legs"
+    except MissingPartitionError:
+        legs = "positions not stored"
+    if total.empty:
+        return f"book: {last[0]:%Y-%m-%d %H:00} UTC (no total row stored), {legs}"
+    t = total.iloc[-1]
+    return (f"book: {last[0]:%Y-%m-%d %H:00} UTC  equity {t['equity_usd']:,.2f} USD  P&L {t['pnl_usd']:+,.2f}  "
+            f"drawdown {100 * t['drawdown']:.2f}%  {legs}  ({len(hours)} stored hours)")
+
+
+def _report_made(instance: DagsterInstance, s: Settings, key: AssetKey) -> pd.Timestamp | None:
+    """When the unpartitioned ``key`` (the report) was last made: its stored file, else the instance's record."""
+    if key == AssetKey("performance_report"):
+        with contextlib.suppress(OSError, AttributeError, TypeError):
+            return pd.Timestamp((UPath(s.storage_root) / "reports" / "layers.txt").stat().st_mtime, unit="s", tz="UTC")
+    latest = instance.get_latest_materialization_event(key)
+    return None if latest is None else pd.Timestamp(latest.timestamp, unit="s", tz="UTC")
 
 
 def _failed_checks(instance: DagsterInstance, key: AssetKey) -> str:

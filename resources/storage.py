@@ -139,11 +139,52 @@ def _read_day(path: UPath, asset: str) -> _Day | None:
     raw = (table.schema.metadata or {}).get(STORED_HOURS_KEY)
     if raw is None or HOUR_COLUMN not in table.column_names:
         raise _corrupt(asset, path, f"no '{STORED_HOURS_KEY.decode()}' record or '{HOUR_COLUMN}' column")
+    stored = _decode_stored_hours(raw, asset, path)
+    return _Day(table, _table_keys(table), frozenset(stored.asi8.tolist()))
+
+
+def _decode_stored_hours(raw: bytes, asset: str, path: UPath) -> pd.DatetimeIndex:
     try:
-        stored = pd.DatetimeIndex(json.loads(raw)).tz_convert("UTC").as_unit("ns").asi8
+        return pd.DatetimeIndex(json.loads(raw)).tz_convert("UTC").as_unit("ns")
     except (ValueError, TypeError) as exc:
         raise _corrupt(asset, path, f"bad stored-hours record: {exc}") from exc
-    return _Day(table, _table_keys(table), frozenset(stored.tolist()))
+
+
+def stored_hours(
+    root: str, asset: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> pd.DatetimeIndex:
+    """The hours of ``asset`` stored under ``root`` in [start, end) (either end open if None), sorted.
+
+    Read from each day file's stored-hours record (its Parquet footer; no rows are read), so this
+    is what storage holds whatever the Dagster instance remembers. Days outside [start, end) are
+    not opened. Raises ``CorruptPartitionError`` for a day file whose footer cannot be decoded.
+    """
+    folder = UPath(root) / asset
+    lo, hi = (None if t is None else _utc(t) for t in (start, end))
+    found: list[pd.DatetimeIndex] = []
+    for path in sorted(folder.glob("*.parquet")) if folder.exists() else ():
+        try:
+            day = pd.Timestamp(path.stem, tz="UTC")
+        except ValueError:
+            continue  # not a day file of ours
+        if (lo is not None and day + pd.Timedelta(days=1) <= lo) or (hi is not None and day >= hi):
+            continue
+        try:
+            with path.open("rb") as fh:
+                raw = (pq.read_schema(fh).metadata or {}).get(STORED_HOURS_KEY)
+        except (pa.ArrowException, OSError) as exc:
+            raise _corrupt(asset, path, f"unreadable Parquet footer: {exc}") from exc
+        if raw is None:
+            raise _corrupt(asset, path, f"no '{STORED_HOURS_KEY.decode()}' record")
+        found.append(_decode_stored_hours(raw, asset, path))
+    ns = np.sort(np.concatenate([h.asi8 for h in found])) if found else np.array([], dtype="int64")
+    hours = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+    keep = np.ones(len(hours), dtype=bool)
+    if lo is not None:
+        keep &= hours >= lo
+    if hi is not None:
+        keep &= hours < hi
+    return hours[keep]
 
 
 def _encode_day(new: pa.Table, kept: pa.Table | None, stored: set[int]) -> bytes:

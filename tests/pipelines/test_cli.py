@@ -79,6 +79,9 @@ def test_bad_window_is_a_clear_error(home, capsys):
         (["--start", "yesterday", "--end", "2025-09-01T00:00Z"], "is not an ISO-8601 date"),
         (["--start", "2025-09-01T00:30Z", "--end", "2025-09-02T00:00Z"], "is not on the hour"),
         (["--start", "2025-09-01T00:00Z", "--end", "2025-09-02T00:00Z", "--chunk-hours", "0"], "must be a positive"),
+        (["--start", "2025-09-01T00:00Z", "--end", "2025-09-02T00:00Z", "--chunk-hours", "-3"], "must be a positive"),
+        (["--start", "2025-09-01T00:00Z", "--end", "2025-09-02T00:00Z", "--chunk-hours", "1.5"], "must be a positive"),
+        (["--start", "2025-09-24T00:00Z", "--end", "2025-09-24T00:30"], "'2025-09-24T00:30' is not on the hour"),
     ],
 )
 def test_backfill_refuses_malformed_arguments(home, capsys, argv, message):
@@ -89,15 +92,58 @@ def test_backfill_refuses_malformed_arguments(home, capsys, argv, message):
     assert not (home / "history").exists()  # no instance was opened
 
 
+@pytest.mark.parametrize("day", ["24/09/2025", "01/02/2025"])
+@pytest.mark.parametrize("command", ["backfill", "demo"])
+def test_a_date_not_in_iso_form_shows_the_accepted_form_and_the_data(home, capsys, command, day):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--start", day])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{day!r} is not an ISO-8601 date or time" in err
+    assert "YYYY-MM-DD" in err  # the accepted form
+    assert DATA in err  # and the data's range
+    assert not home.exists()
+
+
+#: The bundled data's windows, as every refusal names them.
+DATA = "2025-03-06 12:00 .. 2025-09-30 23:00, 2026-01-15 00:00 .. 2026-03-05 09:00 UTC"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--start", "2026-03-01T00:00Z", "--end", "2026-04-01T00:00Z"], "is past the data: its last hour is 2026-03-05 09:00 UTC"),
         (["--start", "2025-11-01T00:00Z", "--end", "2025-12-01T00:00Z"], "has no data: the data's windows are 2025-03-06 12:00"),
         (["--start", "2025-01-01T00:00Z", "--end", "2025-04-01T00:00Z"], "before the first partition"),
+        (["--start", "2024-01-01", "--end", "2024-02-01"], "before the first partition"),
+        (["--start", "2030-01-01", "--end", "2030-02-01"], "is past the data"),
+        (["--start", "2030-01-01"], "empty window"),  # --end defaults to the data's end
     ],
 )
-def test_backfill_refuses_windows_without_data_up_front(home, capsys, argv, message):
-    assert main(["backfill", *argv]) == 2
-    assert message in capsys.readouterr().err
+@pytest.mark.parametrize("command", ["backfill", "demo"])
+def test_backfill_refuses_windows_without_data_up_front(home, capsys, command, argv, message):
+    assert main([command, *argv]) == 2
+    out, err = capsys.readouterr()
+    assert message in err
+    assert DATA in err  # every refusal names the data's dates
+    assert "all checks passed" not in out
+    assert "CheckError" not in err
     assert not (home / "history").exists()  # refused before any work
+
+
+def test_a_future_window_is_refused_up_front_where_partitions_run_to_now(home, capsys, monkeypatch):
+    monkeypatch.setenv("PERPETUA_ENV", "paper")  # main sets it from --env; undone after the test
+    assert main(["--env", "paper", "backfill", "--start", "2030-01-01", "--end", "2030-01-02"]) == 2
+    out, err = capsys.readouterr()
+    assert "2030-01-02 00:00 UTC is in the future" in err
+    assert "the partitions run from 2025-03-06 12:00 UTC to the last complete hour" in err
+    assert out == ""  # no warm-up, no run: nothing reached the network
+    assert not (home / "history").exists()
+
+
+def test_kill_switch_trip_needs_a_person_too(home, capsys):
+    assert main(["kill-switch", "trip", "--note", "exchange incident"]) == 2
+    assert "a kill-switch trip must name the person tripping it (--by)" in capsys.readouterr().err
+    assert main(["kill-switch", "trip", "--by", "  "]) == 2
+    assert main(["kill-switch", "status"]) == 0  # nothing was recorded
+    assert "clear" in capsys.readouterr().out

@@ -1,0 +1,65 @@
+"""The lines ``perpetua backfill`` prints: one per run with the hours done, the rate and an ETA, and
+what was finished when the instance's database went away in the middle."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def hours_between(first_key: str, last_key: str) -> int:
+    """Partitions from ``first_key`` to ``last_key``, both included."""
+    from dagster import PartitionKeyRange
+
+    from pipelines.partitions import HOURLY
+
+    return len(HOURLY.get_partition_keys_in_range(PartitionKeyRange(first_key, last_key)))
+
+
+class Progress:
+    """One line per run with the hours done, the rate and an ETA for the rest."""
+
+    def __init__(self, warmup_job: str) -> None:
+        self.warmup_job = warmup_job  # its hours are look-backs, not hours of the cycle
+        self.total_hours = 0
+        self.done_hours = 0
+        self.seconds = 0.0
+        self.done = []  # the ChunkResults reported so far, in order
+
+    def plan(self, plan) -> None:
+        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job != self.warmup_job)
+        print(f"  {len(plan)} run(s), {self.total_hours} hours of the hourly cycle", flush=True)
+
+    def chunk(self, c) -> None:
+        self.done.append(c)
+        self.seconds += c.seconds
+        hours = hours_between(c.start, c.end)
+        if c.job != self.warmup_job and not c.kept_before_failure:  # a re-run of hours already counted
+            self.done_hours += hours
+        rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
+        left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
+        status = "ok" if c.success else "FAILED"
+        bad = ", ".join(f"{k} x{v}h" for k, v in sorted(c.checks_failed.items()))
+        # a failed run may have stopped before its checks: "all checks passed" would be untrue
+        checks = bad or ("all checks passed" if c.success else "no check failed before the run did")
+        eta = f"ETA {left:4.0f}s" if left == left else "ETA   ?"
+        print(f"  {c.job:14s} {c.start} .. {c.end}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
+              f"{self.done_hours:5d}/{self.total_hours}h  {eta}  {checks}", flush=True)
+        if c.error:
+            print(f"    error: {c.error}", flush=True)
+        if c.first_failed_hour is not None:
+            print(f"    stopped at {c.first_failed_hour:%Y-%m-%d %H:00} UTC: the first hour whose data failed a check",
+                  flush=True)
+        if c.kept_before_failure:
+            kept = "kept" if c.success else "could not keep"
+            print(f"    {kept} the hours before the failure ({c.start} .. {c.end})", flush=True)
+
+    def before_outage(self) -> str:
+        """What was finished when the database went away, and what to do about the rest."""
+        ok = [c for c in self.done if c.success]
+        if not ok:
+            head = "no chunk finished before the outage"
+        else:
+            head = (f"{len(ok)} chunk(s) done before the outage: {ok[0].start} .. {ok[-1].end} "
+                    f"({self.done_hours}/{self.total_hours} hours of the hourly cycle)")
+        return (f"{head}; re-run the same command once the database is back: finished hours are rewritten "
+                "with the same bytes, the rest are run")
