@@ -28,16 +28,17 @@ IO = "hourly_parquet"
 SCAN_LOOKBACK_H = 24
 
 
-def hourly_asset(rules: dict[str, list[Rule]], group: str = GROUP, **kwargs):
+def hourly_asset(rules: dict[str, list[Rule]], group: str = GROUP, *, source: bool = False, **kwargs):
     """``@asset`` on the shared hourly partitions: single-run backfills, daily Parquet storage, and
-    the asset's one blocking quality check (``<asset>__quality`` over ``rules[asset]``) run in its step."""
+    the asset's one blocking quality check (``<asset>__quality`` over ``rules[asset]``) run in its step.
+    ``source``: the body reads an exchange or a data file; its failure trips the kill switch."""
 
     def decorate(fn):
         name = fn.__name__
         return asset(
             partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=group,
             kinds={"pandas", "parquet"}, check_specs=[quality_spec(name, rules[name])], **kwargs,
-        )(audited({name: rules[name]})(fn))
+        )(audited({name: rules[name]}, source=source)(fn))
 
     return decorate
 
@@ -81,7 +82,7 @@ def _coverage(df: pd.DataFrame) -> dict[str, MetadataValue]:
     }
 
 
-@hourly_asset(MARKET_DATA_RULES)
+@hourly_asset(MARKET_DATA_RULES, source=True)
 def perp_ohlcv_1h(
     context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse,
     hourly_parquet: ResourceParam[HourlyParquetIOManager],
@@ -94,14 +95,14 @@ def perp_ohlcv_1h(
     continuity rule (``quant.continuity``).
     """
     start, end = window_of(context)
-    pairs = universe.get().pairs("candles")
+    pairs = universe.get().pairs("candles", before=end)
     parts = _fetch_all(market_data.client().candles, pairs, start - md.OHLCV_WARMUP, end)
     df = md.ohlcv_table(parts, start, stored_prev=_stored_hour(hourly_parquet.root, "perp_ohlcv_1h", start - md.HOUR))
     per_hour(context, df, md.hours_of(start, end), _coverage)
     return df
 
 
-@hourly_asset(MARKET_DATA_RULES)
+@hourly_asset(MARKET_DATA_RULES, source=True)
 def funding_settlements(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """Realised funding settlements inside the hour: one row per (venue, symbol, settlement).
 
@@ -110,7 +111,7 @@ def funding_settlements(context: AssetExecutionContext, market_data: MarketData,
     because Binance moved symbols between 8h and 4h; ``funding_apr`` annualises it.
     """
     start, end = window_of(context)
-    pairs = universe.get().pairs("funding")
+    pairs = universe.get().pairs("funding", before=end)
     # Raw stamps sit up to SNAP_TOLERANCE either side of the grid hour they belong to.
     parts = _fetch_all(market_data.client().funding_history, pairs, start - SNAP_TOLERANCE, end - SNAP_TOLERANCE)
     df = md.funding_table(parts)
@@ -124,7 +125,7 @@ def _funding_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     return meta
 
 
-@hourly_asset(MARKET_DATA_RULES)
+@hourly_asset(MARKET_DATA_RULES, source=True)
 def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, universe: MarketUniverse) -> pd.DataFrame:
     """Hourly open interest in USD: one row per (venue, symbol, hour).
 
@@ -132,8 +133,9 @@ def open_interest_1h(context: AssetExecutionContext, market_data: MarketData, un
     stored empty and say so (``rows = 0``) rather than inventing a number.
     """
     start, end = window_of(context)
-    pairs = universe.get().pairs("open_interest")
-    df = md.open_interest_table(_fetch_all(market_data.client().open_interest_history, pairs, start, end))
+    pairs = universe.get().pairs("open_interest", before=end)
+    parts = _fetch_all(market_data.client().open_interest_history, pairs, start - md.OI_WARMUP, end)
+    df = md.open_interest_table(parts, start)
     per_hour(context, df, md.hours_of(start, end), _oi_meta)
     return df
 

@@ -1,7 +1,7 @@
 """Signal assets: what each trading layer would do at the end of every hour (no state, no orders)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue
+from dagster import AssetExecutionContext, AssetIn, MetadataValue
 
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
@@ -13,9 +13,16 @@ from quant.cascade_arming import ARM_MEMORY_H, armed_cascade_scores
 from quant.market_data import hours_of
 from quant.options_chain import OptionChain, parse_book_summary_cached
 from quant.regime import calm_market
-from quant.tail_hedge import STATUS_OK, HedgeUnderlying, tail_hedge_signals
+from quant.tail_hedge import (
+    STATUS_CHAIN_UNUSABLE,
+    STATUS_NO_CHAIN,
+    STATUS_OK,
+    HedgeUnderlying,
+    tail_hedge_signals,
+)
 from resources.exchange.errors import ExchangeError
 from resources.market import OptionsData
+from resources.redaction import redact
 
 GROUP = "signals"
 #: The L2 layer's knobs; its inputs' look-backs follow from them.
@@ -110,13 +117,7 @@ def _cascade_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
 
 def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
     """The venue's chain of ``currency``, parsed once for every hour of the window (none if empty)."""
-    try:
-        book = options.book_summary(currency)
-    except ExchangeError as exc:
-        raise Failure(
-            description=f"options {currency} book summary: {exc}",
-            metadata={"call": exc.call, "retried": exc.retryable, "attempts": exc.attempts, "kind": options.kind},
-        ) from exc
+    book = options.book_summary(currency)
     return [parse_book_summary_cached(book)] if len(book) else []
 
 
@@ -140,7 +141,14 @@ def tail_hedge_signals_1h(
     """
     start, end = window_of(context)
     hours = hours_of(start, end)
-    df = tail_hedge_signals(_snapshot(options, HEDGE.currency), perp_ohlcv_1h, hours, underlying=HEDGE)
+    try:
+        snapshots, problem = _snapshot(options, HEDGE.currency), None
+    except (ExchangeError, ValueError, OSError) as exc:  # L3's own input: L3 holds, L1 and L2 go on
+        snapshots, problem = [], f"{type(exc).__name__}: {redact(str(exc))}"
+        context.log.warning(f"L3 holds: the options chain of {HEDGE.currency} could not be read ({problem})")
+    df = tail_hedge_signals(snapshots, perp_ohlcv_1h, hours, underlying=HEDGE)
+    if problem is not None:
+        df.loc[df["status"] == STATUS_NO_CHAIN, "status"] = f"{STATUS_CHAIN_UNUSABLE}: {problem}"
     per_hour(context, df, hours, _hedge_meta)
     return df
 

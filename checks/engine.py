@@ -37,6 +37,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetRecordsFilter,
+    Failure,
     MetadataValue,
     Output,
 )
@@ -242,7 +243,7 @@ def quality_spec(asset: str, rules: list[Rule]) -> AssetCheckSpec:
 _RESOURCES = (("kill_switch", KillSwitch), ("universe", MarketUniverse))
 
 
-def audited(rules_by_asset: dict[str, list[Rule]]):
+def audited(rules_by_asset: dict[str, list[Rule]], *, source: bool = False):
     """Run the asset's quality check in the asset's own step, on the frame it just produced.
 
     The decorated body returns its frame (or, for a multi-asset, yields one ``Output`` per asset);
@@ -252,6 +253,11 @@ def audited(rules_by_asset: dict[str, list[Rule]]):
     ``kill_switch`` and ``universe`` resources are added to the body's parameters when it lacks
     them. Called directly (``build_asset_context``, unit tests) it yields the same events: the
     output(s), then each check result.
+
+    ``source``: the asset reads a source (an exchange, a data file). When its body fails, the kill
+    switch is tripped (``source:<asset>``, the window's hours, the cause) before the failure is
+    re-raised as a ``Failure`` whose description names the cause: no hour is traded on a source
+    that could not be read.
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -262,7 +268,12 @@ def audited(rules_by_asset: dict[str, list[Rule]]):
         @functools.wraps(fn)
         def body(context: AssetExecutionContext, *args, **kwargs):
             res = {n: (kwargs.pop(n, None) if (n, t) in missing else kwargs[n]) for n, t in _RESOURCES}
-            result = fn(context, *args, **kwargs)
+            if not source:
+                return _checked(context, fn(context, *args, **kwargs), rules_by_asset, res["universe"], res["kill_switch"])
+            try:
+                result = fn(context, *args, **kwargs)
+            except Exception as exc:
+                raise _source_failed(context, fn.__name__, exc, res["kill_switch"]) from exc
             return _checked(context, result, rules_by_asset, res["universe"], res["kill_switch"])
 
         # the body now also yields check results: its outputs are no longer the one annotated frame
@@ -272,6 +283,17 @@ def audited(rules_by_asset: dict[str, list[Rule]]):
         return body
 
     return decorate
+
+
+def _source_failed(context: AssetExecutionContext, asset: str, exc: Exception, kill_switch: KillSwitch) -> Failure:
+    """Trip the kill switch for a source that could not be read; the Failure to raise, naming the cause."""
+    cause = exc.description if isinstance(exc, Failure) and exc.description else f"{type(exc).__name__}: {exc}"
+    start, end = window_of(context)
+    span = _span(list(hours_of(start, end)))
+    kill_switch.store().trip(source=f"source:{asset}", reason=cause, partition=span, run_id=context.run_id)
+    metadata = dict(exc.metadata) if isinstance(exc, Failure) and exc.metadata else {}
+    metadata["kill_switch"] = MetadataValue.text(f"tripped: source:{asset}")
+    return Failure(description=f"{asset} could not read its source for {span}: {cause}", metadata=metadata)
 
 
 def _checked(context: AssetExecutionContext, result, rules_by_asset: dict[str, list[Rule]], universe: MarketUniverse,

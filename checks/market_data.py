@@ -29,7 +29,7 @@ FUNDING_DTYPES = {
     "offset_ms": "float64", "funding_rate": "float64", "interval_hours": "float64", "funding_apr": "float64",
     "on_grid": "bool",
 }
-OI_DTYPES = {"hour": UTC_NS, "venue": "str", "symbol": "str", "ts": UTC_NS, "oi_usd": "float64"}
+OI_DTYPES = {"hour": UTC_NS, "venue": "str", "symbol": "str", "ts": UTC_NS, "oi_usd": "float64", "prev_oi_usd": "float64"}
 UNIVERSE_DTYPES = {
     "hour": UTC_NS, "venue": "str", "symbol": "str", "bars_24h": "int64", "volume_24h_usd": "float64",
     "last_funding_rate": "float64", "last_funding_interval_hours": "float64", "last_funding_apr": "float64",
@@ -162,6 +162,8 @@ OI_RULES = [
     positive_rule("oi_positive", "open interest is > 0", ("oi_usd",), strict=True),
     unique_rule(["venue", "symbol", "hour"]),
     missing_hours_rule("open_interest", "open interest"),
+    Rule("no_jump", "open interest does not double or halve in an hour",
+         f"|ln(oi / previous hour's oi)| <= ln {q.MAX_OI_HOURLY_RATIO:g}", lambda df, env: q.oi_jumps(df)),
 ]
 
 UNIVERSE_RULES = [

@@ -21,6 +21,7 @@ from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CA
 from checks.engine import partition_key
 from pipelines.partitions import HOURLY, data_windows, describe_windows, split_by_windows, window_containing
 from quant.features import FEATURE_LOOKBACK_H
+from resources.redaction import redact
 
 #: Console log level of CLI runs (every event is still stored in the instance for the UI).
 CONSOLE_LOG_LEVEL = "WARNING"
@@ -106,13 +107,16 @@ def planned_subsets(on: bool) -> Iterator[None]:
 
 
 def failed_rule_hours(events) -> dict[str, int]:
-    """``<asset>__<rule>`` -> failing hours, from a run's per-hour check evaluations."""
+    """``<asset>__<rule>`` -> failing hours, from a run's check evaluations.
+
+    A range run logs one evaluation per hour (with its partition) and a summary (without): the
+    hours count. A one-hour run has only the result without a partition: that is its one hour.
+    """
+    evaluations = [ev.event_specific_data for ev in events if ev.event_type_value == "ASSET_CHECK_EVALUATION"]
+    per_hour = {d.check_name for d in evaluations if d.partition is not None}
     failed: dict[str, int] = {}
-    for ev in events:
-        if ev.event_type_value != "ASSET_CHECK_EVALUATION":
-            continue
-        data = ev.event_specific_data
-        if data.passed or data.partition is None:
+    for data in evaluations:
+        if data.passed or (data.partition is None and data.check_name in per_hour):
             continue
         rules = data.metadata.get("failed_rules")
         names = list(rules.value) if rules is not None else [data.check_name]
@@ -121,6 +125,19 @@ def failed_rule_hours(events) -> dict[str, int]:
             key = rule if rule.startswith(f"{asset}__") else f"{asset}__{rule}"
             failed[key] = failed.get(key, 0) + 1
     return failed
+
+
+def failure_text(data) -> str:
+    """What failed, in one line: a ``Failure``'s own description, else the innermost cause of the error
+    (Dagster's outer message only says "Error occurred while executing op ..."); secrets redacted."""
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return redact(user.description.strip())
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    text = error.message.strip() if error is not None else "step failed"
+    return redact(text)
 
 
 def first_failed_hour(events) -> pd.Timestamp | None:
@@ -226,7 +243,7 @@ def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Ti
     error = None
     if not res.success:
         failures = [ev for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"]
-        error = "; ".join(f"{ev.step_key}: {ev.event_specific_data.error.message.strip()}" for ev in failures) or "run failed"
+        error = "; ".join(f"{ev.step_key}: {failure_text(ev.event_specific_data)}" for ev in failures) or "run failed"
     first_bad = first_failed_hour(res.all_events) if not res.success else None
     if first_bad is None and not res.success and b - a == pd.Timedelta(hours=1) and failed_rule_hours(res.all_events):
         first_bad = a

@@ -115,7 +115,9 @@ def _utc_stamps(values: pd.Series, name: str, col: str) -> pd.Series:
         bad = _first_unparsable(values)
         raise SourceFrameError(f"{name}: column {col!r} row {bad[0]} value {bad[1]!r} is not a timestamp") from exc
     if not isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        first = parsed.dropna().iloc[0] if parsed.notna().any() else None
+        if not parsed.notna().any():  # no stamp at all (every value missing): nothing to misread
+            return pd.Series(pd.NaT, index=values.index, dtype=UTC_NS)
+        first = parsed.dropna().iloc[0]
         raise SourceFrameError(f"{name}: column {col!r} has no time zone (first value {first}); stamps must be UTC or "
                                "carry their offset: a naive local time would shift the feed")
     return parsed.dt.tz_convert("UTC").astype(UTC_NS)

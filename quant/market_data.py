@@ -29,7 +29,7 @@ FUNDING_COLUMNS = [
     "hour", "venue", "symbol", "settlement_ts", "raw_ts", "offset_ms",
     "funding_rate", "interval_hours", "funding_apr", "on_grid",
 ]
-OI_COLUMNS = ["hour", "venue", "symbol", "ts", "oi_usd"]
+OI_COLUMNS = ["hour", "venue", "symbol", "ts", "oi_usd", "prev_oi_usd"]
 UNIVERSE_COLUMNS = [
     "hour", "venue", "symbol", "bars_24h", "volume_24h_usd",
     "last_funding_rate", "last_funding_interval_hours", "last_funding_apr", "last_settlement_ts",
@@ -136,18 +136,35 @@ def funding_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFram
     return _finish(df, FUNDING_COLUMNS, ["hour", "venue", "symbol", "raw_ts"])
 
 
-def open_interest_table(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
-    """One row per (venue, symbol, hour) of open interest in USD."""
-    df = _stack(parts)
+def open_interest_table(
+    parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """One row per (venue, symbol, hour) of open interest in USD.
+
+    ``prev_oi_usd`` is the open interest one hour earlier (NaN where that hour is not in the
+    part): the jump rule compares the two. Parts may start :data:`OI_WARMUP` before ``start``;
+    rows before ``start`` are dropped after use.
+    """
+    kept = []
+    for venue, symbol, df in parts:
+        df = df.sort_values("ts", kind="stable").reset_index(drop=True)
+        df["prev_oi_usd"] = previous_close(df["ts"], df["oi_usd"])
+        kept.append((venue, symbol, df if start is None else df[df["ts"] >= start]))
+    df = _stack(kept)
     if df.empty:
         df = pd.DataFrame(
             {
                 "venue": pd.Series(dtype="str"), "symbol": pd.Series(dtype="str"),
                 "ts": pd.Series(dtype="datetime64[ns, UTC]"), "oi_usd": pd.Series(dtype="float64"),
+                "prev_oi_usd": pd.Series(dtype="float64"),
             }
         )
     df["hour"] = df["ts"].dt.floor("h")
     return _finish(df, OI_COLUMNS, ["hour", "venue", "symbol"])
+
+
+#: Open interest fetched before the window for ``prev_oi_usd``.
+OI_WARMUP = HOUR
 
 
 def universe_scan(ohlcv: pd.DataFrame, funding: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:

@@ -124,6 +124,21 @@ def _snapshot_time(book: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.Timesta
     return pd.Timestamp(int(stamps.max()), unit="ms", tz="UTC")
 
 
+#: Implied vols outside this band are not a market but a bad quote (a price typo, a stale mark on a
+#: moved underlying): the quote is treated as unpriced (NaN), so no strangle leg can be chosen from
+#: it. Deribit's ETH and BTC marks sit within ~20%–300% even in crashes.
+MIN_PLAUSIBLE_IV = 0.05
+MAX_PLAUSIBLE_IV = 5.0
+
+
+def plausible_iv(iv):
+    """``iv`` (array or Series, kept as given) with values outside [MIN_PLAUSIBLE_IV, MAX_PLAUSIBLE_IV] set to NaN."""
+    values = np.asarray(iv, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        kept = np.where((values >= MIN_PLAUSIBLE_IV) & (values <= MAX_PLAUSIBLE_IV), values, np.nan)
+    return pd.Series(kept, index=iv.index) if isinstance(iv, pd.Series) else kept
+
+
 def parse_book_summary(book: pd.DataFrame, as_of: pd.Timestamp | None = None) -> OptionChain:
     """Type a Deribit ``get_book_summary_by_currency`` option frame and solve its implied vols.
 
@@ -176,7 +191,7 @@ def parse_book_summary(book: pd.DataFrame, as_of: pd.Timestamp | None = None) ->
 
     args = (q["underlying_usd"], q["strike"], q["t_years"])
     for side, column in (("mark", "iv"), ("bid", "bid_iv"), ("ask", "ask_iv")):
-        q[column] = implied_vol(q[f"{side}_usd"], *args, q["is_call"], q["rate"])
+        q[column] = plausible_iv(implied_vol(q[f"{side}_usd"], *args, q["is_call"], q["rate"]))
     greeks = black76_greeks(*args, q["iv"], q["is_call"], q["rate"])
     q["delta"], q["gamma"], q["vega_usd"], q["theta_usd"] = greeks.delta, greeks.gamma, greeks.vega, greeks.theta
 

@@ -21,6 +21,9 @@ MAX_CROSS_VENUE_DIVERGENCE = 0.02
 #: percent without either being wrong. The calmer venue's range, so one venue's bad high or low
 #: cannot widen the limit by itself.
 CROSS_VENUE_RANGE_SHARE = 0.25
+#: Largest plausible hourly ratio of open interest (USD) either way: the bundled hyperliquid hours
+#: move at most 47% (|ln| 0.38, a price move included); ×2 or ÷2 in an hour is a unit or feed error.
+MAX_OI_HOURLY_RATIO = 2.0
 #: Largest plausible |funding rate| per settlement interval (venue caps are 0.3%–3%).
 MAX_ABS_FUNDING_RATE = 0.03
 
@@ -136,6 +139,16 @@ def cross_venue_divergence(
         for c, h in zip(rows["coin"], rows["hour"], strict=True)
     ]
     return pd.concat([miss_v, _violations(rows, details)], ignore_index=True)
+
+
+def oi_jumps(oi: pd.DataFrame, max_ratio: float = MAX_OI_HOURLY_RATIO) -> pd.DataFrame:
+    """Hours whose open interest is more than ``max_ratio`` times (or less than 1/``max_ratio`` of) the hour before."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = oi["oi_usd"].to_numpy(dtype="float64") / oi["prev_oi_usd"].to_numpy(dtype="float64")
+        bad = (ratio > max_ratio) | (ratio < 1 / max_ratio)
+    rows = oi.loc[bad]
+    return _violations(rows, [f"open interest {o:,.0f} USD after {p:,.0f} an hour before (x{r:.3g}, limit x{max_ratio:g} "
+                              "either way)" for o, p, r in zip(rows["oi_usd"], rows["prev_oi_usd"], ratio[bad], strict=True)])
 
 
 def off_hour_bars(ohlcv: pd.DataFrame) -> pd.DataFrame:

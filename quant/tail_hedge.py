@@ -32,6 +32,8 @@ HOUR = pd.Timedelta(hours=1)
 STATUS_OK = "ok"
 STATUS_NO_UNDERLYING = "no underlying"
 STATUS_NO_CHAIN = "no chain for this hour"
+#: The chain could not be used (read, parsed or recentred): L3 holds, the other layers go on.
+STATUS_CHAIN_UNUSABLE = "chain unusable"
 #: ``source`` of a row that had no chain to select from.
 SOURCE_NONE = "none"
 
@@ -138,7 +140,10 @@ def hedge_row(
         return {**row, "status": STATUS_NO_UNDERLYING}
     if snapshot is None:
         return {**row, "status": STATUS_NO_CHAIN}
-    chain = snapshot if own else recentre_chain(snapshot, underlying_usd, hour + HOUR, reference=underlying.reference)
+    try:
+        chain = snapshot if own else recentre_chain(snapshot, underlying_usd, hour + HOUR, reference=underlying.reference)
+    except ValueError as exc:  # e.g. every option of the snapshot has expired: nothing to recentre on
+        return {**row, "chain_as_of": snapshot.as_of, "status": f"{STATUS_CHAIN_UNUSABLE}: {exc}"}
     row.update(chain_as_of=snapshot.as_of, modelled=chain.modelled, source=chain.source)
     try:
         strangle = select_strangle(chain, config)

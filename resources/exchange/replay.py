@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from quant import frames
+from quant.frames import SourceFrameError
 from quant.funding import infer_interval_hours
 from resources.exchange.base import check_window, require_utc
 from resources.exchange.errors import BadSymbol
@@ -119,17 +121,40 @@ class ReplayExchange:
     def __init__(self, sample_dir: str | Path | None = None) -> None:
         self.sample_dir = Path(sample_dir) if sample_dir else DEFAULT_SAMPLE_DIR
         require_files(self.sample_dir)
-        data = _load(str(self.sample_dir))
-        self._candles, self._funding, self._oi, self._mark = data
+
+    # Each dataset is read on first use, so a broken candles file fails the candles, not the funding.
+    @property
+    def _candles(self) -> dict[tuple[str, str], _Series]:
+        return _dataset(str(self.sample_dir), "candles")
+
+    @property
+    def _funding(self) -> dict[tuple[str, str], _Series]:
+        return _dataset(str(self.sample_dir), "funding")
+
+    @property
+    def _oi(self) -> dict[tuple[str, str], _Series]:
+        return _dataset(str(self.sample_dir), "open_interest")
+
+    @property
+    def _mark(self) -> dict[tuple[str, str], _Series]:
+        return _dataset(str(self.sample_dir), "mark_index")
 
     # -- catalogue -------------------------------------------------------------------------
+    def _keys(self) -> set[tuple[str, str]]:
+        """Every (venue, symbol) of the datasets that can be read (a broken one fails its own calls)."""
+        keys: set[tuple[str, str]] = set()
+        for name in ("candles", "funding", "open_interest"):
+            try:
+                keys |= set(_dataset(str(self.sample_dir), name))
+            except SourceFrameError:
+                continue
+        return keys
+
     def venues(self) -> list[str]:
-        keys = set(self._candles) | set(self._funding) | set(self._oi)
-        return sorted({v for v, _ in keys})
+        return sorted({v for v, _ in self._keys()})
 
     def symbols(self, venue: str) -> list[str]:
-        keys = set(self._candles) | set(self._funding) | set(self._oi)
-        return sorted(s for v, s in keys if v == venue)
+        return sorted(s for v, s in self._keys() if v == venue)
 
     def _known(self, venue: str, symbol: str) -> None:
         if symbol not in self.symbols(venue):
@@ -206,7 +231,7 @@ class ReplayExchange:
         return series.window(s, e)
 
 
-def _read_all(root: Path, files: tuple[str, ...], keys: list[str]) -> pd.DataFrame:
+def _read_all(root: Path, files: tuple[str, ...], keys: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
     """Every file of one dataset, concatenated, sorted; a row a later file shares with an earlier one is dropped.
 
     Only rows repeated ACROSS files (where windows touch) are dropped: a duplicate inside one
@@ -216,32 +241,68 @@ def _read_all(root: Path, files: tuple[str, ...], keys: list[str]) -> pd.DataFra
     must agree on columns and dtypes: a file that differs is an error here, not a silent upcast
     or a column of NaN further down.
     """
-    parts = [pd.read_parquet(root / f) for f in files]
+    parts = [_read_one(root, f, numeric) for f in files]
     first = {c: str(t) for c, t in parts[0].dtypes.items()}
     for f, part in zip(files[1:], parts[1:], strict=True):
         got = {c: str(t) for c, t in part.dtypes.items()}
         if got != first:
             raise ValueError(f"{f} does not match the schema of {files[0]}: {got} != {first}")
     kept = [parts[0].assign(file=0)]
+    columns = list(parts[0].columns)
     for i, part in enumerate(parts[1:], start=1):
-        seen = pd.concat([p[keys] for p in kept], ignore_index=True).drop_duplicates()
-        fresh = part.merge(seen, on=keys, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
+        # Only exact copies are dropped (every column equal): a later file's DIFFERENT row for the same
+        # key is a conflict the checks must see, not something file order may settle.
+        seen = pd.concat([p[columns] for p in kept], ignore_index=True).drop_duplicates()
+        fresh = part.merge(seen, on=columns, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
         kept.append(part.loc[fresh].assign(file=i))
     df = pd.concat(kept, ignore_index=True)
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-@functools.lru_cache(maxsize=4)
-def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
-    root = Path(sample_dir)
-    candles = _read_all(root, CANDLES_FILES, ["venue", "coin", "timestamp"])
+#: Files of each dataset, for the error that names them.
+DATASET_FILES = {
+    "candles": CANDLES_FILES, "funding": (*FUNDING_FILES, *FUNDING_36_FILES),
+    "open_interest": (OI_FILE,), "mark_index": FUNDING_36_FILES,
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _dataset(sample_dir: str, name: str) -> dict[tuple[str, str], _Series]:
+    """One dataset of the replay folder, grouped per (venue, symbol); a SourceFrameError naming its files when unreadable."""
+    try:
+        return _LOADERS[name](Path(sample_dir))
+    except SourceFrameError as exc:
+        raise SourceFrameError(f"{name} in {', '.join(DATASET_FILES[name])} ({sample_dir}): {exc}") from exc
+    except (OSError, ValueError, TypeError, pa.ArrowException, KeyError) as exc:
+        raise SourceFrameError(f"{name} in {', '.join(DATASET_FILES[name])} ({sample_dir}) cannot be read: "
+                               f"{type(exc).__name__}: {exc}") from exc
+
+
+def _load_candles(root: Path) -> dict:
+    candles = _read_all(root, CANDLES_FILES, ["venue", "coin", "timestamp"], numeric=("o", "h", "l", "c", "v"))
     candles = candles.rename(columns={"timestamp": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"})
     candles["symbol"] = [coin_symbol(v, c) for v, c in zip(candles["venue"], candles["coin"], strict=True)]
+    return _group(candles, dict(frames.CANDLES), "replay.candles")
 
-    f36 = _read_all(root, FUNDING_36_FILES, ["venue", "venue_symbol", "settlement_ts"])
-    funding = _load_funding(root, f36)
-    oi = pd.read_parquet(root / OI_FILE).rename(columns={"timestamp": "ts"})
+
+@functools.lru_cache(maxsize=4)
+def _f36(root: Path) -> pd.DataFrame:
+    return _read_all(root, FUNDING_36_FILES, ["venue", "venue_symbol", "settlement_ts"],
+                     numeric=("rate_raw", "interval_hours", "mark_price"))
+
+
+def _load_funding_table(root: Path) -> dict:
+    return _group(_load_funding(root, _f36(root)), dict(frames.FUNDING), "replay.funding")
+
+
+def _load_oi(root: Path) -> dict:
+    oi = _read_one(root, OI_FILE, ("oi_usd",)).rename(columns={"timestamp": "ts"})
     oi["symbol"] = [coin_symbol(v, c) for v, c in zip(oi["venue"], oi["coin"], strict=True)]
+    return _group(oi, dict(frames.OPEN_INTEREST), "replay.open_interest")
+
+
+def _load_mark(root: Path) -> dict:
+    f36 = _f36(root)
     mark = pd.DataFrame(
         {
             "venue": f36["venue"],
@@ -251,12 +312,26 @@ def _load(sample_dir: str) -> tuple[dict, dict, dict, dict]:
             "index_price": np.nan,
         }
     )
-    return (
-        _group(candles, dict(frames.CANDLES), "replay.candles"),
-        _group(funding, dict(frames.FUNDING), "replay.funding"),
-        _group(oi, dict(frames.OPEN_INTEREST), "replay.open_interest"),
-        _group(mark, dict(frames.MARK_INDEX), "replay.mark_index"),
-    )
+    return _group(mark, dict(frames.MARK_INDEX), "replay.mark_index")
+
+
+_LOADERS = {"candles": _load_candles, "funding": _load_funding_table, "open_interest": _load_oi, "mark_index": _load_mark}
+
+
+def _read_one(root: Path, file: str, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One Parquet file of the folder; a SourceFrameError naming it when it is truncated or not Parquet,
+    or naming the column, row and value where a ``numeric`` column holds something else."""
+    try:
+        df = pd.read_parquet(root / file)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise SourceFrameError(f"{root / file} is not a readable Parquet file: {type(exc).__name__}: {exc}") from exc
+    for col in numeric:
+        if col in df.columns and not pd.api.types.is_numeric_dtype(df[col]):
+            bad = pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()
+            row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+            raise SourceFrameError(f"{root / file}: column {col!r} must hold numbers, found {df[col].dtype}: "
+                                   f"row {row} is {df[col].iloc[row]!r}")
+    return df
 
 
 def _three_venue_funding(root: Path) -> pd.DataFrame:
@@ -267,7 +342,8 @@ def _three_venue_funding(root: Path) -> pd.DataFrame:
     file keeps the months between the windows from being read as one very long interval (the
     first settlement of a window takes the spacing to the next one, as a series' first always does).
     """
-    three = _read_all(root, FUNDING_FILES, ["venue", "coin", "timestamp"]).rename(columns={"timestamp": "ts"})
+    three = _read_all(root, FUNDING_FILES, ["venue", "coin", "timestamp"], numeric=("funding_rate",))
+    three = three.rename(columns={"timestamp": "ts"})
     three["symbol"] = [coin_symbol(v, c) for v, c in zip(three["venue"], three["coin"], strict=True)]
     three = three.sort_values(["venue", "symbol", "ts"], kind="stable")
     three["interval_hours"] = three.groupby(["venue", "symbol", "file"], sort=False)["ts"].transform(infer_interval_hours)
@@ -291,9 +367,18 @@ def _load_funding(root: Path, f36: pd.DataFrame) -> pd.DataFrame:
             "interval_hours": f36["interval_hours"],
         }
     )
-    both = pd.concat([f36, three[["venue", "symbol", "ts", "funding_rate", "interval_hours"]]], ignore_index=True)
-    both["grid"] = both["ts"].dt.round("h")
-    both = both.drop_duplicates(["venue", "symbol", "grid"], keep="first").drop(columns="grid")
+    three = three[["venue", "symbol", "ts", "funding_rate", "interval_hours"]]
+    key = ["venue", "symbol", "grid"]
+    stated = f36.assign(grid=f36["ts"].dt.round("h"))[[*key, "funding_rate"]]
+    matched = three.assign(grid=three["ts"].dt.round("h")).reset_index().merge(stated, on=key, how="left",
+                                                                               suffixes=("", "_36"))
+    # The same settlement in both sets at the same rate: keep the row that states its interval. A
+    # different rate is a conflict, not a copy: both rows are served, and the unique_rows rule of
+    # funding_settlements names them (never resolved silently by file order). A duplicate inside
+    # one set is served as recorded too.
+    same = np.isclose(matched["funding_rate"], matched["funding_rate_36"], rtol=1e-9, atol=1e-12)
+    copies = three.index.isin(matched.loc[same, "index"])
+    both = pd.concat([f36, three.loc[~copies]], ignore_index=True)
     return both.reset_index(drop=True)
 
 

@@ -39,7 +39,11 @@ class ReplayOptions:
     def book_summary(self, currency: str, kind: str = "option") -> pd.DataFrame:
         if currency != "ETH" or kind != "option":
             raise BadSymbol(f"the bundled sample has a book summary for ETH options only, not {currency} {kind}", call="replay.deribit")
-        book = pd.read_csv(_recording(self.sample_dir, CHAIN_FILE), index_col=0)
+        path = _recording(self.sample_dir, CHAIN_FILE)
+        book = pd.read_csv(path, index_col=0)
+        if "creation_timestamp" not in book.columns:
+            raise ValueError(f"{path} is not a Deribit book summary: no creation_timestamp column "
+                             f"(columns {list(book.columns)})")
         book["ts"] = pd.to_datetime(book["creation_timestamp"], unit="ms", utc=True)
         return book
 

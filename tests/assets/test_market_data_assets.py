@@ -53,10 +53,11 @@ def test_funding_settlements_snaps_and_keeps_the_interval():
 def test_open_interest_is_honestly_empty_before_the_source_has_any():
     df, _ = run_direct(open_interest_1h, _ctx(), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert df.empty
-    assert list(df.columns) == ["hour", "venue", "symbol", "ts", "oi_usd"]
+    assert list(df.columns) == ["hour", "venue", "symbol", "ts", "oi_usd", "prev_oi_usd"]
     later, _ = run_direct(open_interest_1h, _ctx("2026-02-05-10:00"), market_data=MarketData(), universe=MarketUniverse(), kill_switch=UNUSED_KILL_SWITCH)
     assert len(later) == 5
     assert (later["oi_usd"] > 0).all()
+    assert later["prev_oi_usd"].notna().all()  # 09:00 was fetched as the one-hour warm-up
 
 
 class _Failing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, Failure, build_asset_context
+from dagster import AssetKey, build_asset_context
 
 from assets.signals import cascade_signals_1h, tail_hedge_signals_1h
 from checks.engine import partition_key
@@ -80,14 +80,14 @@ def test_tail_hedge_asset_models_a_2025_hour_from_the_bundled_chain():
     assert meta["sources"].md_str == "- modelled: 2024-01-08 Deribit ETH IV surface recentred on the ETH perp close"
 
 
-def test_tail_hedge_asset_fails_naming_the_options_call():
-    with (
-        build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": FailingOptions(), **AUDIT}) as ctx,
-        pytest.raises(Failure, match="options ETH book summary") as failure,
-    ):
-        run_direct(tail_hedge_signals_1h, ctx, perp_ohlcv_1h=_bars(pd.DatetimeIndex([CASCADE_HOUR])))
-    assert failure.value.metadata["call"].text == "deribit.public/get_book_summary_by_currency"
-    assert failure.value.metadata["retried"].value is True
+def test_an_options_source_failure_holds_l3_naming_the_call_instead_of_failing_the_run():
+    # L3's own input: the hedge rows say why there is no strangle; L1, L2 and the book go on.
+    with build_asset_context(partition_key=partition_key(CASCADE_HOUR), resources={"options": FailingOptions(), **AUDIT}) as ctx:
+        df = run_direct(tail_hedge_signals_1h, ctx, perp_ohlcv_1h=_bars(pd.DatetimeIndex([CASCADE_HOUR])))[0]
+    (status,) = df["status"].tolist()
+    assert status.startswith("chain unusable: TransientExchangeError: ")
+    assert "deribit.public/get_book_summary_by_currency" in status
+    assert df["premium_usd"].isna().all()
 
 
 def test_cascade_asset_without_open_interest_scores_nothing():

@@ -103,4 +103,4 @@ def test_a_universe_without_open_interest_passes_its_checks(tmp_path, instance, 
     assert result.success
     oi = read_hours(str(tmp_path / "store"), "open_interest_1h", pd.DatetimeIndex([pd.Timestamp("2026-02-05 10:00", tz="UTC")]))
     assert oi.empty
-    assert list(oi.columns) == ["hour", "venue", "symbol", "ts", "oi_usd"]
+    assert list(oi.columns) == ["hour", "venue", "symbol", "ts", "oi_usd", "prev_oi_usd"]

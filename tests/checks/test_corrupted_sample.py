@@ -87,8 +87,7 @@ def _evaluations(instance, run_id: str) -> list:
 @pytest.mark.parametrize(("fault", "check", "hour", "message"), CASES, ids=[c[0] for c in CASES])
 def test_fault_is_caught_by_its_named_rule(corrupted_run, fault, check, hour, message):
     results, instance, _ = corrupted_run
-    main = results[-1]
-    assert main.job == "hourly_cycle"
+    main = _failed_run(results)
     asset, rule = check.split("__", 1)
     evals = [e for e in _evaluations(instance, main.run_id) if e.check_name == f"{asset}__quality"]
     key = hour.strftime("%Y-%m-%d-%H:%M")
@@ -106,12 +105,24 @@ def test_fault_is_caught_by_its_named_rule(corrupted_run, fault, check, hour, me
     assert main.checks_failed.get(check, 0) >= 1
 
 
-def test_nothing_downstream_materialises_in_that_run(corrupted_run):
-    results, instance, _ = corrupted_run
-    main = results[-1]
+def _failed_run(results):
+    """The hourly run that met the faults (a second run then keeps the hours before the first one)."""
+    (main,) = [r for r in results if r.job == "hourly_cycle" and not r.kept_before_failure]
     assert not main.success
+    return main
+
+
+def test_nothing_downstream_materialises_from_the_first_bad_hour_on(corrupted_run):
+    results, instance, _ = corrupted_run
+    main = _failed_run(results)
+    assert main.first_failed_hour == _at(2)  # the NaN close
+    # The hours before it are run again; this window's warm-up is too short for the features'
+    # 7-day look-back, so only the scan gets that far (test_corrupt_inputs keeps a whole graph).
+    kept = results[-1]
+    assert kept.kept_before_failure
+    assert (kept.start, kept.end) == (partition_key(_at(0)), partition_key(_at(1)))
     scanned = instance.get_materialized_partitions(AssetKey("universe_scan_1h"))
-    assert scanned == set()
+    assert scanned == {partition_key(_at(0)), partition_key(_at(1))}
     produced = instance.get_materialized_partitions(AssetKey("perp_ohlcv_1h"))
     assert DAY.strftime("%Y-%m-%d-%H:%M") in produced  # the checked asset itself was stored
 
@@ -137,7 +148,7 @@ def test_clean_window_passes_every_check(local_settings, instance):
     # market data + features/regime + carry, cascade and tail-hedge signals
     assert len({e.check_name for e in evals}) == 14  # one check per asset: 4 market data, 2 features, 3 signals, 5 book
     rules = sum(e.metadata["rules_checked"].value for e in evals if e.partition == partition_key(DAY))
-    assert rules == 26 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
+    assert rules == 27 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
     for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
         assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3

@@ -240,8 +240,16 @@ def test_open_interest_table_empty_input_keeps_the_schema() -> None:
     assert len(got) == 0
     assert {c: str(t) for c, t in got.dtypes.items()} == {
         "hour": "datetime64[ns, UTC]", "venue": "str", "symbol": "str",
-        "ts": "datetime64[ns, UTC]", "oi_usd": "float64",
+        "ts": "datetime64[ns, UTC]", "oi_usd": "float64", "prev_oi_usd": "float64",
     }
+
+
+def test_open_interest_table_keeps_the_hour_before_as_prev_and_drops_the_warmup() -> None:
+    oi = pd.DataFrame({"ts": [at(0), at(1), at(3)], "oi_usd": [2.0e9, 2.2e9, 2.3e9]})
+    got = md.open_interest_table([("hyperliquid", "BTC/USDC:USDC", oi)], start=at(1))
+    assert got["hour"].tolist() == [at(1), at(3)]
+    assert got["prev_oi_usd"].iloc[0] == 2.0e9  # 00:00, fetched as warm-up only
+    assert np.isnan(got["prev_oi_usd"].iloc[1])  # 02:00 is missing: no previous hour for 03:00
 
 
 # -- universe_scan ----------------------------------------------------------------------------

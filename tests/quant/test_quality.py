@@ -218,6 +218,19 @@ def test_cross_venue_divergence_nothing_expected() -> None:
     assert_clean(q.cross_venue_divergence(df, _expected([], 1)))
 
 
+# -- oi_jumps ---------------------------------------------------------------------------------
+
+
+def test_oi_jumps_flags_a_doubling_or_halving_hour_only() -> None:
+    df = frame([(T0, "hyperliquid", "BTC/USDC:USDC", 2.0e9), (at(1), "hyperliquid", "BTC/USDC:USDC", 9.0e10),
+                (at(2), "hyperliquid", "BTC/USDC:USDC", 0.9e9), (at(3), "hyperliquid", "BTC/USDC:USDC", 2.9e9)],
+               value="oi_usd")
+    df["prev_oi_usd"] = [np.nan, 1.9e9, 2.0e9, 1.5e9]  # ×47.4, ×0.45, ×1.93
+    got = q.oi_jumps(df)
+    assert got["hour"].tolist() == [at(1), at(2)]
+    assert got["detail"].iloc[0] == "open interest 90,000,000,000 USD after 1,900,000,000 an hour before (x47.4, limit x2 either way)"
+
+
 # -- flat_hours and stale_prices --------------------------------------------------------------
 
 
