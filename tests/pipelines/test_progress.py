@@ -1,0 +1,24 @@
+"""The backfill's progress lines name the hour that stopped a run and the hours kept before it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.progress import Progress
+from pipelines.runner import ChunkResult
+
+
+def test_a_failed_chunk_names_its_first_bad_hour_and_the_kept_rerun_is_not_counted_twice(capsys):
+    p = Progress("market_sources")
+    a, b = pd.Timestamp("2026-02-05", tz="UTC"), pd.Timestamp("2026-02-07", tz="UTC")
+    p.plan([("hourly_cycle", a, b)])
+    p.chunk(ChunkResult("hourly_cycle", "2026-02-05-00:00", "2026-02-06-23:00", "r1", False, 10.0, 900,
+                        {"perp_ohlcv_1h__continuity": 2}, "perp_ohlcv_1h: 1 blocking asset check failed",
+                        first_failed_hour=pd.Timestamp("2026-02-05 18:00", tz="UTC")))
+    p.chunk(ChunkResult("hourly_cycle", "2026-02-05-00:00", "2026-02-05-17:00", "r2", True, 4.0, 300,
+                        kept_before_failure=True))
+    out = capsys.readouterr().out
+    assert "stopped at 2026-02-05 18:00 UTC: the first hour whose data failed a check" in out
+    assert "perp_ohlcv_1h__continuity x2h" in out
+    assert "kept the hours before the failure (2026-02-05-00:00 .. 2026-02-05-17:00)" in out
+    assert p.done_hours == 48  # the re-run of 18 hours already counted is not added again
