@@ -8,7 +8,7 @@ them; the same files are written under ``<storage root>/reports/`` for people an
 import base64
 
 import pandas as pd
-from dagster import AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetDep, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from upath import UPath
 
 from assets.metadata import money, pct
@@ -22,7 +22,7 @@ from quant.report import (
     symbol_table,
 )
 from quant.sparkline import sparkline_markdown
-from resources.storage import read_hours
+from resources.storage import PARTITION_KEY_FORMAT, read_hours, stored_hours
 
 GROUP = "reports"
 
@@ -65,7 +65,8 @@ def performance_report(context: AssetExecutionContext) -> MaterializeResult:
     the sample has no market (the count of modelled fills is in the metadata).
     """
     root = context.resources.hourly_parquet.root
-    hours = book_hours(context.instance.get_materialized_partitions(AssetKey("ledger_1h")))
+    # storage is the truth: the instance forgets hours on purge-runs or a new DAGSTER_HOME
+    hours = book_hours({f"{h:{PARTITION_KEY_FORMAT}}" for h in stored_hours(root, "ledger_1h")})
     if hours.empty:
         return MaterializeResult(metadata={"note": MetadataValue.text("no book yet: materialise the hourly cycle first")})
     report = build_report(root, hours)

@@ -126,8 +126,8 @@ def _say_what_the_report_leaves_out(root: str, reported: int) -> None:
     book = book_hours({f"{h:{PARTITION_KEY_FORMAT}}" for h in stored})  # the latest unbroken stored book
     if len(book) > reported:
         print(f"(the stored book runs {book[0]:%Y-%m-%d %H:00} .. {book[-1]:%Y-%m-%d %H:00} UTC, {len(book)} hours; "
-              f"this report covers {reported or 'none'} of them: the report asset reads the instance's records, "
-              "which lack the rest after purge-runs or on a new DAGSTER_HOME)")
+              f"this report covers {reported or 'none'} of them: it was made before the rest were stored; "
+              "run perpetua report again)")
     elif len(stored) > reported:
         print(f"(the latest unbroken book: {len(stored) - reported} earlier stored book hour(s), another book "
               "before a gap, are not in this report)")

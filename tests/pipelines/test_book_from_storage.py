@@ -79,6 +79,11 @@ def test_the_book_continues_from_storage_after_purge_and_on_a_new_instance(tmp_p
     assert "book: 2025-03-06 19:00 UTC" in status
     assert "open legs" in status
 
+    assert main(["report"]) == 0  # the report is of the whole stored book, not of this instance's runs
+    report = capsys.readouterr().out
+    assert "Perpetua book 2025-03-06 12:00 .. 2025-03-06 19:00 UTC" in report
+    assert "the stored book runs" not in report
+
 
 @pytest.mark.slow
 def test_a_gap_after_purge_is_refused_not_restarted(tmp_path, clean_env, capsys):
