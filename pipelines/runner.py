@@ -22,6 +22,7 @@ from checks.engine import partition_key
 from pipelines.partitions import HOURLY, data_windows, describe_windows, split_by_windows, window_containing
 from quant.features import FEATURE_LOOKBACK_H
 from resources.redaction import redact
+from resources.storage import CorruptPartitionError, stored_hours
 
 #: Console log level of CLI runs (every event is still stored in the instance for the UI).
 CONSOLE_LOG_LEVEL = "WARNING"
@@ -71,16 +72,30 @@ def chunks(start: pd.Timestamp, end: pd.Timestamp, hours: int) -> list[tuple[pd.
 
 
 def _first_missing(defs: Definitions, instance: DagsterInstance, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
-    """The first hour of [start, end) that some warm-up asset lacks (None when all are there)."""
+    """The first hour of [start, end) that some warm-up asset lacks in storage (None when all are there).
+
+    Storage, not the instance's run records, says what exists: after ``purge-runs`` or on a new
+    ``DAGSTER_HOME`` the stored look-backs are not run again. A day file that cannot be read counts
+    as missing (the warm-up run then names it).
+    """
     if start >= end:
         return None
     keys = defs.resolve_job_def(WARMUP_JOB).asset_layer.executable_asset_keys
-    hours = pd.date_range(start, end, freq="h", inclusive="left")
-    wanted = {partition_key(h): h for h in hours}
-    missing = set()
+    hours = pd.date_range(start, end, freq="h", inclusive="left").as_unit("ns")
+    resource = (defs.resources or {}).get("hourly_parquet")
+    root = getattr(resource, "root", None)
+    missing: set[pd.Timestamp] = set()
     for key in keys:
-        missing |= set(wanted) - set(instance.get_materialized_partitions(key))
-    return min(wanted[k] for k in missing) if missing else None
+        if root is None:  # no Parquet store to ask: fall back on what the instance recorded
+            have = {pd.Timestamp(HOURLY.time_window_for_partition_key(k).start).as_unit("ns")
+                    for k in instance.get_materialized_partitions(key)}
+        else:
+            try:
+                have = set(stored_hours(root, key.to_user_string(), start, end).as_unit("ns"))
+            except CorruptPartitionError:
+                return start
+        missing |= set(hours) - have
+    return min(missing) if missing else None
 
 
 #: Dagster's switch for one planned materialisation per asset per run (its partition subset).
