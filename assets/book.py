@@ -115,7 +115,7 @@ def trading_book(
         yield Output(table, output_name=name)
 
 
-#: Where a trip names no hour (an operator's, a source failure's), it holds every hour.
+#: Where a trip names no hour (an operator's), it holds every hour.
 _ALWAYS = pd.Timestamp.min.tz_localize("UTC")
 
 

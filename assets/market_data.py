@@ -91,13 +91,19 @@ def perp_ohlcv_1h(
 
     ``ts`` is the bar open (= ``hour``); ``volume`` is base units, ``quote_volume`` its USD value
     at the close; ``flat_hours`` counts how long the price has not moved (staleness check);
-    ``prev_close`` (the stored close where the hour before is stored) and ``sigma_1h`` feed the
-    continuity rule (``quant.continuity``).
+    ``prev_close`` and ``sigma_1h`` feed the continuity rule (``quant.continuity``). Where the hour
+    before the window is stored, the source must still agree with it (``quant.market_data.revised_bars``).
     """
     start, end = window_of(context)
     pairs = universe.get().pairs("candles", before=end)
     parts = _fetch_all(market_data.client().candles, pairs, start - md.OHLCV_WARMUP, end)
-    df = md.ohlcv_table(parts, start, stored_prev=_stored_hour(hourly_parquet.root, "perp_ohlcv_1h", start - md.HOUR))
+    stored = _stored_hour(hourly_parquet.root, "perp_ohlcv_1h", start - md.HOUR)
+    revised = md.revised_bars(parts, stored, start - md.HOUR) if stored is not None else []
+    if revised:
+        raise ValueError(f"the source disagrees with the stored hour before the window ({len(revised)} bar(s)): "
+                         f"{'; '.join(revised[:3])}; re-materialise {start - md.HOUR:%Y-%m-%d %H:00} from the source, "
+                         "or point the run at the data it was stored from")
+    df = md.ohlcv_table(parts, start)
     per_hour(context, df, md.hours_of(start, end), _coverage)
     return df
 

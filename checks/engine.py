@@ -52,6 +52,7 @@ from quant.quality import by_hour, no_violations, violation_rows
 from quant.universe import Universe
 from resources.kill_switch import KillSwitch
 from resources.market import MarketUniverse
+from resources.redaction import redact
 
 #: Violations listed in a result's metadata (the count is always complete).
 SHOWN_VIOLATIONS = 10
@@ -287,7 +288,7 @@ def audited(rules_by_asset: dict[str, list[Rule]], *, source: bool = False):
 
 def _source_failed(context: AssetExecutionContext, asset: str, exc: Exception, kill_switch: KillSwitch) -> Failure:
     """Trip the kill switch for a source that could not be read; the Failure to raise, naming the cause."""
-    cause = exc.description if isinstance(exc, Failure) and exc.description else f"{type(exc).__name__}: {exc}"
+    cause = redact(exc.description if isinstance(exc, Failure) and exc.description else f"{type(exc).__name__}: {exc}")
     start, end = window_of(context)
     span = _span(list(hours_of(start, end)))
     kill_switch.store().trip(source=f"source:{asset}", reason=cause, partition=span, run_id=context.run_id)

@@ -33,7 +33,7 @@ class Progress:
         self.done.append(c)
         self.seconds += c.seconds
         hours = hours_between(c.start, c.end)
-        if c.job != self.warmup_job and not c.kept_before_failure:  # a re-run of hours already counted
+        if c.job != self.warmup_job and c.success:  # a failed run's hours are not done; its kept re-run's are
             self.done_hours += hours
         rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
         left = (self.total_hours - self.done_hours) / rate if rate else float("nan")

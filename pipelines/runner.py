@@ -143,15 +143,20 @@ def failed_rule_hours(events) -> dict[str, int]:
 
 
 def failure_text(data) -> str:
-    """What failed, in one line: a ``Failure``'s own description, else the innermost cause of the error
-    (Dagster's outer message only says "Error occurred while executing op ..."); secrets redacted."""
+    """What failed, in one line: a ``Failure``'s own description, else the first cause that is not a
+    Dagster wrapper (Dagster's outer message only says "Error occurred while executing op ..."); secrets redacted."""
     user = getattr(data, "user_failure_data", None)
     if user is not None and user.description:
         return redact(user.description.strip())
-    error = data.error
-    while error is not None and error.cause is not None:
+    # the outermost error that is not Dagster's own wrapper: e.g. a CorruptPartitionError naming
+    # the file, not the pyarrow error beneath it
+    chain, error = [], data.error
+    while error is not None:
+        chain.append(error)
         error = error.cause
-    text = error.message.strip() if error is not None else "step failed"
+    ours = [e for e in chain if not (e.cls_name or "").startswith("Dagster")]
+    chosen = ours[0] if ours else (chain[-1] if chain else None)
+    text = chosen.message.strip() if chosen is not None else "step failed"
     return redact(text)
 
 

@@ -16,7 +16,13 @@ from upath import UPath
 from pipelines.environments import Settings
 from pipelines.partitions import HOURLY, data_windows, describe_windows
 from resources.kill_switch import KillSwitchStore
-from resources.storage import PARTITION_KEY_FORMAT, MissingPartitionError, read_hours, stored_hours
+from resources.storage import (
+    PARTITION_KEY_FORMAT,
+    CorruptPartitionError,
+    MissingPartitionError,
+    read_hours,
+    stored_hours,
+)
 
 
 def _asset_names() -> list[str]:
@@ -30,7 +36,11 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
     lines.append(f"{'asset':24s} {'hours':>7s}  {'first':16s}  {'last':16s}  {'failed check evaluations (last 50)':s}")
     for name in _asset_names():
         key = AssetKey(name)
-        hours = stored_hours(s.storage_root, name)
+        try:
+            hours = stored_hours(s.storage_root, name)
+        except CorruptPartitionError as exc:  # say which file, and go on with the other assets
+            lines.append(f"{name:24s} {'?':>7s}  unreadable: {exc}")
+            continue
         count = len(hours)
         first, last = (f"{hours[0]:{PARTITION_KEY_FORMAT}}", f"{hours[-1]:{PARTITION_KEY_FORMAT}}") if count else ("-", "-")
         if not count and (made := _report_made(instance, s, key)) is not None:
@@ -39,7 +49,11 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
             count = 1
         failed = _failed_checks(instance, key)
         lines.append(f"{name:24s} {count:7d}  {first:16s}  {last:16s}  {failed}")
-    lines += ["", book_line(s.storage_root)]
+    try:
+        book = book_line(s.storage_root)
+    except CorruptPartitionError as exc:
+        book = f"book: unreadable: {exc}"
+    lines += ["", book]
     active = KillSwitchStore(s.kill_switch_url).active()
     if active:
         lines.append(f"kill switch: TRIPPED ({len(active)}); first: {active[0].source}: {active[0].reason}")

@@ -325,7 +325,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     legs = state.positions.drop(columns=["hour"], errors="ignore").reset_index(drop=True)
     ebars = execution_bars(hour, bars, _option_specs(state.pending, legs), params)
     held = {tuple(k): q for k, q in zip(legs[LEG_KEY].to_numpy(), legs["qty"], strict=True)} if len(legs) else {}
-    fills = fill_hour(state.pending, ebars, held, params)
+    fills = fill_hour(state.pending, ebars, held, params, cancel_entries=kill_switch_active)
     new = _new_legs(fills, state.pending, legs, hour)
     all_legs = pd.concat([x for x in (legs, new) if len(x)], ignore_index=True) if len(new) else legs
     after = _apply_ledger(all_legs, fills, ebars, funding, hour)

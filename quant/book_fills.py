@@ -78,11 +78,13 @@ def execution_bars(hour: pd.Timestamp, bars: pd.DataFrame, options: pd.DataFrame
 
 
 def fill_hour(pending: pd.DataFrame, bars: pd.DataFrame, held: dict[tuple[str, str, str, str], float],
-              params: BookParams) -> pd.DataFrame:
+              params: BookParams, cancel_entries: bool = False) -> pd.DataFrame:
     """Fill the approved intents of the previous hour against this hour's ``bars``.
 
     ``held`` maps (layer, venue, instrument, leg) to the signed quantity held before the hour;
-    reduce-only fills are clamped to it. Returns ``BOOK_FILL_COLUMNS``.
+    reduce-only fills are clamped to it. ``cancel_entries``: the kill switch holds this hour, so
+    working orders that would open or add (not reduce-only) are cancelled, never filled.
+    Returns ``BOOK_FILL_COLUMNS``.
     """
     todo = pending[pending["approved"]].reset_index(drop=True) if len(pending) else pending
     if todo.empty:
@@ -99,11 +101,24 @@ def fill_hour(pending: pd.DataFrame, bars: pd.DataFrame, held: dict[tuple[str, s
         parts.append(filled)
     out = pd.concat(parts, ignore_index=True).sort_values("order_pos", kind="stable").reset_index(drop=True)
     _clamp_reduce_only(out, held)
+    if cancel_entries:
+        _cancel_entries(out)
     flags = bars.set_index(["venue", "symbol"])["modelled"]
     keys = pd.MultiIndex.from_arrays([out["venue"], out["symbol"]])
     out["modelled"] = flags.reindex(keys).fillna(False).to_numpy(dtype=bool)
     out["hour"] = out["exec_hour"]
     return out.loc[:, BOOK_FILL_COLUMNS]
+
+
+def _cancel_entries(out: pd.DataFrame) -> None:
+    """Every order that is not reduce-only is cancelled: nothing opens while the kill switch holds the hour."""
+    entries = ~out["reduce_only"].to_numpy(dtype=bool)
+    if not entries.any():
+        return
+    out.loc[entries, ["filled_qty", "notional", "fee"]] = 0.0
+    out.loc[entries, "fill_price"] = np.nan
+    out.loc[entries, "status"] = "cancelled"
+    out.loc[entries, "reason"] = "kill switch tripped: working entries are cancelled"
 
 
 def _clamp_reduce_only(out: pd.DataFrame, held: dict[tuple[str, str, str, str], float]) -> None:

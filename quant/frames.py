@@ -111,9 +111,8 @@ def _utc_stamps(values: pd.Series, name: str, col: str) -> pd.Series:
                                "timestamps (convert epoch milliseconds with unit='ms', utc=True)")
     try:
         parsed = pd.to_datetime(values)
-    except (TypeError, ValueError) as exc:
-        bad = _first_unparsable(values)
-        raise SourceFrameError(f"{name}: column {col!r} row {bad[0]} value {bad[1]!r} is not a timestamp") from exc
+    except (TypeError, ValueError) as exc:  # unparsable, or stamps with different offsets (or some naive)
+        parsed = _mixed_stamps(values, name, col, exc)
     if not isinstance(parsed.dtype, pd.DatetimeTZDtype):
         if not parsed.notna().any():  # no stamp at all (every value missing): nothing to misread
             return pd.Series(pd.NaT, index=values.index, dtype=UTC_NS)
@@ -123,13 +122,19 @@ def _utc_stamps(values: pd.Series, name: str, col: str) -> pd.Series:
     return parsed.dt.tz_convert("UTC").astype(UTC_NS)
 
 
-def _first_unparsable(values: pd.Series) -> tuple[int, object]:
+def _mixed_stamps(values: pd.Series, name: str, col: str, exc: Exception) -> pd.Series:
+    """Stamps pandas could not parse as one: each must parse and carry an offset; then all are read as UTC."""
     for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v):
+            continue
         try:
-            pd.Timestamp(v)
+            ts = pd.Timestamp(v)
         except (TypeError, ValueError):
-            return i, v
-    return -1, None
+            raise SourceFrameError(f"{name}: column {col!r} row {i} value {v!r} is not a timestamp") from exc
+        if ts.tzinfo is None:
+            raise SourceFrameError(f"{name}: column {col!r} row {i} value {v!r} has no time zone; stamps must be UTC "
+                                   "or carry their offset: a naive local time would shift the feed") from exc
+    return pd.to_datetime(values, utc=True)
 
 
 def _cast_error(out: pd.DataFrame, casts: dict[str, str], name: str) -> SourceFrameError:

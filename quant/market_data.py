@@ -62,36 +62,27 @@ def _ns(stamps: pd.Series) -> pd.Series:
     return pd.to_datetime(stamps, utc=True).astype("datetime64[ns, UTC]")
 
 
-def ohlcv_table(
-    parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp, stored_prev: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timestamp) -> pd.DataFrame:
     """One row per (venue, symbol, hour) from per-instrument candle frames.
 
     Each part should hold bars from ``start - OHLCV_WARMUP`` so that the look-back columns are
     exact from the first hour of the window; rows before ``start`` are dropped afterwards:
 
     * ``flat_hours``: how long the price has not moved (:func:`quant.quality.flat_hours`);
-    * ``prev_close``: the close of the hour before (NaN when that bar does not exist). For the
-      window's first hour it is the close **stored** for that hour (``stored_prev``: rows with
-      venue, symbol, close) where one is stored, so the window is checked against what the book
-      already traded on, not only against the source's own warm-up;
+    * ``prev_close``: the close of the hour before (NaN when that bar does not exist);
     * ``sigma_1h``: σ of the previous week's hourly log returns (:func:`quant.continuity.prior_sigma`).
 
+    All three come from the source's own bars, so an hour computes the same alone or inside a
+    range; :func:`revised_bars` says where the source no longer agrees with what was stored.
     ``quote_volume = volume × close`` (USD) — an estimate: the venue's own figure sums each
     trade at its own price, which 1h bars do not carry.
     """
-    stored = {} if stored_prev is None or stored_prev.empty else {
-        (v, s): c for v, s, c in zip(stored_prev["venue"], stored_prev["symbol"], stored_prev["close"], strict=True)
-    }
     with_flat = []
     for venue, symbol, bars in parts:
         bars = bars.sort_values("ts", kind="stable").reset_index(drop=True)
         bars["flat_hours"] = flat_hours(bars)
         bars["prev_close"] = previous_close(bars["ts"], bars["close"])
         bars["sigma_1h"] = prior_sigma(log_returns(bars["ts"], bars["close"]))
-        first = bars["ts"] == start
-        if (venue, symbol) in stored and first.any():
-            bars.loc[first, "prev_close"] = float(stored[(venue, symbol)])
         with_flat.append((venue, symbol, bars[bars["ts"] >= start]))
     df = _stack(with_flat)
     if df.empty:
@@ -102,6 +93,33 @@ def ohlcv_table(
     df["hour"] = df["ts"].dt.floor("h")
     df["quote_volume"] = df["volume"] * df["close"]
     return _finish(df, OHLCV_COLUMNS, ["hour", "venue", "symbol"])
+
+
+#: Relative difference between a stored close and the source's close of the same hour that counts as a revision.
+REVISION_TOLERANCE = 1e-9
+
+
+def revised_bars(parts: Iterable[tuple[str, str, pd.DataFrame]], stored: pd.DataFrame, hour: pd.Timestamp) -> list[str]:
+    """Where the source's bar of ``hour`` differs from the one stored for it (or is gone): one sentence each.
+
+    The window's look-backs are computed from the source; the book already traded on the stored
+    hour. A source that re-stamped its feed (naive local time read as UTC), was edited, or revised
+    a closed bar disagrees with storage here, and the run must stop rather than mix the two.
+    """
+    have = {(v, s): c for v, s, c in zip(stored["venue"], stored["symbol"], stored["close"], strict=True)}
+    out = []
+    for venue, symbol, bars in parts:
+        if (venue, symbol) not in have:
+            continue
+        bar = bars[bars["ts"] == hour]
+        kept = float(have[(venue, symbol)])
+        if bar.empty:
+            out.append(f"{venue} {symbol}: the source has no bar for {hour:%Y-%m-%d %H:00} UTC, stored close {kept:.8g}")
+            continue
+        now = float(bar["close"].iloc[-1])
+        if not abs(now - kept) <= REVISION_TOLERANCE * max(abs(kept), 1e-300):
+            out.append(f"{venue} {symbol}: the source's {hour:%Y-%m-%d %H:00} UTC close is {now:.8g}, the stored one {kept:.8g}")
+    return out
 
 
 #: Bars before the window that ``ohlcv_table`` needs for exact look-back columns: a week of returns

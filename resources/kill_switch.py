@@ -4,6 +4,12 @@ Trips are rows in a small table in the instance's own database (Postgres in prod
 SQLite file beside the instance (the default). A failed blocking check, a risk breach or an
 operator can trip it; only ``perpetua kill-switch reset --by NAME`` clears it, and the reset is
 recorded with who did it and why.
+
+Which hours a trip holds: a trip that names hours (a failed check, a source that could not be
+read) holds new entries from the first of them on, for every later hour, until the reset; a trip
+that names none (an operator's) holds every hour. Re-computing history BEFORE a bad hour is not an
+order path into the future: it reproduces what the book did then (``assets.book.kill_switch_from``).
+While an hour is held, entries approved the hour before are cancelled, not filled.
 """
 
 from __future__ import annotations

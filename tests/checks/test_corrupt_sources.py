@@ -42,6 +42,7 @@ CLASSES = [
     "zero-byte stored day file",
     "truncated stored day file",
     "conflicting duplicate settlement across two files",
+    "source revised an hour already stored",
     "options chain with only expired options",
     "options chain with an implausible implied vol",
     "options chain file unreadable",
@@ -103,7 +104,7 @@ def test_a_missing_column_is_named(tmp_path):
     sample = _copy(tmp_path)
     for f in CANDLES_FILES:
         _rewrite(sample / f, lambda d: d.drop(columns=["v"]))
-    _source_failed(tmp_path, sample, "perp_ohlcv_1h", "missing columns ['volume']")
+    _source_failed(tmp_path, sample, "perp_ohlcv_1h", f"candles in {CANDLES_FILES[0]}", "missing columns ['volume']")
 
 
 def test_a_truncated_candles_file_is_named_and_only_candles_fail(tmp_path):
@@ -149,6 +150,18 @@ def test_a_damaged_stored_day_file_is_named_and_fails_the_asset(tmp_path, damage
     assert not run.success
     assert str(path) in run.error
     assert "source:perp_ohlcv_1h" in {t.source for t in store.active()}
+
+
+def test_a_source_that_revised_a_stored_hour_stops_the_run(tmp_path):
+    sample = _copy(tmp_path)
+    first, _, _, _ = _run(tmp_path, sample, start=HOUR - pd.Timedelta(hours=1), job="market_sources")
+    assert first[-1].success
+    edited = tmp_path / "edited"
+    shutil.copytree(sample, edited)
+    bar = lambda d: (d["venue"] == "binance") & (d["coin"] == "ETH") & (d["timestamp"] == HOUR - pd.Timedelta(hours=1))  # noqa: E731
+    _rewrite(edited / CANDLES_FILES[1], lambda d: d.assign(c=d["c"].where(~bar(d), d["c"] * 1.01)))
+    _source_failed(tmp_path, edited, "perp_ohlcv_1h", "the source disagrees with the stored hour before the window (1 bar(s))",
+                   "binance ETH/USDT:USDT: the source's 2026-02-10 11:00 UTC close is", "re-materialise 2026-02-10 11:00")
 
 
 def test_a_conflicting_settlement_across_files_fails_unique_rows_not_file_order(tmp_path):

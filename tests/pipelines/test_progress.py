@@ -8,7 +8,7 @@ from pipelines.progress import Progress
 from pipelines.runner import ChunkResult
 
 
-def test_a_failed_chunk_names_its_first_bad_hour_and_the_kept_rerun_is_not_counted_twice(capsys):
+def test_a_failed_chunk_names_its_first_bad_hour_and_only_the_kept_hours_count_as_done(capsys):
     p = Progress("market_sources")
     a, b = pd.Timestamp("2026-02-05", tz="UTC"), pd.Timestamp("2026-02-07", tz="UTC")
     p.plan([("hourly_cycle", a, b)])
@@ -21,4 +21,5 @@ def test_a_failed_chunk_names_its_first_bad_hour_and_the_kept_rerun_is_not_count
     assert "stopped at 2026-02-05 18:00 UTC: the first hour whose data failed a check" in out
     assert "perp_ohlcv_1h__continuity x2h" in out
     assert "kept the hours before the failure (2026-02-05-00:00 .. 2026-02-05-17:00)" in out
-    assert p.done_hours == 48  # the re-run of 18 hours already counted is not added again
+    assert p.done_hours == 18  # the failed run did none; its re-run kept 00:00..17:00
+    assert "   18/48h" in out

@@ -153,6 +153,22 @@ def test_the_kill_switch_blocks_entries_but_not_exits():
     assert (out.ledger[out.ledger["layer"] == "total"]["pnl_usd"] == 0).all()
 
 
+def test_a_trip_after_an_approved_entry_cancels_it_instead_of_filling_it():
+    # hour 0 approves the carry entry; the kill switch holds hour 1 on, so the working order is
+    # cancelled when hour 1's bars would have filled it: nothing opens, no fee is paid
+    b, c, f = l1_market()
+    hours = pd.date_range(T0, periods=3, freq="h")
+    out, state = run_book(fresh_state(), hours, b, f, c, NO_CASCADE, NO_TAIL, BookParams(), kill_switch_from=T0 + H)
+    assert out.intents[out.intents["hour"] == T0]["approved"].all()
+    first = out.fills[out.fills["hour"] == T0 + H]
+    assert len(first) > 0
+    assert (first["status"] == "cancelled").all()
+    assert (first["filled_qty"] == 0).all()
+    assert first["reason"].str.startswith("kill switch tripped").all()
+    assert state.positions.empty
+    assert (out.ledger[out.ledger["layer"] == "total"]["fees_usd"] == 0).all()
+
+
 def test_nan_funding_on_a_held_perp_is_a_clear_error():
     b, c, _ = l1_market()
     with pytest.raises(ValueError, match=r"L1 binance HYPE/USDT:USDT perp .* funding .* not a number"):

@@ -74,15 +74,24 @@ def test_a_coherent_x100_hour_fails_at_its_open_and_at_the_next_open() -> None:
     df = _bars([100.0, 10_100.0, 101.0], opens=[100.0, 10_000.0, 101.0])
     got = c.discontinuities(df)
     assert got["hour"].tolist() == [T0 + md.HOUR, T0 + 2 * md.HOUR]
-    assert got["detail"].iloc[0] == "opens at 10000 after a close of 100: gap +9900.00% (limit ±3.05%, σ 1.00%)"
+    assert got["detail"].iloc[0] == "opens at 10000 after a close of 100: gap +9900.00% (limit -2.96%..+3.05%, σ 1.00%)"
 
 
 def test_a_close_only_x100_fails_as_a_jump() -> None:
-    # the open continues (100), the close is 10,000: ln(100) = 4.6 > max(0.5, 40 x 1%) = 0.5
+    # the open continues (100), the close is 10,000: ln(100) = 4.6 > max(0.25, 15 x 1%) = 0.25
     df = _bars([100.0, 10_000.0], opens=[100.0, 100.0])
     got = c.discontinuities(df)
     assert got["hour"].tolist() == [T0 + md.HOUR]
     assert got["detail"].item().startswith("closes at 10000 after 100: jump +9900.00%")
+
+
+def test_a_close_x1_6_on_every_venue_fails_in_its_own_hour() -> None:
+    # ln 1.6 = 0.47 > max(0.25, 15 x 2%) = 0.30: caught at the hour itself, not only at the next open
+    df = _bars([100.0, 160.0], opens=[100.0, 100.0], sigma=0.02)
+    got = c.discontinuities(df)
+    assert got["detail"].item() == "closes at 160 after 100: jump +60.00% (limit -25.92%..+34.99%, σ 2.00%)"
+    # a real -15.5% hour of a coin with σ 1.3% passes: 15σ = 19.5%
+    assert c.discontinuities(_bars([100.0, 84.5], opens=[100.0, 100.0], sigma=0.013)).empty
 
 
 def test_the_limits_scale_with_the_coins_own_volatility() -> None:

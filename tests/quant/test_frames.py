@@ -47,3 +47,15 @@ def test_a_column_without_any_stamp_is_an_empty_utc_column() -> None:
 def test_missing_columns_are_named() -> None:
     with pytest.raises(frames.SourceFrameError, match=r"missing columns \['close'\]"):
         frames.conform(pd.DataFrame({"ts": pd.to_datetime(["2026-02-01"], utc=True)}), SCHEMA, name="t")
+
+
+def test_stamps_with_different_offsets_are_all_read_as_utc() -> None:
+    df = pd.DataFrame({"ts": ["2026-02-01T09:00+09:00", "2026-02-01T01:00Z"], "close": [1.0, 2.0]})
+    got = frames.conform(df, SCHEMA, name="t")
+    assert got["ts"].tolist() == [pd.Timestamp("2026-02-01 00:00", tz="UTC"), pd.Timestamp("2026-02-01 01:00", tz="UTC")]
+
+
+def test_one_naive_stamp_among_aware_ones_is_named() -> None:
+    df = pd.DataFrame({"ts": ["2026-02-01T00:00Z", "2026-02-01 01:00"], "close": [1.0, 2.0]})
+    with pytest.raises(frames.SourceFrameError, match="column 'ts' row 1 value '2026-02-01 01:00' has no time zone"):
+        frames.conform(df, SCHEMA, name="t")
