@@ -41,14 +41,8 @@ JUMP_SIGMAS = 15.0
 
 def log_returns(ts: pd.Series, close: pd.Series) -> np.ndarray:
     """``ln(close_t / close_{t-1})`` where bar t−1 is exactly one hour before bar t, else NaN (one instrument, sorted)."""
-    c = close.to_numpy(dtype="float64")
-    t = ts.to_numpy(dtype="datetime64[ns]")
-    out = np.full(len(c), np.nan)
-    if len(c) > 1:
-        consecutive = (t[1:] - t[:-1]) == np.timedelta64(HOUR.value, "ns")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[1:] = np.where(consecutive, np.log(c[1:] / c[:-1]), np.nan)
-    return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(close.to_numpy(dtype="float64") / previous_close(ts, close))
 
 
 def prior_sigma(returns: np.ndarray, window: int = SIGMA_WINDOW_H, min_returns: int = SIGMA_MIN_RETURNS) -> np.ndarray:
