@@ -7,7 +7,7 @@ stored hour before it, so an hour computed alone equals the same hour inside a r
 dependency on the previous hour's ledger is declared, so Dagster shows it and orders backfills.
 
 The kill switch is read at the start of every run: while it is tripped only reduce-only orders
-are approved. Safeguards are applied inside the loop (``quant.safeguards.screen``) and re-checked
+are approved. Safeguards are applied inside the loop (``quant.book.safeguards.screen``) and re-checked
 by the blocking checks of ``checks.book``; a risk breach written to the ledger fails its check,
 which trips the kill switch.
 """
@@ -29,11 +29,11 @@ from dagster import (
 from assets.metadata import money, pct, per_hour
 from checks.book import BOOK_RULES
 from checks.engine import audited, partition_key, quality_spec
-from pipelines.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_containing, window_of
-from quant.book import BookState, fresh_state, run_book, state_from_tables
-from quant.book_params import BookParams
-from quant.market_data import hours_of
+from quant.book.params import BookParams
+from quant.book.step import BookState, fresh_state, run_book, state_from_tables
+from quant.market_data.tables import hours_of
 from resources.kill_switch import KillSwitch, Trip
+from resources.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_containing, window_of
 from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours, stored_hours
 
 GROUP = "book"

@@ -6,10 +6,10 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
 from checks.features import FEATURE_RULES_BY_ASSET
-from pipelines.partitions import lookback, window_of
-from quant.features import FEATURE_LOOKBACK_H, compute_features
-from quant.market_data import hours_of
-from quant.regime import regime_scores
+from quant.features.hourly import FEATURE_LOOKBACK_H, compute_features
+from quant.features.regime import regime_scores
+from quant.market_data.tables import hours_of
+from resources.partitions import lookback, window_of
 
 GROUP = "features"
 
@@ -37,7 +37,7 @@ def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> 
 def regime_scores_1h(context: AssetExecutionContext, features_1h: pd.DataFrame) -> pd.DataFrame:
     """Rule-based regime per (venue, symbol, hour): trend / range / high_vol / crash scores in
     [0, 1] and the winning label (``unknown`` when a feature is missing, ``neutral`` when no rule
-    fires). Thresholds are named in ``quant.regime``; an ML classifier joins later.
+    fires). Thresholds are named in ``quant.features.regime``; an ML classifier joins later.
     """
     df = regime_scores(features_1h)
     start, end = window_of(context)

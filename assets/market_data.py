@@ -15,11 +15,11 @@ from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, Reso
 from assets.metadata import per_hour
 from checks.engine import Rule, audited, quality_spec
 from checks.market_data import MARKET_DATA_RULES
-from pipelines.partitions import HOURLY, SINGLE_RUN, lookback, window_of
-from quant import market_data as md
-from quant.funding import SNAP_TOLERANCE
+from quant.market_data import tables as md
+from quant.market_data.funding import SNAP_TOLERANCE
 from resources.exchange.errors import ExchangeError
 from resources.market import MarketData, MarketUniverse
+from resources.partitions import HOURLY, SINGLE_RUN, lookback, window_of
 from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
 
 GROUP = "market_data"
@@ -91,7 +91,7 @@ def perp_ohlcv_1h(
 
     ``ts`` is the bar open (= ``hour``); ``volume`` is base units, ``quote_volume`` its USD value
     at the close; ``flat_hours`` counts how long the price has not moved (staleness check);
-    ``prev_close`` and ``sigma_1h`` feed the continuity rule (``quant.continuity``). Where the hour
+    ``prev_close`` and ``sigma_1h`` feed the continuity rule (``quant.market_data.continuity``). Where the hour
     before the window is stored, the source must still agree with it (``quant.market_data.revised_bars``).
     """
     start, end = window_of(context)

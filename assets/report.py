@@ -12,8 +12,8 @@ from dagster import AssetDep, AssetExecutionContext, MaterializeResult, Metadata
 from upath import UPath
 
 from assets.metadata import money, pct
-from pipelines.partitions import HOURLY
-from quant.report import (
+from quant.report.sparkline import sparkline_markdown
+from quant.report.tables import (
     equity_curve,
     format_layer_table,
     layer_table,
@@ -21,7 +21,7 @@ from quant.report import (
     plot_equity_png,
     symbol_table,
 )
-from quant.sparkline import sparkline_markdown
+from resources.partitions import HOURLY
 from resources.storage import PARTITION_KEY_FORMAT, read_hours, stored_hours
 
 GROUP = "reports"

@@ -6,14 +6,13 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
 from checks.signals import SIGNAL_RULES
-from pipelines.partitions import lookback, window_of
 from quant.carry import scan
-from quant.cascade import HOUR, CascadeParams
-from quant.cascade_arming import ARM_MEMORY_H, armed_cascade_scores
-from quant.market_data import hours_of
-from quant.options_chain import OptionChain, parse_book_summary_cached
-from quant.regime import calm_market
-from quant.tail_hedge import (
+from quant.cascade.arming import ARM_MEMORY_H, armed_cascade_scores
+from quant.cascade.score import HOUR, CascadeParams
+from quant.features.regime import calm_market
+from quant.market_data.tables import hours_of
+from quant.options.chain import OptionChain, parse_book_summary_cached
+from quant.options.tail_hedge import (
     STATUS_CHAIN_UNUSABLE,
     STATUS_NO_CHAIN,
     STATUS_OK,
@@ -22,6 +21,7 @@ from quant.tail_hedge import (
 )
 from resources.exchange.errors import ExchangeError
 from resources.market import OptionsData
+from resources.partitions import lookback, window_of
 from resources.redaction import redact
 
 GROUP = "signals"
@@ -91,11 +91,11 @@ def cascade_signals_1h(
     at the hour's end (``quant.cascade.cascade_scores``). ``score`` is NaN unless ``status`` is
     "ok"; otherwise status names the first missing input ("no OI", "insufficient OI history",
     "no price", "insufficient price history", "no funding"). ``armed`` applies the hysteresis
-    (0.6 on, 0.4 off) replayed over the last 24 hours of scores (``quant.cascade_arming``), so
+    (0.6 on, 0.4 off) replayed over the last 24 hours of scores (``quant.cascade.arming``), so
     the asset keeps no state; ``triggered`` marks the hour it armed.
 
     A perp with no open interest of its own reads its coin's from the venue that reports it
-    (``quant.cascade_inputs``): on the bundled sample the Binance/Bybit perps read Hyperliquid's,
+    (``quant.cascade.inputs``): on the bundled sample the Binance/Bybit perps read Hyperliquid's,
     which exists from 2025-12-07 — so 2025 rows are honestly "no OI" and the 2026 window is scored.
     """
     start, end = window_of(context)
@@ -130,7 +130,7 @@ def tail_hedge_signals_1h(
     Underlying: the hour's ETH/USDT perp close on Binance, else Bybit (else status "no
     underlying"). Chain: a snapshot taken inside the hour is used as it is (``modelled`` False);
     an older one is recentred on the close (IVs kept by moneyness, days to expiry kept,
-    ``quant.options_model``; ``modelled`` True); a newer one is never used (status "no chain for
+    ``quant.options.model``; ``modelled`` True); a newer one is never used (status "no chain for
     this hour"). Strangle: ``select_strangle`` (14–60 days, 15-delta legs, two-sided, OI ≥ 100);
     when none qualifies, status is the reason. Prices and greeks are per ONE contract of each leg
     in USD: ``theta_usd`` per day (≤ 0), ``vega_usd`` per vol point, ``premium_usd`` both asks.

@@ -45,11 +45,11 @@ from checks.engine import partition_key  # noqa: E402
 from pipelines.definitions import build_definitions  # noqa: E402
 from pipelines.environments import Settings  # noqa: E402
 from pipelines.instance import EVENT_BATCH_SIZE, HEADER  # noqa: E402
-from pipelines.partitions import SAMPLE_WINDOWS  # noqa: E402
 from pipelines.runner import WARMUP_HOURS, WARMUP_JOB, run_window  # noqa: E402
 from resources.exchange.replay import ReplayExchange  # noqa: E402
 from resources.instance_storage import EVENT_LOG_YAML  # noqa: E402
 from resources.market import MarketUniverse  # noqa: E402
+from resources.partitions import SAMPLE_WINDOWS  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 HOUR = pd.Timedelta(hours=1)

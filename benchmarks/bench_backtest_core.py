@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quant.fills import FillParams, simulate_fills
-from quant.ledger import run_ledger
-from quant.orders import OrderIntent, intents_frame
+from quant.book.fills import FillParams, simulate_fills
+from quant.book.ledger import run_ledger
+from quant.book.orders import OrderIntent, intents_frame
 
 OUT = Path(__file__).resolve().parent / "out"
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

@@ -6,7 +6,7 @@ classification and with the aggressor side on the fixed $50,000 bucket, both as 
 calibrated per-trade VPIN (bucket = the recording's daily volume / ``CALIBRATED_BUCKETS_PER_DAY``,
 ~200 buckets, since ELO's 50 a day fills none in six minutes) against ``ref.vpin_per_trade``, the
 paper's method as its own plain loop; the Hawkes intensity and
-log-likelihood at every distinct trade arrival. Each is compared with ``quant.microstructure_ref``
+log-likelihood at every distinct trade arrival. Each is compared with ``tests.references.microstructure``
 (the same formulas as plain loops over ready-made Python lists); the Hawkes intensity also with
 the textbook O(n^2) double sum, timed once. Each side is called once first (numba compiles or
 loads its cache), then timed in alternation, ``--repeats`` fast calls and a fifth as many loop
@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.report import load, machine
-from quant import microstructure as ms
-from quant import microstructure_ref as ref
+from quant.microstructure import measures as ms
 from resources.exchange.replay import ReplayExchange
+from tests.references import microstructure as ref
 
 OUT = Path(__file__).resolve().parent / "out" / "microstructure.json"
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT")

@@ -2,8 +2,8 @@
 
 This is the work the asset and check bodies of the ``hourly_cycle`` job do, minus the
 orchestration: ``ReplayExchange`` fetches -> ``quant.market_data`` tables -> universe scan,
-``quant.features`` -> ``quant.regime`` -> ``quant.carry`` scan, the ``quant.cascade`` scores and
-the ``quant.tail_hedge`` strangles (the bundled Deribit snapshot parsed once per window, as the
+``quant.features`` -> ``quant.features.regime`` -> ``quant.carry`` scan, the ``quant.cascade`` scores and
+the ``quant.options.tail_hedge`` strangles (the bundled Deribit snapshot parsed once per window, as the
 asset does) -> the ``trading_book`` multi-asset (``quant.book.run_book``: allocations, intents,
 fills, positions, ledger, stepped hour by hour from the book of the hour before the window), then
 every rule of the asset checks (pandas/numpy, split per hour in a range as the range checks do). Optionally each table is also written
@@ -44,21 +44,21 @@ from checks.engine import Rule, RuleEnv
 from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
 from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
-from pipelines.partitions import HOURLY
-from quant import market_data as md
-from quant.book import BookState, fresh_state, run_book, state_from_tables
-from quant.book_params import BookParams
+from quant.book.params import BookParams
+from quant.book.step import BookState, fresh_state, run_book, state_from_tables
 from quant.carry import scan as carry_scan
-from quant.cascade_arming import armed_cascade_scores
-from quant.features import FEATURE_LOOKBACK_H, compute_features
-from quant.funding import SNAP_TOLERANCE
-from quant.options_chain import parse_book_summary_cached
+from quant.cascade.arming import armed_cascade_scores
+from quant.features.hourly import FEATURE_LOOKBACK_H, compute_features
+from quant.features.regime import calm_market, regime_scores
+from quant.market_data import tables as md
+from quant.market_data.funding import SNAP_TOLERANCE
+from quant.market_data.universe import Universe
+from quant.options.chain import parse_book_summary_cached
+from quant.options.tail_hedge import tail_hedge_signals
 from quant.quality import by_hour
-from quant.regime import calm_market, regime_scores
-from quant.tail_hedge import tail_hedge_signals
-from quant.universe import Universe
 from resources.exchange.replay import ReplayExchange
 from resources.exchange.replay_options import ReplayOptions
+from resources.partitions import HOURLY
 from resources.storage import MissingPartitionError, read_hours
 from resources.storage import write_hours as store_hours
 

@@ -31,7 +31,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks import harness, pure  # noqa: E402
 from benchmarks.report import Row, load, machine, markdown, sample_data  # noqa: E402
-from quant.universe import Universe  # noqa: E402
+from quant.market_data.universe import Universe  # noqa: E402
 from resources.exchange.replay import ReplayExchange  # noqa: E402
 from resources.market import MarketUniverse  # noqa: E402
 

@@ -11,8 +11,7 @@ import pandas as pd
 
 from checks.engine import Rule, RuleEnv
 from checks.market_data import unique_rule
-from quant.quality import violation_rows
-from quant.safeguards import (
+from quant.book.safeguards import (
     HEDGE_LEGS,
     LADDER_LAYER,
     MAX_LADDER_PCT,
@@ -20,6 +19,7 @@ from quant.safeguards import (
     MAX_TOTAL_PCT,
     MIN_POSITION_PCT,
 )
+from quant.quality import violation_rows
 
 EPS = 1e-6
 

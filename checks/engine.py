@@ -46,12 +46,12 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 from dagster._core.events import DagsterEventType
 
-from pipelines.partitions import HOURLY, window_of
-from quant.market_data import hours_of
+from quant.market_data.tables import hours_of
+from quant.market_data.universe import Universe
 from quant.quality import by_hour, no_violations, violation_rows
-from quant.universe import Universe
 from resources.kill_switch import KillSwitch
 from resources.market import MarketUniverse
+from resources.partitions import HOURLY, window_of
 from resources.redaction import redact
 
 #: Violations listed in a result's metadata (the count is always complete).

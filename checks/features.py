@@ -6,8 +6,8 @@ import pandas as pd
 from checks.engine import Rule, RuleEnv
 from checks.market_data import ge_rule, unique_rule
 from quant import quality as q
-from quant.features import FEATURE_COLUMNS
-from quant.regime import LABELS, NEUTRAL, SCORE_COLUMNS, UNKNOWN
+from quant.features.hourly import FEATURE_COLUMNS
+from quant.features.regime import LABELS, NEUTRAL, SCORE_COLUMNS, UNKNOWN
 
 
 def _no_infinity(df: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:

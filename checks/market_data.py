@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import pandas as pd
 
 from checks.engine import Rule, RuleEnv
-from quant import continuity
 from quant import quality as q
-from quant.market_data import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_COLUMNS, UNIVERSE_COLUMNS
+from quant.market_data import continuity
+from quant.market_data.tables import FUNDING_COLUMNS, OHLCV_COLUMNS, OI_COLUMNS, UNIVERSE_COLUMNS
 
 UTC_NS = "datetime64[ns, UTC]"
 OHLCV_DTYPES = {

@@ -7,8 +7,8 @@ from checks.engine import Rule, RuleEnv
 from checks.market_data import unique_rule
 from quant import quality as q
 from quant.carry import ENTRY_APR, MIN_VOLUME_USD
-from quant.cascade import STATUS_OK as CASCADE_OK
-from quant.tail_hedge import STATUS_OK as HEDGE_OK
+from quant.cascade.score import STATUS_OK as CASCADE_OK
+from quant.options.tail_hedge import STATUS_OK as HEDGE_OK
 
 #: The ``venue`` a tail-hedge violation is listed under (its rows are per currency, not venue).
 HEDGE_VIOLATION_VENUE = "tail_hedge"

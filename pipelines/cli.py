@@ -53,10 +53,10 @@ def _instance(s: Settings):
 
 def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     from pipelines.definitions import build_definitions
-    from pipelines.partitions import describe_windows
     from pipelines.progress import Progress
     from pipelines.run_records import mark_orphaned_runs
     from pipelines.runner import WARMUP_JOB, run_window
+    from resources.partitions import describe_windows
 
     start, end = args.start, args.end  # already UTC hours (``utc_hour``, defaults included)
     parts = window_with_data(start, end)  # refuses bad windows before any work

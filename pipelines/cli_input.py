@@ -18,7 +18,7 @@ ACCEPTED_FORM = "YYYY-MM-DD or YYYY-MM-DDTHH:00Z (UTC; e.g. 2026-02-01 or 2026-0
 
 def data_range() -> str:
     """The hours with data in the current environment, as every refusal names them."""
-    from pipelines.partitions import HOURLY, data_windows, describe_windows
+    from resources.partitions import HOURLY, data_windows, describe_windows
 
     windows = data_windows()
     if windows is None:
@@ -71,8 +71,8 @@ def window_with_data(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Ti
     Where partitions run to the current hour (paper, live), a window reaching past the last complete
     hour is refused here too: those partitions do not exist yet.
     """
-    from pipelines.partitions import data_windows
     from pipelines.runner import check_window
+    from resources.partitions import data_windows
 
     if data_windows() is None:
         now = pd.Timestamp.now(tz="UTC").floor("h")  # the hour in progress is not a partition yet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from pipelines.partitions import HOURLY
+from resources.partitions import HOURLY
 
 MARKET_DATA = AssetSelection.groups("market_data")
 HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals", "book")

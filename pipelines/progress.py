@@ -10,7 +10,7 @@ def hours_between(first_key: str, last_key: str) -> int:
     """Partitions from ``first_key`` to ``last_key``, both included."""
     from dagster import PartitionKeyRange
 
-    from pipelines.partitions import HOURLY
+    from resources.partitions import HOURLY
 
     return len(HOURLY.get_partition_keys_in_range(PartitionKeyRange(first_key, last_key)))
 

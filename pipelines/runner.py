@@ -19,8 +19,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from checks.engine import partition_key
-from pipelines.partitions import HOURLY, data_windows, describe_windows, split_by_windows, window_containing
-from quant.features import FEATURE_LOOKBACK_H
+from quant.features.hourly import FEATURE_LOOKBACK_H
+from resources.partitions import HOURLY, data_windows, describe_windows, split_by_windows, window_containing
 from resources.redaction import redact
 from resources.storage import CorruptPartitionError, stored_hours
 

@@ -14,8 +14,8 @@ from dagster import AssetKey, DagsterInstance
 from upath import UPath
 
 from pipelines.environments import Settings
-from pipelines.partitions import HOURLY, data_windows, describe_windows
 from resources.kill_switch import KillSwitchStore
+from resources.partitions import HOURLY, data_windows, describe_windows
 from resources.storage import (
     PARTITION_KEY_FORMAT,
     CorruptPartitionError,

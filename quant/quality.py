@@ -189,7 +189,7 @@ def stale_prices(ohlcv: pd.DataFrame, max_flat_hours: int = STALE_HOURS) -> pd.D
 
 
 def funding_off_grid(funding: pd.DataFrame) -> pd.DataFrame:
-    """Settlements whose timestamp is not on their interval's grid (see ``quant.funding``)."""
+    """Settlements whose timestamp is not on their interval's grid (see ``quant.market_data.funding``)."""
     bad = funding[~funding["on_grid"].astype(bool)]
     details = [
         f"settlement stamped {r:%H:%M:%S.%f}"[:-3]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import ConfigurableResource, InitResourceContext
 
-from quant.universe import Universe, sample_universe
+from quant.market_data.universe import Universe, sample_universe
 from resources.exchange.base import Exchange, OptionsVenue
 
 #: Environment variable naming a data folder laid out like ``data/sample`` for both replays.
@@ -70,7 +70,7 @@ class MarketUniverse(ConfigurableResource):
     to the venues that list it and the first listed hour on each (ISO, UTC without an offset; null:
     before the data starts), e.g. ``{"NEW": {"binance": "2026-02-01T08:00"}}``: a coin NEW is then
     fetched and expected on Binance only, from that hour. Coins it does not name are listed on every venue.
-    Default (None): the sample's listings (``quant.universe.SAMPLE_LISTINGS``: Binance HYPE from
+    Default (None): the sample's listings (``quant.market_data.universe.SAMPLE_LISTINGS``: Binance HYPE from
     2025-05-30 10:00); ``{}`` lists every coin everywhere.
     """
 
@@ -81,7 +81,7 @@ class MarketUniverse(ConfigurableResource):
     include_sample_funding_set: bool = True
     listings: dict[str, dict[str, str | None]] | None = None
     coverage_starts: dict[str, str] | None = None
-    #: Known holes of the sources (default: the sample's, see ``quant.universe.SAMPLE_COVERAGE_GAPS``).
+    #: Known holes of the sources (default: the sample's, see ``quant.market_data.universe.SAMPLE_COVERAGE_GAPS``).
     coverage_gaps: dict[str, list[list[str]]] | None = None
 
     def get(self) -> Universe:

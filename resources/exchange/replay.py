@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from quant import frames
 from quant.frames import SourceFrameError
-from quant.funding import infer_interval_hours
+from quant.market_data.funding import infer_interval_hours
 from resources.exchange.base import check_window, require_utc
 from resources.exchange.errors import BadSymbol
 
@@ -54,7 +54,7 @@ LAYOUT_HINT = "a replay data folder (PERPETUA_DATA_ROOT, or a resource's sample_
 #: Quote currency of each venue's linear perps in the sample (hyperliquid settles in USDC).
 VENUE_QUOTE = {"binance": "USDT", "bybit": "USDT", "hyperliquid": "USDC"}
 #: Half-open [start, end) UTC windows where every candle instrument of the sample universe has its
-#: bar each hour (Binance HYPE only from its 2025-05-30 listing, see ``quant.universe``).
+#: bar each hour (Binance HYPE only from its 2025-05-30 listing, see ``quant.market_data.universe``).
 #: Window 1 starts at 12:00, the first hour DOGE and SOL have a bar (BTC and ETH start at 11:00).
 #: Window 2 ends at 10:00: BTC and ETH's last bar is 09:00 on both venues, while DOGE, SOL and HYPE
 #: also have a 10:00 bar (served by ``candles``, but not an hour where every instrument is complete).
@@ -338,7 +338,7 @@ def _three_venue_funding(root: Path) -> pd.DataFrame:
     """The 3-venue funding files with ``interval_hours`` inferred inside each file.
 
     The files hold no interval, so it is inferred from the spacing to the previous settlement
-    (``quant.funding.infer_interval_hours``). Each file is one contiguous window: inferring per
+    (``quant.market_data.funding.infer_interval_hours``). Each file is one contiguous window: inferring per
     file keeps the months between the windows from being read as one very long interval (the
     first settlement of a window takes the spacing to the next one, as a series' first always does).
     """

@@ -8,7 +8,7 @@ from dagster import BackfillPolicy, MetadataValue, asset, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.metadata import money, pct, per_hour
-from pipelines.partitions import HOURLY
+from resources.partitions import HOURLY
 from resources.storage import HourlyParquetIOManager
 
 START = pd.Timestamp("2025-09-01 00:00", tz="UTC")

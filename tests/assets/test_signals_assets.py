@@ -11,7 +11,7 @@ from assets.signals import cascade_signals_1h, tail_hedge_signals_1h
 from checks.engine import partition_key
 from pipelines.definitions import build_definitions
 from pipelines.runner import run_window
-from quant.cascade import SCORE_COLUMNS
+from quant.cascade.score import SCORE_COLUMNS
 from resources.exchange.errors import TransientExchangeError
 from resources.kill_switch import KillSwitch
 from resources.market import MarketUniverse, OptionsData

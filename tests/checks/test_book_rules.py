@@ -13,9 +13,9 @@ from checks.book import (
     _within_safeguards,
 )
 from checks.engine import RuleEnv
-from quant.book import fresh_state, run_book
-from quant.book_params import BookParams
-from tests.quant.test_book import NO_CASCADE, NO_TAIL, T0, l1_market
+from quant.book.params import BookParams
+from quant.book.step import fresh_state, run_book
+from tests.quant.book.test_step import NO_CASCADE, NO_TAIL, T0, l1_market
 
 ENV = RuleEnv(hours=pd.date_range(T0, periods=4, freq="h"), universe=None)
 

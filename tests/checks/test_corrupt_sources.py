@@ -21,8 +21,8 @@ from checks.engine import partition_key
 from pipelines.definitions import build_definitions
 from pipelines.environments import settings
 from pipelines.runner import run_window
-from quant.options_chain import MAX_PLAUSIBLE_IV, parse_book_summary
-from quant.options_strangle import select_strangle
+from quant.options.chain import MAX_PLAUSIBLE_IV, parse_book_summary
+from quant.options.strangle import select_strangle
 from resources.exchange.replay import CANDLES_FILES, FUNDING_FILES, OI_FILE
 from resources.exchange.replay_options import CHAIN_FILE
 from resources.kill_switch import KillSwitch, KillSwitchStore

@@ -16,8 +16,8 @@ from checks.engine import Rule, RuleEnv
 from checks.features import REGIME_RULES
 from checks.ge_engine import violations_by_rule
 from checks.market_data import OHLCV_RULES, OI_RULES, UNIVERSE_RULES
-from quant import market_data as md
-from quant.universe import sample_universe
+from quant.market_data import tables as md
+from quant.market_data.universe import sample_universe
 from resources.exchange.replay import ReplayExchange
 
 START = pd.Timestamp("2026-02-05 00:00", tz="UTC")

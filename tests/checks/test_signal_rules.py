@@ -8,7 +8,7 @@ import pytest
 
 from checks.engine import RuleEnv
 from checks.signals import CASCADE_RULES, TAIL_HEDGE_RULES
-from quant.universe import sample_universe
+from quant.market_data.universe import sample_universe
 
 H = pd.Timestamp("2025-06-10 12:00", tz="UTC")
 ENV = RuleEnv(hours=pd.DatetimeIndex([H, H + pd.Timedelta(hours=1)]), universe=sample_universe())

@@ -25,8 +25,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.utils import get_conn_string
 
-from pipelines.partitions import HOURLY, PARTITIONS_START
 from resources.instance_storage_pg import PooledPostgresEventLogStorage
+from resources.partitions import HOURLY, PARTITIONS_START
 from tests.support.postgres import port_accepts, throwaway_postgres
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "dagster.yaml.postgres.example"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pipelines.environments import resources_for, settings
-from quant.options_chain import parse_book_summary
+from quant.options.chain import parse_book_summary
 from resources.exchange.deribit import DeribitHttp
 from resources.exchange.replay_options import ReplayOptions
 from resources.market import OptionsData

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from quant.frames import CANDLES, FUNDING, MARK_INDEX, OPEN_INTEREST, TICKERS, TRADES
-from quant.funding import KNOWN_INTERVALS_H
-from quant.universe import coin_of, sample_universe
+from quant.market_data.funding import KNOWN_INTERVALS_H
+from quant.market_data.universe import coin_of, sample_universe
 from resources.exchange.base import Exchange
 from resources.exchange.errors import BadSymbol
 from resources.exchange.replay import (

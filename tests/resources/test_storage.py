@@ -21,7 +21,7 @@ from dagster import AssetKey, build_input_context, build_output_context
 from upath import UPath
 
 import resources.storage as storage
-from pipelines.partitions import HOURLY
+from resources.partitions import HOURLY
 from resources.storage import (
     CorruptPartitionError,
     HourlyParquetIOManager,

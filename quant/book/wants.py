@@ -1,0 +1,217 @@
+"""What each layer wants to trade at the end of an hour: order intents, before the safeguards.
+
+* L1 carry — a held unit exits (both legs, reduce-only, market) when its scan row says exit;
+  new units enter by funding APR, best first, while slots (max 10) and the layer budget last.
+  A unit is ``budget / max_positions`` USD of notional: short perp + long spot of equal quantity.
+* L2 cascade — while armed, the rungs of the ladder not yet held rest as limit orders around the
+  hour's close (re-issued each hour, so they trail the price); each held rung carries a
+  reduce-only stop and a reduce-only target every hour until one of them fills. Each rung's size
+  is the smaller of its ladder share and the size that loses ``trade_risk_pct`` × its share of
+  equity at the stop (volatility-adjusted risk per trade).
+* L3 tail hedge — a held strangle is valued by model; when the roll rules say so both legs are
+  sold (reduce-only, market); with no hedge held the layer buys the signal's strangle, sized by
+  the daily theta budget and capped by the layer's premium budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from quant.book.params import HOUR, L3_VENUE, BookParams, spot_symbol, strangle_symbol
+from quant.book.risk import position_size, trade_risk_pct
+from quant.cascade.ladder import build_ladder
+from quant.cascade.params import SIDE_OF_DIRECTION
+from quant.options.hedge import IvMark, StranglePosition, decide_roll, value_strangle_by_model
+
+
+@dataclass(frozen=True)
+class Want:
+    """One intended order with what the book needs to know about it."""
+
+    layer: str
+    venue: str
+    symbol: str
+    position: str
+    leg: str
+    side: str
+    qty: float
+    order_type: str
+    limit: float | None
+    reason: str
+    reduce_only: bool = False
+    kind: str = "perp"
+    stop: float = math.nan
+    target: float = math.nan
+    expiry: pd.Timestamp | None = None
+    strike: float = math.nan
+    option_type: str = ""
+    iv: float = math.nan
+
+
+def _close_side(qty: float) -> str:
+    return "buy" if qty < 0 else "sell"
+
+
+# -- L1 -------------------------------------------------------------------------------------
+
+
+def carry_strength(carry: pd.DataFrame, legs: pd.DataFrame, params: BookParams) -> float:
+    """L1 signal strength: units held and not exiting plus new entry candidates, over the max (10)."""
+    units = legs[(legs["layer"] == "L1") & (legs["leg"] == "perp")]
+    held = set(zip(units["venue"], units["symbol"], strict=True))
+    if carry.empty:
+        return min(1.0, len(held) / params.carry.max_positions)
+    keys = list(zip(carry["venue"], carry["symbol"], strict=True))
+    exiting = {k for k, e in zip(keys, carry["exit"].astype(bool), strict=True) if e and k in held}
+    new = {k for k, e in zip(keys, carry["entry"].astype(bool), strict=True) if e and k not in held}
+    return min(1.0, (len(held - exiting) + len(new)) / params.carry.max_positions)
+
+
+def carry_wants(carry: pd.DataFrame, legs: pd.DataFrame, closes: pd.Series, budget_usd: float,
+                params: BookParams) -> list[Want]:
+    """L1 exits and entries."""
+    out: list[Want] = []
+    held = legs[legs["layer"] == "L1"]
+    sig = carry.set_index(["venue", "symbol"]) if len(carry) else carry
+    units = held[held["leg"] == "perp"]
+    exiting: set[tuple[str, str]] = set()
+    for u in units.itertuples(index=False):
+        key = (u.venue, u.symbol)
+        if key in sig.index and bool(sig.loc[key, "exit"]):
+            exiting.add(key)
+            why = f"carry exit: {sig.loc[key, 'reason']}"
+            for leg in held[(held["venue"] == u.venue) & (held["symbol"] == u.symbol)].itertuples(index=False):
+                out.append(Want("L1", leg.venue, leg.instrument, leg.symbol, leg.leg, _close_side(leg.qty), abs(leg.qty),
+                                "market", None, why, True, leg.kind))
+    held_keys = {(u.venue, u.symbol) for u in units.itertuples(index=False)}
+    keep = len(held_keys - exiting)
+    p = params.carry
+    unit_usd = budget_usd * p.weight_per_position
+    cands = carry[carry["entry"].astype(bool)] if len(carry) else carry
+    cands = cands.loc[np.array([(v, s) not in held_keys for v, s in zip(cands["venue"], cands["symbol"], strict=True)], dtype=bool)]
+    cands = cands.sort_values(["funding_apr", "venue", "symbol"], ascending=[False, True, True], kind="stable")
+    held_usd = float((units["qty"].abs() * units["mark"]).sum()) if len(units) else 0.0
+    room = max(0.0, budget_usd - held_usd)
+    slots = p.max_positions - keep
+    for c in cands.itertuples(index=False):
+        if slots <= 0 or room + 1e-9 < unit_usd or unit_usd <= 0:
+            break
+        price = float(closes.get((c.venue, c.symbol), math.nan))
+        if not (math.isfinite(price) and price > 0):
+            continue
+        qty = unit_usd / price
+        why = f"carry entry: funding {c.funding_apr:.1%} APR, 24h volume {c.volume_24h_usd / 1e6:,.0f}M"
+        out.append(Want("L1", c.venue, c.symbol, c.symbol, "perp", "sell", qty, "market", None, why))
+        out.append(Want("L1", c.venue, spot_symbol(c.symbol), c.symbol, "spot", "buy", qty, "market", None,
+                        why + "; spot leg modelled from the perp", kind="spot"))
+        slots -= 1
+        room -= unit_usd
+    return out
+
+
+# -- L2 -------------------------------------------------------------------------------------
+
+
+def live_cascades(armed: pd.DataFrame) -> pd.DataFrame:
+    """Armed instruments with a direction: where the ladder rests."""
+    if armed.empty:
+        return armed
+    return armed[armed["armed"].astype(bool) & armed["direction"].isin(list(SIDE_OF_DIRECTION))]
+
+
+def cascade_wants(armed: pd.DataFrame, legs: pd.DataFrame, equity: float, budget_usd: float,
+                  params: BookParams) -> list[Want]:
+    """L2 resting rungs while armed, and the stop + target of every held rung."""
+    out: list[Want] = []
+    held = legs[legs["layer"] == "L2"]
+    for leg in held.itertuples(index=False):
+        side = _close_side(leg.qty)
+        out.append(Want("L2", leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:stop", side, abs(leg.qty), "stop",
+                        float(leg.stop), f"stop of {leg.leg}", True))
+        out.append(Want("L2", leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:target", side, abs(leg.qty), "limit",
+                        float(leg.target), f"target of {leg.leg}", True))
+    live = live_cascades(armed)
+    if budget_usd <= 0:
+        return out
+    for row in live.itertuples(index=False):
+        have = set(held.loc[(held["venue"] == row.venue) & (held["symbol"] == row.symbol), "leg"])
+        ladder = build_ladder(float(row.close), budget_usd, str(row.direction), params.cascade)
+        risk_pct = trade_risk_pct(float(row.rv_24h), params.l2_target_rv, params.risk)
+        sizes = dict(zip(range(1, len(params.cascade.sizes) + 1), params.cascade.sizes, strict=True))
+        for rung in ladder.rungs:
+            leg = f"rung{rung.rung}"
+            if leg in have:
+                continue
+            qty = min(rung.qty, position_size(equity, rung.limit, rung.stop, risk_pct * sizes[rung.rung]))
+            why = (f"cascade score {row.score:.2f} ({row.direction}), rung {rung.rung} at {rung.limit:.6g}, "
+                   f"stop {rung.stop:.6g}, target {rung.target:.6g} ({rung.reward_risk:.1f}:1)")
+            out.append(Want("L2", row.venue, row.symbol, row.symbol, leg, rung.side, qty, "limit", rung.limit, why,
+                            stop=rung.stop, target=rung.target))
+    return out
+
+
+# -- L3 -------------------------------------------------------------------------------------
+
+
+def held_strangle(legs: pd.DataFrame) -> StranglePosition | None:
+    """The held strangle rebuilt from its two legs (None when no hedge is held)."""
+    held = legs[legs["layer"] == "L3"]
+    if held.empty:
+        return None
+    put, call = held[held["option_type"] == "P"], held[held["option_type"] == "C"]
+    if len(put) != 1 or len(call) != 1:
+        raise ValueError(f"L3 must hold exactly one put and one call, holds {held['instrument'].tolist()}")
+    p, c = put.iloc[0], call.iloc[0]
+    premium = float(p["qty"] * p["avg_entry"] + c["qty"] * c["avg_entry"])
+    return StranglePosition(currency=str(p["symbol"]).split("-")[0], expiry=pd.Timestamp(p["expiry"]),
+                            put_strike=float(p["strike"]), call_strike=float(c["strike"]), contracts=float(p["qty"]),
+                            premium_usd=premium,
+                            entry_iv=IvMark(float(p["iv"]), float(c["iv"]), pd.Timestamp(p["iv_as_of"]), "entry IV (modelled chain)"))
+
+
+def hedge_wants(tail: pd.Series | None, legs: pd.DataFrame, underlying_close: float | None, hour: pd.Timestamp,
+                theta_budget_usd: float, budget_usd: float, params: BookParams) -> tuple[list[Want], str]:
+    """L3 roll / entry; returns the wants and a sentence on the hedge."""
+    out: list[Want] = []
+    held = legs[legs["layer"] == "L3"]
+    position = held_strangle(legs)
+    note = "no hedge held"
+    if position is not None:
+        if underlying_close is None:
+            return out, "hedge held; no underlying price this hour, no decision"
+        val = value_strangle_by_model(position, underlying_close, hour + HOUR)
+        decision = decide_roll(val.dte_days, val.put_delta, val.call_delta, val.value_usd, position.premium_usd, params.roll)
+        note = f"hedge {held['symbol'].iloc[0]}: {decision.reason.value} ({decision.detail}), modelled value {val.value_usd:,.0f} USD"
+        if not decision.roll:
+            return out, note
+        for leg in held.itertuples(index=False):
+            out.append(Want("L3", leg.venue, leg.instrument, leg.symbol, leg.leg, "sell", abs(leg.qty), "market", None,
+                            f"roll: {decision.reason.value} ({decision.detail})", True, "option", expiry=pd.Timestamp(leg.expiry),
+                            strike=float(leg.strike), option_type=str(leg.option_type), iv=float(leg.iv)))
+        # The new strangle is bought next hour, once the old legs are gone: never two hedges at once.
+        return out, f"{note}; selling, the new strangle is bought next hour"
+    if tail is None or tail["status"] != "ok":
+        why = "no tail-hedge signal" if tail is None else f"tail-hedge signal: {tail['status']}"
+        return out, f"{note}; {why}"
+    theta = abs(float(tail["theta_usd"]))
+    premium = float(tail["put_ask_usd"]) + float(tail["call_ask_usd"])
+    if not (theta > 0 and premium > 0) or theta_budget_usd <= 0 or budget_usd <= 0:
+        return out, f"{note}; no theta or premium budget this hour"
+    step = params.option_min_contracts
+    contracts = math.floor(min(theta_budget_usd / theta, budget_usd / premium) / step + 1e-9) * step
+    if contracts <= 0:
+        return out, f"{note}; the budget cannot buy {step:g} contract"
+    expiry = pd.Timestamp(tail["expiry"])
+    name = strangle_symbol(str(tail["currency"]), expiry)
+    src = "modelled chain" if bool(tail["modelled"]) else "chain"
+    for leg, kind in (("put", "P"), ("call", "C")):
+        why = (f"tail hedge: {contracts:g} × {tail[f'{leg}_instrument']} ({src}), theta {theta * contracts:,.0f} USD/day "
+               f"of {theta_budget_usd:,.0f}")
+        out.append(Want("L3", L3_VENUE, str(tail[f"{leg}_instrument"]), name, leg, "buy", contracts, "market", None, why,
+                        False, "option", expiry=expiry, strike=float(tail[f"{leg}_strike"]), option_type=kind,
+                        iv=float(tail[f"{leg}_iv"])))
+    return out, f"{note}; buying {name}"

@@ -1,0 +1,1 @@
+"""Plain-loop references of published methods, for tests and benchmarks only."""
