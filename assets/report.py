@@ -12,13 +12,15 @@ from dagster import AssetDep, AssetExecutionContext, MaterializeResult, Metadata
 from upath import UPath
 
 from assets.metadata import money, pct
+from quant.report.display import (
+    format_layer_table,
+    markdown_layer_table,
+    plot_equity_png,
+)
 from quant.report.sparkline import sparkline_markdown
 from quant.report.tables import (
     equity_curve,
-    format_layer_table,
     layer_table,
-    markdown_layer_table,
-    plot_equity_png,
     symbol_table,
 )
 from resources.partitions import HOURLY

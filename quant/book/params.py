@@ -122,3 +122,8 @@ def spot_symbol(perp_symbol: str) -> str:
 def strangle_symbol(currency: str, expiry: pd.Timestamp) -> str:
     """The position name of an L3 strangle: ``ETH-24OCT25``."""
     return f"{currency}-{pd.Timestamp(expiry):%d%b%y}".upper()
+
+
+#: A leg of the book, and the position it belongs to.
+LEG_KEY = ["layer", "venue", "instrument", "leg"]
+POSITION_KEY = ["layer", "venue", "symbol"]

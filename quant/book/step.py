@@ -30,17 +30,16 @@ import pandas as pd
 
 from quant.book.allocator import allocate
 from quant.book.hour_fills import execution_bars, fill_hour, underlying_bar
-from quant.book.ledger import LedgerArrays, run_ledger
-from quant.book.orders import LAYERS, OrderIntent, intents_frame
+from quant.book.intents import hour_intents
+from quant.book.ledger_rows import apply_ledger, ledger_frame, ledger_rows, previous_total
+from quant.book.orders import LAYERS
 from quant.book.params import (
-    ALL,
     ALLOCATIONS,
-    BOOK_INTENT_COLUMNS,
     FILLS,
     HOUR,
     INTENTS,
     LEDGER,
-    LEDGER_COLUMNS,
+    LEG_KEY,
     MONEY,
     POSITIONS,
     TOTAL,
@@ -48,9 +47,7 @@ from quant.book.params import (
     strangle_symbol,
 )
 from quant.book.risk import THRESHOLD_EPS, drawdown_ladder
-from quant.book.safeguards import HEDGE_LEGS, LADDER_LAYER, Book, Candidate, RiskLimits, screen
 from quant.book.wants import (
-    Want,
     carry_strength,
     carry_wants,
     cascade_wants,
@@ -58,9 +55,6 @@ from quant.book.wants import (
     live_cascades,
 )
 from quant.frames import conform, empty
-
-LEG_KEY = ["layer", "venue", "instrument", "leg"]
-POSITION_KEY = ["layer", "venue", "symbol"]
 
 
 @dataclass(frozen=True)
@@ -98,14 +92,6 @@ def state_from_tables(hour: pd.Timestamp, positions: pd.DataFrame, ledger: pd.Da
         if len(df) and not (pd.to_datetime(df["hour"], utc=True) == hour).all():
             raise ValueError(f"stored {name} rows are not all of {hour}")
     return BookState(hour, positions, ledger, intents)
-
-
-def _previous_total(state: BookState, params: BookParams) -> dict:
-    if state.hour is None:
-        b = params.bankroll_usd
-        return {"equity_usd": b, "peak_equity_usd": b, "day_open_equity_usd": b, "day_peak_equity_usd": b,
-                "session_paused": False, "daily_loss_halt": False}
-    return state.ledger[state.ledger["layer"] == TOTAL].iloc[0].to_dict()
 
 
 # -- 1 + 2: fills and the ledger --------------------------------------------------------------
@@ -148,61 +134,6 @@ def _new_legs(fills: pd.DataFrame, pending: pd.DataFrame, legs: pd.DataFrame, ho
     return pd.DataFrame(rows)
 
 
-def _apply_ledger(legs: pd.DataFrame, fills: pd.DataFrame, bars: pd.DataFrame, funding: pd.DataFrame,
-                  hour: pd.Timestamp) -> pd.DataFrame:
-    """Run the ledger core for one hour over ``legs``; returns the legs with new values."""
-    if legs.empty:
-        return legs
-    legs = legs.reset_index(drop=True)
-    n = len(legs)
-    index = {tuple(k): i for i, k in enumerate(legs[LEG_KEY].to_numpy())}
-    got = fills[fills["filled_qty"] > 0]
-    leg_idx = np.array([index[(f.layer, f.venue, f.symbol, str(f.leg).split(":", 1)[0])] for f in got.itertuples()], dtype=np.int64)
-    sign = np.where(got["side"].to_numpy() == "buy", 1.0, -1.0)
-    fill_arrays = (leg_idx, np.zeros(len(got), np.int64), sign * got["filled_qty"].to_numpy(dtype="float64"),
-                   got["fill_price"].to_numpy(dtype="float64"), got["fee"].to_numpy(dtype="float64"))
-    closes = bars.set_index(["venue", "symbol"])["close"]
-    mark = closes.reindex(pd.MultiIndex.from_arrays([legs["venue"], legs["instrument"]])).to_numpy(dtype="float64")
-    is_perp = (legs["kind"] == "perp").to_numpy()
-    f = funding.drop_duplicates(["venue", "symbol"], keep="last").set_index(["venue", "symbol"])["funding_rate"] if len(funding) else pd.Series(dtype="float64")
-    keys = pd.MultiIndex.from_arrays([legs["venue"], legs["instrument"]])
-    settles = is_perp & keys.isin(f.index)
-    rate = f.reindex(keys).to_numpy(dtype="float64")
-    start = LedgerArrays(
-        qty=legs["qty"].to_numpy(dtype="float64")[:, None], avg_entry=legs["avg_entry"].to_numpy(dtype="float64")[:, None],
-        realised=legs["realised_usd"].to_numpy(dtype="float64")[:, None], unrealised=np.zeros((n, 1)),
-        fees=legs["fees_usd"].to_numpy(dtype="float64")[:, None], funding=legs["funding_usd"].to_numpy(dtype="float64")[:, None],
-    )
-    names = [f"{r.layer} {r.venue} {r.instrument} {r.leg} ({hour:%Y-%m-%d %H:00})" for r in legs.itertuples()]
-    out = run_ledger(mark=mark[:, None], is_perp=is_perp, fills=fill_arrays, settles=settles[:, None], rate=rate[:, None],
-                     funding_px=legs["mark"].to_numpy(dtype="float64")[:, None], start=start, names=names)
-    legs = legs.copy()
-    legs["qty"], legs["avg_entry"] = out.qty[:, 0], out.avg_entry[:, 0]
-    legs["realised_usd"], legs["unrealised_usd"] = out.realised[:, 0], out.unrealised[:, 0]
-    legs["fees_usd"], legs["funding_usd"] = out.fees[:, 0], out.funding[:, 0]
-    legs["mark"] = mark
-    return legs
-
-
-def _ledger_rows(prev: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Cumulative money per (layer, venue, position): previous totals + this hour's increments."""
-    cum = ["realised_usd", "fees_usd", "funding_usd"]
-    base = prev[prev["layer"] != TOTAL].set_index(POSITION_KEY)[cum] if len(prev) else pd.DataFrame(columns=cum)
-    inc = after[[*LEG_KEY, "symbol", *cum]].copy()
-    if len(before):
-        old = before.set_index(LEG_KEY)[cum].reindex(pd.MultiIndex.from_frame(after[LEG_KEY])).fillna(0.0).to_numpy()
-        inc[cum] = inc[cum].to_numpy(dtype="float64") - old
-    inc = inc.groupby(POSITION_KEY)[cum].sum()
-    unreal = after.groupby(POSITION_KEY)["unrealised_usd"].sum() if len(after) else pd.Series(dtype="float64")
-    rows = base.astype("float64").add(inc, fill_value=0.0) if len(base) or len(inc) else base
-    rows = rows.reindex(rows.index.union(unreal.index)) if len(unreal) else rows
-    rows = rows.fillna(0.0)
-    rows["unrealised_usd"] = unreal.reindex(rows.index).fillna(0.0) if len(rows) else []
-    rows = rows.reset_index()
-    rows.columns = [*POSITION_KEY, *rows.columns[3:]]
-    return rows
-
-
 # -- 3: risk -----------------------------------------------------------------------------------
 
 
@@ -235,71 +166,6 @@ def _risk(rows: pd.DataFrame, prev: dict, hour: pd.Timestamp, state_hour: pd.Tim
 # -- 5: intents and the safeguards -------------------------------------------------------------
 
 
-def _intents(wants: list[Want], hour: pd.Timestamp, reference: dict, legs: pd.DataFrame, known: set[str],
-             params: BookParams, kill_switch_active: bool) -> pd.DataFrame:
-    if not wants:
-        return empty(INTENTS)
-    orders = [OrderIntent(hour, w.venue, w.symbol, w.side, w.qty, w.order_type, w.limit, w.layer, w.leg, w.reason, w.reduce_only)
-              for w in wants]
-    df = intents_frame(orders)
-    df["instrument_kind"] = [w.kind for w in wants]
-    df["position"] = [w.position for w in wants]
-    df["stop"] = [w.stop for w in wants]
-    df["target"] = [w.target for w in wants]
-    df["expiry"] = pd.to_datetime([w.expiry for w in wants], utc=True)
-    df["strike"] = [w.strike for w in wants]
-    df["option_type"] = [w.option_type for w in wants]
-    df["iv"] = [w.iv for w in wants]
-    df["reference_price"] = [w.limit if w.limit is not None else reference.get((w.venue, w.symbol), np.nan) for w in wants]
-    df["notional_usd"] = df["qty"] * df["reference_price"]
-    limits = RiskLimits(params.bankroll_usd)
-    exposure = _exposure(legs)
-    book = Book(exposure=dict(exposure))
-    verdicts: list[str | None] = [None] * len(df)
-    screened = []
-    for i, r in enumerate(df.itertuples(index=False)):
-        if kill_switch_active and not r.reduce_only:
-            verdicts[i] = "kill switch active: only reduce-only orders pass until a person resets it"
-        else:
-            screened.append(i)
-    cands = [Candidate(df.at[i, "client_order_id"], df.at[i, "layer"], df.at[i, "position"], df.at[i, "leg"],
-                       float(df.at[i, "notional_usd"]), bool(df.at[i, "reduce_only"])) for i in screened]
-    for i, v in zip(screened, screen(cands, book, limits, known), strict=True):
-        verdicts[i] = v
-    df["approved"] = [v is None for v in verdicts]
-    df["rejection"] = [v or "" for v in verdicts]
-    _after_columns(df, exposure)
-    df["bankroll_usd"] = params.bankroll_usd
-    df["kill_switch_active"] = kill_switch_active
-    return df.loc[:, BOOK_INTENT_COLUMNS]
-
-
-def _exposure(legs: pd.DataFrame) -> dict[str, float]:
-    """Open exposure per safeguard key ``layer:position``: |qty × mark| of the non-hedge legs."""
-    if legs.empty:
-        return {}
-    risk = legs[~legs["leg"].isin(list(HEDGE_LEGS))]
-    usd = (risk["qty"].abs() * risk["mark"]).groupby(risk["layer"] + ":" + risk["symbol"]).sum()
-    return {k: float(v) for k, v in usd.items() if v > 0}
-
-
-def _after_columns(df: pd.DataFrame, exposure: dict[str, float]) -> None:
-    """Running exposure after each approved intent, computed apart from the screen (re-checked by the check)."""
-    pos = dict(exposure)
-    deployed = sum(exposure.values())
-    ladder = sum(v for k, v in exposure.items() if k.startswith(f"{LADDER_LAYER}:"))
-    after = np.full((len(df), 3), np.nan)
-    for i, r in enumerate(df.itertuples(index=False)):
-        key = f"{r.layer}:{r.position}"
-        adds = r.approved and not r.reduce_only and r.leg not in HEDGE_LEGS
-        if adds:
-            pos[key] = pos.get(key, 0.0) + r.notional_usd
-            deployed += r.notional_usd
-            ladder += r.notional_usd if r.layer == LADDER_LAYER else 0.0
-        after[i] = (pos.get(key, 0.0), deployed, ladder)
-    df["position_after_usd"], df["deployed_after_usd"], df["ladder_after_usd"] = after.T
-
-
 # -- the hour ---------------------------------------------------------------------------------
 
 
@@ -328,9 +194,9 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     fills = fill_hour(state.pending, ebars, held, params, cancel_entries=kill_switch_active)
     new = _new_legs(fills, state.pending, legs, hour)
     all_legs = pd.concat([x for x in (legs, new) if len(x)], ignore_index=True) if len(new) else legs
-    after = _apply_ledger(all_legs, fills, ebars, funding, hour)
-    prev = _previous_total(state, params)
-    rows = _ledger_rows(state.ledger, legs, after)
+    after = apply_ledger(all_legs, fills, ebars, funding, hour)
+    prev = previous_total(state, params)
+    rows = ledger_rows(state.ledger, legs, after)
     open_legs = after[after["qty"] != 0].reset_index(drop=True) if len(after) else after
     paid = open_legs[open_legs["kind"] != "perp"] if len(open_legs) else open_legs
     open_cost = float((paid["qty"] * paid["avg_entry"]).sum()) if len(paid) else 0.0
@@ -357,10 +223,10 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     known = set(bars["symbol"]) | set(open_legs["symbol"] if len(open_legs) else [])
     if tail_row is not None and tail_row["status"] == "ok":
         known.add(strangle_symbol(str(tail_row["currency"]), pd.Timestamp(tail_row["expiry"])))
-    intents = _intents(wants, hour, reference, open_legs, known, params, kill_switch_active)
+    intents = hour_intents(wants, hour, reference, open_legs, known, params, kill_switch_active)
 
     positions = conform(open_legs.assign(hour=hour), POSITIONS, name="positions") if len(open_legs) else empty(POSITIONS)
-    ledger = conform(_ledger_frame(rows, risk, hour), LEDGER, name="ledger")
+    ledger = conform(ledger_frame(rows, risk, hour), LEDGER, name="ledger")
     intents = conform(intents, INTENTS, name="intents")
     allocations = alloc.reset_index().assign(hour=hour, equity_usd=risk["equity_usd"], risk_level=risk["risk_level"],
                                              risk_multiplier=risk["risk_multiplier"], kill_switch_active=kill_switch_active,
@@ -368,20 +234,6 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     fills = conform(fills, FILLS, name="fills") if len(fills) else empty(FILLS)
     out = HourTables(conform(allocations, ALLOCATIONS, name="allocations"), intents, fills, positions, ledger)
     return out, BookState(hour, positions, ledger, intents)
-
-
-def _ledger_frame(rows: pd.DataFrame, risk: dict, hour: pd.Timestamp) -> pd.DataFrame:
-    book = {c: risk[c] for c in LEDGER_COLUMNS if c in risk and c not in MONEY and c != "pnl_usd"}
-    inst = rows.copy()
-    if len(inst):
-        inst["pnl_usd"] = inst["realised_usd"] + inst["unrealised_usd"] - inst["fees_usd"] + inst["funding_usd"]
-        inst = inst.sort_values(POSITION_KEY, kind="stable")
-    total = {"layer": TOTAL, "venue": ALL, "symbol": ALL, **{c: risk[c] for c in MONEY}, "pnl_usd": risk["pnl_usd"]}
-    out = pd.concat([x for x in (inst, pd.DataFrame([total])) if len(x)], ignore_index=True)
-    for c, v in book.items():
-        out[c] = v
-    out["hour"] = hour
-    return out.loc[:, LEDGER_COLUMNS]
 
 
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,

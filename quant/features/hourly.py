@@ -43,13 +43,22 @@ A ratio whose denominator is 0 (a flat market, no volume) is NaN.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from quant.market_data.universe import unified
+from quant.features.cross import BETA_WINDOW_H, cross_features
+from quant.features.windows import (
+    flag,
+    lag,
+    ratio,
+    window_extreme,
+    window_mean,
+    window_reduce,
+    window_std,
+    window_sum,
+)
 
 HOUR = pd.Timedelta(hours=1)
 #: Horizons of the log-return momentum columns ``mom_{k}h``.
@@ -65,8 +74,6 @@ VOL_SHORT_H = 24
 VOL_LONG_H = 24 * 7
 #: Bars in the norms of volume surge, spread widening, breakouts and the SMA.
 NORM_WINDOW_H = 24
-#: 1h returns in beta and correlation to BTC.
-BETA_WINDOW_H = 24 * 7
 #: Hours of history before each hour that the features read (the asset's partition mapping).
 FEATURE_LOOKBACK_H = max(
     max(MOMENTUM_HORIZONS_H), SLOPE_WINDOW_H - 1, 2 * ADX_PERIOD - 1, VOL_SHORT_H, VOL_LONG_H,
@@ -141,68 +148,11 @@ def compute_features(
         return _empty()
     feats = {**_trend_features(arrays), **_volatility_features(arrays, params)}
     feats.update(_range_features(arrays, feats["atr_14"]))
-    feats.update(_cross_features(feats, instruments, params))
+    feats.update(cross_features(feats, instruments, params))
     return _long(feats, ~np.isnan(arrays["close"]), grid, hours, instruments)
 
 
 # -- window primitives: output row i reads rows i-w+1..i only, always summed oldest first ----------
-
-
-def _lag(x: np.ndarray, k: int) -> np.ndarray:
-    out = np.full(x.shape, np.nan)
-    out[k:] = x[: x.shape[0] - k]
-    return out
-
-
-def _window_reduce(shape: tuple[int, ...], w: int, term: Callable[[int, int], np.ndarray]) -> np.ndarray:
-    """``Σ_k term(k, n)`` for k = 0…w−1, where ``term(k, n)`` is the k-th oldest element of the
-    n complete windows; rows before the first complete window are NaN."""
-    out = np.full(shape, np.nan)
-    n = shape[0] - w + 1
-    if n > 0:
-        acc = np.zeros((n, *shape[1:]))
-        for k in range(w):
-            acc += term(k, n)
-        out[w - 1 :] = acc
-    return out
-
-
-def _window_sum(x: np.ndarray, w: int) -> np.ndarray:
-    return _window_reduce(x.shape, w, lambda k, n: x[k : k + n])
-
-
-def _window_mean(x: np.ndarray, w: int) -> np.ndarray:
-    return _window_sum(x, w) / w
-
-
-def _centred_products(a: np.ndarray, b: np.ndarray, w: int) -> np.ndarray:
-    """``Σ (a − ā)(b − b̄)`` over each window, two-pass (window means first)."""
-    mean_a, mean_b = _window_mean(a, w)[w - 1 :], _window_mean(b, w)[w - 1 :]
-    shape = np.broadcast_shapes(a.shape, b.shape)
-    return _window_reduce(shape, w, lambda k, n: (a[k : k + n] - mean_a) * (b[k : k + n] - mean_b))
-
-
-def _window_std(x: np.ndarray, w: int) -> np.ndarray:
-    return np.sqrt(_centred_products(x, x, w) / (w - 1))
-
-
-def _window_extreme(x: np.ndarray, w: int, pick: Callable[..., np.ndarray]) -> np.ndarray:
-    """Max or min of each window (exact whatever the order; NaN if any element is NaN)."""
-    out = np.full(x.shape, np.nan)
-    if x.shape[0] >= w:
-        out[w - 1 :] = pick(np.lib.stride_tricks.sliding_window_view(x, w, axis=0), axis=-1)
-    return out
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den``, NaN where ``den`` is not positive (degenerate) or unknown."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / den, np.nan)
-
-
-def _flag(condition: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """1.0 / 0.0 where ``known`` is a number, NaN elsewhere."""
-    return np.where(np.isnan(known), np.nan, condition.astype("float64"))
 
 
 # -- features ----------------------------------------------------------------------------------
@@ -210,25 +160,25 @@ def _flag(condition: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 def _trend_features(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     log_close = a["log_close"]
-    out = {f"mom_{k}h": log_close - _lag(log_close, k) for k in MOMENTUM_HORIZONS_H}
+    out = {f"mom_{k}h": log_close - lag(log_close, k) for k in MOMENTUM_HORIZONS_H}
     w = SLOPE_WINDOW_H
     centred_x = np.arange(w) - (w - 1) / 2  # exact halves; Σ = 0, so deviations from the
     latest = log_close[w - 1 :]  # latest close leave the slope unchanged and the products small
-    weighted = _window_reduce(log_close.shape, w, lambda k, n: centred_x[k] * (log_close[k : k + n] - latest))
+    weighted = window_reduce(log_close.shape, w, lambda k, n: centred_x[k] * (log_close[k : k + n] - latest))
     out["slope_24h"] = weighted / (w * (w * w - 1) / 12)
     out["adx_14"] = _adx(a["high"], a["low"])
     return out
 
 
 def _adx(high: np.ndarray, low: np.ndarray) -> np.ndarray:
-    up = high - _lag(high, 1)
-    down = _lag(low, 1) - low
+    up = high - lag(high, 1)
+    down = lag(low, 1) - low
     known = up + down
     plus = np.where(np.isnan(known), np.nan, np.where((up > down) & (up > 0), up, 0.0))
     minus = np.where(np.isnan(known), np.nan, np.where((down > up) & (down > 0), down, 0.0))
-    sum_plus, sum_minus = _window_sum(plus, ADX_PERIOD), _window_sum(minus, ADX_PERIOD)
-    dx = _ratio(np.abs(sum_plus - sum_minus), sum_plus + sum_minus)
-    return _window_mean(dx, ADX_PERIOD)
+    sum_plus, sum_minus = window_sum(plus, ADX_PERIOD), window_sum(minus, ADX_PERIOD)
+    dx = ratio(np.abs(sum_plus - sum_minus), sum_plus + sum_minus)
+    return window_mean(dx, ADX_PERIOD)
 
 
 def _wilder_atr(true_range: np.ndarray, span: int) -> np.ndarray:
@@ -236,7 +186,7 @@ def _wilder_atr(true_range: np.ndarray, span: int) -> np.ndarray:
     out = np.full(true_range.shape, np.nan)
     n = true_range.shape[0] - span + 1
     if n > 0:
-        atr = _window_mean(true_range, ATR_PERIOD)[ATR_PERIOD - 1 : ATR_PERIOD - 1 + n]
+        atr = window_mean(true_range, ATR_PERIOD)[ATR_PERIOD - 1 : ATR_PERIOD - 1 + n]
         for k in range(ATR_PERIOD, span):
             atr = (atr * (ATR_PERIOD - 1) + true_range[k : k + n]) / ATR_PERIOD
         out[span - 1 :] = atr
@@ -244,71 +194,34 @@ def _wilder_atr(true_range: np.ndarray, span: int) -> np.ndarray:
 
 
 def _volatility_features(a: dict[str, np.ndarray], p: FeatureParams) -> dict[str, np.ndarray]:
-    prev_close = _lag(a["close"], 1)
+    prev_close = lag(a["close"], 1)
     true_range = np.maximum(a["high"] - a["low"], np.maximum(np.abs(a["high"] - prev_close), np.abs(a["low"] - prev_close)))
-    ret = a["log_close"] - _lag(a["log_close"], 1)
-    vol_short, vol_long = _window_std(ret, VOL_SHORT_H), _window_std(ret, VOL_LONG_H)
-    ratio = _ratio(vol_short, vol_long)
+    ret = a["log_close"] - lag(a["log_close"], 1)
+    vol_short, vol_long = window_std(ret, VOL_SHORT_H), window_std(ret, VOL_LONG_H)
+    vol_ratio = ratio(vol_short, vol_long)
     return {
         "atr_14": _wilder_atr(true_range, p.atr_span_h),
         "vol_24h": vol_short,
         "vol_7d": vol_long,
-        "vol_ratio": ratio,
-        "vol_expanding": _flag(ratio >= p.vol_expanding_ratio, ratio),
-        "vol_compressed": _flag(ratio <= p.vol_compressed_ratio, ratio),
+        "vol_ratio": vol_ratio,
+        "vol_expanding": flag(vol_ratio >= p.vol_expanding_ratio, vol_ratio),
+        "vol_compressed": flag(vol_ratio <= p.vol_compressed_ratio, vol_ratio),
     }
 
 
 def _range_features(a: dict[str, np.ndarray], atr: np.ndarray) -> dict[str, np.ndarray]:
     high, low, close = a["high"], a["low"], a["close"]
-    range_pct = _ratio(high - low, close)
-    prior_high = _window_extreme(_lag(high, 1), NORM_WINDOW_H, np.max)
-    prior_low = _window_extreme(_lag(low, 1), NORM_WINDOW_H, np.min)
+    range_pct = ratio(high - low, close)
+    prior_high = window_extreme(lag(high, 1), NORM_WINDOW_H, np.max)
+    prior_low = window_extreme(lag(low, 1), NORM_WINDOW_H, np.min)
     return {
-        "volume_surge": _ratio(a["volume"], _window_mean(_lag(a["volume"], 1), NORM_WINDOW_H)),
+        "volume_surge": ratio(a["volume"], window_mean(lag(a["volume"], 1), NORM_WINDOW_H)),
         "range_pct": range_pct,
-        "spread_widening": _ratio(range_pct, _window_mean(_lag(range_pct, 1), NORM_WINDOW_H)),
-        "breakout_up": _flag(close > prior_high, prior_high + close),
-        "breakout_down": _flag(close < prior_low, prior_low + close),
-        "mr_distance_atr": _ratio(close - _window_mean(close, NORM_WINDOW_H), atr),
+        "spread_widening": ratio(range_pct, window_mean(lag(range_pct, 1), NORM_WINDOW_H)),
+        "breakout_up": flag(close > prior_high, prior_high + close),
+        "breakout_down": flag(close < prior_low, prior_low + close),
+        "mr_distance_atr": ratio(close - window_mean(close, NORM_WINDOW_H), atr),
     }
-
-
-def _cross_features(
-    feats: dict[str, np.ndarray], instruments: pd.MultiIndex, p: FeatureParams
-) -> dict[str, np.ndarray]:
-    """Beta and correlation to the venue's BTC perp, and the venue's breadth."""
-    venues = instruments.get_level_values("venue").to_numpy()
-    symbols = list(instruments.get_level_values("symbol"))
-    ret, mom = feats["mom_1h"], feats["mom_24h"]
-    beta, corr, breadth = (np.full(ret.shape, np.nan) for _ in range(3))
-    for venue in np.unique(venues):
-        cols = np.flatnonzero(venues == venue)
-        known = ~np.isnan(mom[:, cols])
-        breadth[:, cols] = _ratio((mom[:, cols] > 0).sum(axis=1), known.sum(axis=1))[:, None]
-        beta[:, cols], corr[:, cols] = _venue_beta(ret[:, cols], [symbols[c] for c in cols], p)
-    return {"beta_btc_7d": beta, "corr_btc_7d": corr, "breadth_24h": breadth}
-
-
-def _venue_beta(ret: np.ndarray, symbols: list[str], p: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
-    """Beta and correlation of one venue's columns to the first benchmark with a full window."""
-    beta, corr = np.full(ret.shape, np.nan), np.full(ret.shape, np.nan)
-    done = np.zeros((ret.shape[0], 1), dtype=bool)
-    for name in (unified(p.benchmark_coin, quote) for quote in p.benchmark_quotes):
-        if name not in symbols:
-            continue
-        bench = ret[:, [symbols.index(name)]]
-        take = ~done & ~np.isnan(_window_sum(bench, BETA_WINDOW_H))
-        b, c = _beta_corr(ret, bench)
-        beta, corr = np.where(take, b, beta), np.where(take, c, corr)
-        done |= take
-    return beta, corr
-
-
-def _beta_corr(ret: np.ndarray, bench: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cov = _centred_products(ret, bench, BETA_WINDOW_H)
-    var_ret, var_bench = _centred_products(ret, ret, BETA_WINDOW_H), _centred_products(bench, bench, BETA_WINDOW_H)
-    return _ratio(cov, var_bench), _ratio(cov, np.sqrt(var_ret * var_bench))
 
 
 # -- frames ------------------------------------------------------------------------------------

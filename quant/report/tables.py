@@ -24,7 +24,6 @@ instrument's row carried forward over hours where it is missing and 0 before its
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -52,7 +51,7 @@ SYMBOL_TABLE_COLUMNS = ("layer", "venue", "symbol") + MONEY_COLUMNS + ("fills", 
 CURVE_COLUMNS = BOOK_COLUMNS
 
 
-def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], name: str) -> None:
+def require_columns(frame: pd.DataFrame, required: tuple[str, ...], name: str) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} is missing columns {missing}")
@@ -98,7 +97,7 @@ def _check_grid(ledger: pd.DataFrame) -> pd.DatetimeIndex:
 
 
 def _validated_ledger(ledger: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
-    _require_columns(ledger, LEDGER_REPORT_COLUMNS, "ledger")
+    require_columns(ledger, LEDGER_REPORT_COLUMNS, "ledger")
     if ledger.empty:
         raise ValueError("no ledger hours: the ledger frame is empty, there is nothing to report")
     if not isinstance(ledger["hour"].dtype, pd.DatetimeTZDtype):
@@ -109,7 +108,7 @@ def _validated_ledger(ledger: pd.DataFrame) -> tuple[pd.DataFrame, pd.DatetimeIn
 
 
 def _validated_fills(fills: pd.DataFrame) -> pd.DataFrame:
-    _require_columns(fills, FILLS_REPORT_COLUMNS, "fills")
+    require_columns(fills, FILLS_REPORT_COLUMNS, "fills")
     unknown = sorted({str(v) for v in fills["layer"].unique()} - set(LAYERS))
     if unknown:
         raise ValueError(f"fills have unknown layers {unknown}; expected {list(LAYERS)}")
@@ -297,83 +296,3 @@ def equity_curve(ledger: pd.DataFrame) -> pd.DataFrame:
     return curve
 
 
-def plot_equity_png(curve: pd.DataFrame, title: str) -> bytes:
-    """PNG of ``curve`` (:func:`equity_curve`): equity and peak on top, drawdown % filled below.
-
-    Uses a bare ``matplotlib.figure.Figure`` (no pyplot, no global figure registry, no backend
-    switch), so nothing stays open. A one-hour curve draws its points as markers.
-    """
-    from matplotlib.figure import Figure  # here, not at the top: it costs ~0.5 s at code-location load
-
-    _require_columns(curve, CURVE_COLUMNS, "curve")
-    if curve.empty:
-        raise ValueError("no curve hours: the equity curve is empty, there is nothing to plot")
-    index = pd.DatetimeIndex(curve.index)
-    x = (index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index).to_numpy()
-    marker = "o" if len(curve) == 1 else None
-    fig = Figure(figsize=(10, 6), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.plot(x, curve["equity_usd"].to_numpy(dtype="float64"), marker=marker, label="equity")
-    top.plot(x, curve["peak_equity_usd"].to_numpy(dtype="float64"), marker=marker, linestyle="--", label="peak")
-    top.set_ylabel("USD")
-    top.ticklabel_format(axis="y", useOffset=False, style="plain")
-    if len(curve) == 1:  # matplotlib would pad a single date by years either side
-        top.set_xlim(x[0] - np.timedelta64(1, "h"), x[0] + np.timedelta64(1, "h"))
-    top.set_title(title)
-    top.legend(loc="upper left")
-    drawdown_pct = -100.0 * curve["drawdown"].to_numpy(dtype="float64")
-    bottom.fill_between(x, drawdown_pct, 0.0, color="tab:red", alpha=0.4, step="post")
-    bottom.plot(x, drawdown_pct, color="tab:red", marker=marker, drawstyle="steps-post")
-    bottom.set_ylabel("drawdown %")
-    bottom.set_xlabel("hour (UTC)")
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=100)
-    finally:
-        fig.clear()
-    return buffer.getvalue()
-
-
-_DISPLAY_HEADERS = ("layer", "P&L USD", "return %", "APR %", "Sharpe", "max DD %", "fees", "funding",
-                    "fills", "rejected")
-
-
-def _number(value: float, spec: str) -> str:
-    return "n/a" if not math.isfinite(value) else format(value, spec)
-
-
-def _layer_cells(table: pd.DataFrame) -> list[list[str]]:
-    _require_columns(table, LAYER_TABLE_COLUMNS, "layer table")
-    return [
-        [str(layer), _number(r["pnl_usd"], ",.2f"), _number(100 * r["return_pct"], ".2f"),
-         _number(100 * r["apr"], ".2f"), _number(r["sharpe"], ".2f"), _number(100 * r["max_drawdown"], ".2f"),
-         _number(r["fees_usd"], ",.2f"), _number(r["funding_usd"], ",.2f"), str(int(r["fills"])),
-         str(int(r["rejected"]))]
-        for layer, r in table.iterrows()
-    ]
-
-
-def format_layer_table(table: pd.DataFrame) -> str:
-    """Fixed-width text of :func:`layer_table` for a terminal: a header, a rule, one line per layer.
-
-    Percent columns are the table's fractions × 100; an undefined ratio prints ``n/a``.
-    """
-    cells = _layer_cells(table)
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(_DISPLAY_HEADERS)]
-
-    def line(values: list[str] | tuple[str, ...]) -> str:
-        first = values[0].ljust(widths[0])
-        return "  ".join([first, *(v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True))])
-
-    return "\n".join([line(_DISPLAY_HEADERS), "  ".join("-" * w for w in widths), *(line(r) for r in cells)])
-
-
-def markdown_layer_table(table: pd.DataFrame) -> str:
-    """:func:`layer_table` as a Markdown table (for Dagster ``MetadataValue.md``), same cells as text."""
-    cells = _layer_cells(table)
-    rows = [
-        "| " + " | ".join(_DISPLAY_HEADERS) + " |",
-        "|" + "|".join([":---", *["---:"] * (len(_DISPLAY_HEADERS) - 1)]) + "|",
-        *("| " + " | ".join(r) + " |" for r in cells),
-    ]
-    return "\n".join(rows)

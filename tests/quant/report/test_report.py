@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant.report.display import (
+    format_layer_table,
+    markdown_layer_table,
+    plot_equity_png,
+)
 from quant.report.tables import (
     LAYER_TABLE_COLUMNS,
     equity_curve,
-    format_layer_table,
     layer_table,
-    markdown_layer_table,
-    plot_equity_png,
     symbol_table,
 )
 
