@@ -71,7 +71,7 @@ def chunks(start: pd.Timestamp, end: pd.Timestamp, hours: int) -> list[tuple[pd.
     return out
 
 
-def _first_missing(defs: Definitions, instance: DagsterInstance, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
+def _first_missing(defs: Definitions, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
     """The first hour of [start, end) that some warm-up asset lacks in storage (None when all are there).
 
     Storage, not the instance's run records, says what exists: after ``purge-runs`` or on a new
@@ -82,18 +82,13 @@ def _first_missing(defs: Definitions, instance: DagsterInstance, start: pd.Times
         return None
     keys = defs.resolve_job_def(WARMUP_JOB).asset_layer.executable_asset_keys
     hours = pd.date_range(start, end, freq="h", inclusive="left").as_unit("ns")
-    resource = (defs.resources or {}).get("hourly_parquet")
-    root = getattr(resource, "root", None)
+    root = defs.resources["hourly_parquet"].root
     missing: set[pd.Timestamp] = set()
     for key in keys:
-        if root is None:  # no Parquet store to ask: fall back on what the instance recorded
-            have = {pd.Timestamp(HOURLY.time_window_for_partition_key(k).start).as_unit("ns")
-                    for k in instance.get_materialized_partitions(key)}
-        else:
-            try:
-                have = set(stored_hours(root, key.to_user_string(), start, end).as_unit("ns"))
-            except CorruptPartitionError:
-                return start
+        try:
+            have = set(stored_hours(root, key.to_user_string(), start, end).as_unit("ns"))
+        except CorruptPartitionError:
+            return start
         missing |= set(hours) - have
     return min(missing) if missing else None
 
@@ -196,15 +191,17 @@ def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timest
 
 
 def plan_window(
-    defs: Definitions, instance: DagsterInstance, start: pd.Timestamp, end: pd.Timestamp,
-    *, job_name: str, chunk_hours: int, warmup_hours: int,
+    defs: Definitions, start: pd.Timestamp, end: pd.Timestamp, *, job_name: str, chunk_hours: int, warmup_hours: int,
 ) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
-    """(job, a, b) runs covering the data inside [start, end): per data window, its look-back warm-up, then chunks."""
+    """(job, a, b) runs covering the data inside [start, end): per data window, its look-back warm-up, then chunks.
+
+    What already exists is read from storage alone, so no instance is asked.
+    """
     plan = []
     for a, b in check_window(start, end):
         home = window_containing(a)
         floor = home[0] if home else hour_floor(HOURLY.start)
-        warm_start = _first_missing(defs, instance, max(floor, a - pd.Timedelta(hours=warmup_hours)), a)
+        warm_start = _first_missing(defs, max(floor, a - pd.Timedelta(hours=warmup_hours)), a)
         if warm_start is not None:
             plan.append((WARMUP_JOB, warm_start, a))
         plan += [(job_name, x, y) for x, y in chunks(a, b, chunk_hours)]
@@ -224,7 +221,7 @@ def run_window(
     on_plan=None,
 ) -> list[ChunkResult]:
     """Materialise every hour of [start, end) with data (plus warm-up) in chunked single runs; stop at the first failure."""
-    plan = plan_window(defs, instance, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours)
+    plan = plan_window(defs, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours)
     if on_plan:
         on_plan(plan)
     results = []
@@ -264,8 +261,9 @@ def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Ti
     if not res.success:
         failures = [ev for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"]
         error = "; ".join(f"{ev.step_key}: {failure_text(ev.event_specific_data)}" for ev in failures) or "run failed"
+    failed = failed_rule_hours(res.all_events)
     first_bad = first_failed_hour(res.all_events) if not res.success else None
-    if first_bad is None and not res.success and b - a == pd.Timedelta(hours=1) and failed_rule_hours(res.all_events):
+    if first_bad is None and failed and b - a == pd.Timedelta(hours=1):  # a one-hour run's result names no partition
         first_bad = a
     return ChunkResult(name, partition_key(a), partition_key(last), res.run_id, res.success, time.perf_counter() - t0,
-                       len(res.all_events), failed_rule_hours(res.all_events), error, first_bad, kept_before_failure)
+                       len(res.all_events), failed, error, first_bad, kept_before_failure)
