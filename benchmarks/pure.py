@@ -207,7 +207,7 @@ def write_state(root: Path, state: BookState) -> None:
 
 def book_tables(load: Load, hours: pd.DatetimeIndex, state: BookState) -> tuple[Tables, BookState]:
     """The ``trading_book`` body: ``hours`` stepped from ``state`` (default ``BookParams``, kill switch not tripped)."""
-    out, final = run_book(state, hours, *(load(asset, NONE) for asset in BOOK_INPUTS), BookParams(), kill_switch_active=False)
+    out, final = run_book(state, hours, *(load(asset, NONE) for asset in BOOK_INPUTS), BookParams())
     return {asset: getattr(out, field) for asset, field in BOOK.items()}, final
 
 

@@ -237,12 +237,12 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
 
 
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
-             cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams, kill_switch_active: bool = False,
+             cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams,
              kill_switch_from: pd.Timestamp | None = None) -> tuple[HourTables, BookState]:
     """Step through ``hours`` in order; returns every table concatenated and the final state.
 
-    ``kill_switch_active`` blocks entries in every hour; ``kill_switch_from`` only from that hour on
-    (a trip caused by hour H's data holds hour H and later, not the hours before it).
+    ``kill_switch_from``: the kill switch holds entries from that hour on (a trip caused by hour H's
+    data holds hour H and later, not the hours before it); None: not tripped.
     """
     def by_hour(df: pd.DataFrame) -> dict:
         return dict(tuple(df.groupby("hour", sort=False))) if len(df) else {}
@@ -252,7 +252,7 @@ def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, fund
     parts: list[HourTables] = []
     for hour in hours:
         b, f, c, a, t = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
-        blocked = kill_switch_active or (kill_switch_from is not None and hour >= kill_switch_from)
+        blocked = kill_switch_from is not None and hour >= kill_switch_from
         out, state = step(state, hour, b, f, c, a, t, params, blocked)
         parts.append(out)
     return HourTables(*(pd.concat([getattr(p, name) for p in parts], ignore_index=True)

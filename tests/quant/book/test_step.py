@@ -54,7 +54,8 @@ def run(n, b, c=None, f=None, cas=None, tail=None, params=None, kill=False, stat
     hours = pd.date_range(T0, periods=n, freq="h")
     return run_book(state or fresh_state(), hours, b, f if f is not None else funding([]).reindex(columns=["hour", "venue", "symbol", "funding_rate"]),
                     c if c is not None else carry([]).reindex(columns=["hour", "venue", "symbol", "entry", "exit", "funding_apr"]),
-                    cas if cas is not None else NO_CASCADE, tail if tail is not None else NO_TAIL, params or BookParams(), kill)
+                    cas if cas is not None else NO_CASCADE, tail if tail is not None else NO_TAIL, params or BookParams(),
+                    kill_switch_from=T0 if kill else None)
 
 
 def total(ledger, i):
