@@ -142,16 +142,27 @@ DATASET_FILES = {
 }
 
 
-@functools.lru_cache(maxsize=16)
 def _dataset(sample_dir: str, name: str) -> dict[tuple[str, str], _Series]:
     """One dataset of the replay folder, grouped per (venue, symbol); a SourceFrameError naming its files when unreadable."""
+    table, error = _read_dataset(sample_dir, name)
+    if error is not None:
+        raise error
+    return table
+
+
+@functools.lru_cache(maxsize=16)
+def _read_dataset(sample_dir: str, name: str) -> tuple[dict[tuple[str, str], _Series], SourceFrameError | None]:
+    """The dataset or why it cannot be read, cached either way: a broken file is read once, not on every call."""
     try:
-        return _LOADERS[name](Path(sample_dir))
+        return _LOADERS[name](Path(sample_dir)), None
     except SourceFrameError as exc:
-        raise SourceFrameError(f"{name} in {', '.join(DATASET_FILES[name])} ({sample_dir}): {exc}") from exc
+        error = SourceFrameError(f"{name} in {', '.join(DATASET_FILES[name])} ({sample_dir}): {exc}")
+        error.__cause__ = exc
     except (OSError, ValueError, TypeError, pa.ArrowException, KeyError) as exc:
-        raise SourceFrameError(f"{name} in {', '.join(DATASET_FILES[name])} ({sample_dir}) cannot be read: "
-                               f"{type(exc).__name__}: {exc}") from exc
+        error = SourceFrameError(f"{name} in {', '.join(DATASET_FILES[name])} ({sample_dir}) cannot be read: "
+                                 f"{type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+    return {}, error
 
 
 def _load_candles(root: Path) -> dict:
