@@ -14,6 +14,14 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
+def settings_under(root: Path):
+    """Local settings whose instance home, Parquet storage and kill switch all live under ``root``."""
+    from pipelines.environments import settings
+
+    s = settings("local", home=root / "home")
+    return type(s)(s.environment, s.home, str(root / "storage"), f"sqlite:///{root / 'ks.db'}")
+
+
 @pytest.fixture
 def local_settings(tmp_path, monkeypatch):
     """Settings of a fresh local environment under ``tmp_path`` (no env overrides leak in)."""

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-HOUR = pd.Timedelta(hours=1)
+from quant.market_data.tables import HOUR
+
 FREQUENCIES = {"W": "W-MON", "MS": "MS"}
 SCHEMES = ("expanding", "rolling")
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-HOUR = pd.Timedelta(hours=1)
+from quant.market_data.tables import HOUR
+
 #: Cost of one spot trade (fee and spread), as a fraction of its notional.
 COST_PER_TRADE = 0.004
 #: Hours between the decision and the exit, unless told.

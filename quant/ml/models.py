@@ -22,7 +22,7 @@ feature are dropped (the features are NaN only while their look-back fills), nev
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,6 @@ class EnsembleConfig:
     batch: int = 256
     horizon_h: int = 4
     models: tuple[str, ...] = BASE_MODELS
-    extra: dict = field(default_factory=dict)
 
 
 def _tree(name: str, cfg: EnsembleConfig):

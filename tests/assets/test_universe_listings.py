@@ -23,7 +23,7 @@ from resources.exchange.replay import CANDLES_FILES, FUNDING_FILES, OI_FILE, Rep
 from resources.kill_switch import KillSwitch, KillSwitchStore
 from resources.market import DATA_ROOT_ENV, MarketData, MarketUniverse
 from resources.storage import HourlyParquetIOManager, read_hours
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR, settings_under
 
 LISTED = pd.Timestamp("2025-05-30 10:00", tz="UTC")
 START, END = LISTED - pd.Timedelta(hours=2), LISTED + pd.Timedelta(hours=2)
@@ -38,14 +38,12 @@ def _binance_hype_only(sample: Path) -> None:
 
 @pytest.fixture(scope="module")
 def one_venue_run(tmp_path_factory):
-    from pipelines.environments import settings
 
     root = tmp_path_factory.mktemp("one_venue")
     sample = root / "sample"
     shutil.copytree(SAMPLE_DIR, sample, ignore=shutil.ignore_patterns("trades", "binance_raw", "deribit"))
     _binance_hype_only(sample)
-    s = settings("local", home=root / "home")
-    s = type(s)(s.environment, s.home, str(root / "storage"), f"sqlite:///{root / 'ks.db'}")
+    s = settings_under(root)
     universe = MarketUniverse(listings={"HYPE": {"binance": LISTED.isoformat()}})
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample)), "universe": universe})
     with DagsterInstance.ephemeral() as instance:

@@ -21,7 +21,7 @@ from resources.exchange.replay import CANDLES_FILES, FUNDING_FILES, OI_FILE
 from resources.kill_switch import KillSwitchStore
 from resources.market import MarketData
 from resources.storage import MissingPartitionError, read_hours
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR, settings_under
 
 DAY = pd.Timestamp("2026-02-05", tz="UTC")
 HOURS = 48
@@ -138,7 +138,6 @@ CASES = [
 def corrupted(tmp_path_factory):
     from dagster import DagsterInstance
 
-    from pipelines.environments import settings
 
     root = tmp_path_factory.mktemp("corrupt2026")
     sample = root / "sample"
@@ -146,8 +145,7 @@ def corrupted(tmp_path_factory):
     _corrupt_candles(str(sample / CANDLES_FILES[1]))
     _corrupt_funding(str(sample / FUNDING_FILES[1]))
     _corrupt_oi(str(sample / OI_FILE))
-    s = settings("local", home=root / "home")
-    s = type(s)(s.environment, s.home, str(root / "storage"), f"sqlite:///{root / 'ks.db'}")
+    s = settings_under(root)
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     with DagsterInstance.ephemeral() as instance:
         results = run_window(defs, instance, DAY, _at(HOURS), chunk_hours=HOURS)

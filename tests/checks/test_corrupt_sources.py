@@ -19,7 +19,6 @@ from dagster import AssetKey, DagsterInstance, build_asset_context
 from assets.signals import tail_hedge_signals_1h
 from checks.engine import partition_key
 from pipelines.definitions import build_definitions
-from pipelines.environments import settings
 from pipelines.runner import run_window
 from quant.options.chain import MAX_PLAUSIBLE_IV, parse_book_summary
 from quant.options.strangle import select_strangle
@@ -28,7 +27,7 @@ from resources.exchange.replay_options import CHAIN_FILE
 from resources.kill_switch import KillSwitch, KillSwitchStore
 from resources.market import MarketData, MarketUniverse, OptionsData
 from resources.storage import day_path
-from tests.conftest import SAMPLE_DIR, run_direct
+from tests.conftest import SAMPLE_DIR, run_direct, settings_under
 
 HOUR = pd.Timestamp("2026-02-10 12:00", tz="UTC")
 
@@ -56,8 +55,7 @@ def _copy(tmp_path: Path) -> Path:
 
 
 def _run(tmp_path: Path, sample: Path, start: pd.Timestamp = HOUR, hours: int = 1, job: str = "hourly_cycle"):
-    s = settings("local", home=tmp_path / "home")
-    s = type(s)(s.environment, s.home, str(tmp_path / "storage"), f"sqlite:///{tmp_path / 'ks.db'}")
+    s = settings_under(tmp_path)
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     instance = DagsterInstance.ephemeral()
     results = run_window(defs, instance, start, start + pd.Timedelta(hours=hours), job_name=job, warmup_hours=0)

@@ -17,7 +17,7 @@ from pipelines.runner import run_window
 from resources.exchange.replay import CANDLES_FILE, FUNDING_FILE
 from resources.kill_switch import KillSwitchStore
 from resources.market import MarketData
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR, settings_under
 
 DAY = pd.Timestamp("2025-09-01", tz="UTC")
 
@@ -53,14 +53,12 @@ def _corrupt(sample: str) -> None:
 def corrupted_run(tmp_path_factory):
     from dagster import DagsterInstance
 
-    from pipelines.environments import settings
 
     root = tmp_path_factory.mktemp("corrupt")
     sample = root / "sample"
     shutil.copytree(SAMPLE_DIR, sample, ignore=shutil.ignore_patterns("trades", "binance_raw", "deribit"))
     _corrupt(str(sample))
-    s = settings("local", home=root / "home")
-    s = type(s)(s.environment, s.home, str(root / "storage"), f"sqlite:///{root / 'ks.db'}")
+    s = settings_under(root)
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     with DagsterInstance.ephemeral() as instance:
         results = run_window(defs, instance, DAY, DAY + pd.Timedelta(days=1), warmup_hours=23)

@@ -110,7 +110,6 @@ def _marked(root: Path) -> float:
 
 
 def _local(tmp_path: Path):
-    from pipelines.environments import settings
+    from tests.conftest import settings_under
 
-    s = settings("local", home=tmp_path / "home")
-    return type(s)(s.environment, s.home, str(tmp_path / "storage"), f"sqlite:///{tmp_path / 'ks.db'}")
+    return settings_under(tmp_path)
