@@ -3,9 +3,10 @@
 from assets.book import BOOK_ASSETS
 from assets.features import FEATURE_ASSETS
 from assets.market_data import MARKET_DATA_ASSETS
+from assets.ml import ML_ASSETS
 from assets.report import REPORT_ASSETS
 from assets.signals import SIGNAL_ASSETS
 
-ALL_ASSETS = [*MARKET_DATA_ASSETS, *FEATURE_ASSETS, *SIGNAL_ASSETS, *BOOK_ASSETS, *REPORT_ASSETS]
+ALL_ASSETS = [*MARKET_DATA_ASSETS, *FEATURE_ASSETS, *SIGNAL_ASSETS, *ML_ASSETS, *BOOK_ASSETS, *REPORT_ASSETS]
 #: The asset checks, each declared on its asset (``check_specs``) and evaluated in the asset's step.
 ALL_CHECK_KEYS = sorted({key for a in ALL_ASSETS for key in a.check_keys}, key=lambda k: k.to_user_string())

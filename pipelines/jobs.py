@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from resources.partitions import HOURLY
+from resources.partitions import FOLDS, HOURLY
 
 MARKET_DATA = AssetSelection.groups("market_data")
-HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals", "book")
+HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals", "book") | AssetSelection.assets("model_predictions_1h")
 FUNDING = AssetSelection.assets("funding_settlements", "universe_scan_1h")
 SOURCES = AssetSelection.assets("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 
@@ -22,4 +22,8 @@ sources_job = define_asset_job("market_sources", selection=SOURCES, partitions_d
 #: The performance report over the stored book (not partitioned: it reads every stored hour).
 report_job = define_asset_job("performance_report_job", selection=AssetSelection.assets("performance_report"))
 
-JOBS = [hourly_job, funding_job, sources_job, report_job]
+#: One walk-forward fold of the ML sleeve: train its ensemble on the stored hours before it.
+ML_FOLD_JOB = "ml_walk_forward"
+ml_fold_job = define_asset_job(ML_FOLD_JOB, selection=AssetSelection.assets("ml_fold_models"), partitions_def=FOLDS)
+
+JOBS = [hourly_job, funding_job, sources_job, report_job, ml_fold_job]

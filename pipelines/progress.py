@@ -18,22 +18,25 @@ def hours_between(first_key: str, last_key: str) -> int:
 class Progress:
     """One line per run with the hours done, the rate and an ETA for the rest."""
 
-    def __init__(self, warmup_job: str) -> None:
-        self.warmup_job = warmup_job  # its hours are look-backs, not hours of the cycle
+    def __init__(self, warmup_job: str, *other_jobs: str) -> None:
+        # the warm-up's hours are look-backs and a fold's training run covers a week it does not
+        # compute: neither counts as hours of the cycle
+        self.not_cycle = {warmup_job, *other_jobs}
+        self.fold_jobs = set(other_jobs)
         self.total_hours = 0
         self.done_hours = 0
         self.seconds = 0.0
         self.done = []  # the ChunkResults reported so far, in order
 
     def plan(self, plan) -> None:
-        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job != self.warmup_job)
+        self.total_hours = sum(int((b - a) / pd.Timedelta(hours=1)) for job, a, b in plan if job not in self.not_cycle)
         print(f"  {len(plan)} run(s), {self.total_hours} hours of the hourly cycle", flush=True)
 
     def chunk(self, c) -> None:
         self.done.append(c)
         self.seconds += c.seconds
         hours = hours_between(c.start, c.end)
-        if c.job != self.warmup_job and c.success:  # a failed run's hours are not done; its kept re-run's are
+        if c.job not in self.not_cycle and c.success:  # a failed run's hours are not done; its kept re-run's are
             self.done_hours += hours
         rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
         left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
@@ -42,7 +45,8 @@ class Progress:
         # a failed run may have stopped before its checks: "all checks passed" would be untrue
         checks = bad or ("all checks passed" if c.success else "no check failed before the run did")
         eta = f"ETA {left:4.0f}s" if left == left else "ETA   ?"
-        print(f"  {c.job:14s} {c.start} .. {c.end}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
+        span = f"fold of the week {c.start[:10]:22s}" if c.job in self.fold_jobs else f"{c.start} .. {c.end}"
+        print(f"  {c.job:15s} {span}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
               f"{self.done_hours:5d}/{self.total_hours}h  {eta}  {checks}", flush=True)
         if c.error:
             print(f"    error: {c.error}", flush=True)

@@ -19,8 +19,16 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from checks.engine import partition_key
+from pipelines.jobs import ML_FOLD_JOB
 from quant.features.hourly import FEATURE_LOOKBACK_H
-from resources.partitions import HOURLY, data_windows, describe_windows, split_by_windows, window_containing
+from resources.partitions import (
+    FOLDS,
+    HOURLY,
+    data_windows,
+    describe_windows,
+    split_by_windows,
+    window_containing,
+)
 from resources.redaction import redact
 from resources.storage import CorruptPartitionError, stored_hours
 
@@ -33,6 +41,8 @@ DEFAULT_CHUNK_HOURS = 168
 #: open interest, a day of funding), 23 hours for the scan. Hours already stored are not run again.
 WARMUP_HOURS = max(FEATURE_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_FUNDING_LOOKBACK_H)
 WARMUP_JOB = "market_sources"
+#: The asset whose presence in a job makes a backfill train the folds first.
+PREDICTIONS_ASSET = "model_predictions_1h"
 
 
 @dataclass
@@ -190,21 +200,52 @@ def check_window(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timest
     return parts
 
 
+def _predicts(defs: Definitions, job_name: str) -> bool:
+    keys = defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    return any(k.to_user_string() == PREDICTIONS_ASSET for k in keys)
+
+
+def fold_chunks(a: pd.Timestamp, b: pd.Timestamp, hours: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """:func:`chunks` of [a, b) that never cross a fold's start (a UTC Monday 00:00): [a, next Monday),
+    then each week in runs of at most ``hours``.
+
+    A fold learns from the stored hours before it, so those hours must be materialised by an
+    earlier run than the one that predicts the fold.
+    """
+    mondays = [m for m in pd.date_range(a.floor("D"), b, freq="W-MON") if a < m < b]
+    cuts = [a, *mondays, b]
+    return [c for x, y in zip(cuts, cuts[1:], strict=False) for c in chunks(x, y, hours)]
+
+
 def plan_window(
     defs: Definitions, start: pd.Timestamp, end: pd.Timestamp, *, job_name: str, chunk_hours: int, warmup_hours: int,
+    retrain: bool = False,
 ) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     """(job, a, b) runs covering the data inside [start, end): per data window, its look-back warm-up, then chunks.
 
-    What already exists is read from storage alone, so no instance is asked.
+    Where the job predicts with the ML sleeve, each chunk stays inside one fold and the fold's
+    training run (``ML_FOLD_JOB``, [fold start, fold end)) comes before the fold's first chunk,
+    unless the fold already has a model (``retrain``: train it again). What already exists is read
+    from storage alone, so no instance is asked.
     """
     plan = []
+    ml = _predicts(defs, job_name)
+    store = defs.resources.get("ml_models") if ml else None
+    trained: set[str] = set()
     for a, b in check_window(start, end):
         home = window_containing(a)
         floor = home[0] if home else hour_floor(HOURLY.start)
         warm_start = _first_missing(defs, max(floor, a - pd.Timedelta(hours=warmup_hours)), a)
         if warm_start is not None:
             plan.append((WARMUP_JOB, warm_start, a))
-        plan += [(job_name, x, y) for x, y in chunks(a, b, chunk_hours)]
+        for x, y in (fold_chunks(a, b, chunk_hours) if ml else chunks(a, b, chunk_hours)):
+            if ml:
+                key = FOLDS.get_partition_key_for_timestamp(x.timestamp())
+                if key not in trained and (retrain or not store.has_manifest(key)):
+                    window = FOLDS.time_window_for_partition_key(key)
+                    plan.append((ML_FOLD_JOB, pd.Timestamp(window.start), pd.Timestamp(window.end)))
+                trained.add(key)
+            plan.append((job_name, x, y))
     return plan
 
 
@@ -252,18 +293,26 @@ def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Ti
                *, kept_before_failure: bool = False) -> ChunkResult:
     job = defs.resolve_job_def(name)
     last = b - pd.Timedelta(hours=1)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
     t0 = time.perf_counter()
     run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+    if name == ML_FOLD_JOB:  # one fold: a weekly partition, trained on the stored hours before it
+        fold = FOLDS.get_partition_key_for_timestamp(a.timestamp())
+        res = job.execute_in_process(instance=instance, partition_key=fold, run_config=run_config, raise_on_error=False)
+        return _result(name, a, last, res, t0, kept_before_failure)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
     with planned_subsets(b - a > pd.Timedelta(hours=1)):
         res = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+    return _result(name, a, last, res, t0, kept_before_failure)
+
+
+def _result(name: str, a: pd.Timestamp, last: pd.Timestamp, res, t0: float, kept_before_failure: bool) -> ChunkResult:
     error = None
     if not res.success:
         failures = [ev for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"]
         error = "; ".join(f"{ev.step_key}: {failure_text(ev.event_specific_data)}" for ev in failures) or "run failed"
     failed = failed_rule_hours(res.all_events)
     first_bad = first_failed_hour(res.all_events) if not res.success else None
-    if first_bad is None and failed and b - a == pd.Timedelta(hours=1):  # a one-hour run's result names no partition
+    if first_bad is None and failed and last == a:  # a one-hour run's result names no partition
         first_bad = a
     return ChunkResult(name, partition_key(a), partition_key(last), res.run_id, res.success, time.perf_counter() - t0,
                        len(res.all_events), failed, error, first_bad, kept_before_failure)

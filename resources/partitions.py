@@ -19,7 +19,12 @@ from __future__ import annotations
 import os
 
 import pandas as pd
-from dagster import BackfillPolicy, HourlyPartitionsDefinition, TimeWindowPartitionMapping
+from dagster import (
+    BackfillPolicy,
+    HourlyPartitionsDefinition,
+    TimeWindowPartitionMapping,
+    WeeklyPartitionsDefinition,
+)
 
 from resources.exchange.replay import SAMPLE_WINDOWS as REPLAY_WINDOWS
 
@@ -124,3 +129,38 @@ def split_by_windows(
     if windows is None:
         return [(start, end)] if start < end else []
     return [(max(start, a), min(end, b)) for a, b in windows if max(start, a) < min(end, b)]
+
+
+#: The Mondays of the weeks with no data between the windows (excluded from the fold partitions).
+def _gap_mondays(windows) -> list[pd.Timestamp]:
+    mondays = []
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        week = (end - pd.Timedelta(hours=1)).normalize() - pd.Timedelta(days=(end - pd.Timedelta(hours=1)).weekday())
+        week += pd.Timedelta(days=7)
+        while week + pd.Timedelta(days=7) <= start:
+            mondays.append(week)
+            week += pd.Timedelta(days=7)
+    return mondays
+
+
+def fold_partitions(env: str | None = None) -> WeeklyPartitionsDefinition:
+    """The walk-forward folds of the ML sleeve: one partition per UTC week (Monday 00:00) with data.
+
+    A week is the fold (``quant.ml.folds``, ``freq="W"``): its models learn from the stored hours
+    before it, purged and embargoed, and predict its hours. Weekly rather than monthly: a month
+    leaves a model up to five weeks stale in a market that moved 40% in one, and the bundled
+    2026 window holds seven weeks but only one whole month. Locally the weeks of the withheld
+    months are excluded, as the hours are.
+    """
+    windows = data_windows(env)
+    first = pd.Timestamp(PARTITIONS_START.replace("-12:00", ""), tz="UTC")
+    start = f"{first - pd.Timedelta(days=first.weekday()):%Y-%m-%d}"
+    if windows is None:
+        return WeeklyPartitionsDefinition(start_date=start, day_offset=1, timezone="UTC")
+    last = windows[-1][1] - pd.Timedelta(hours=1)
+    end = last.normalize() - pd.Timedelta(days=last.weekday()) + pd.Timedelta(days=7)
+    return WeeklyPartitionsDefinition(start_date=start, end_date=f"{end:%Y-%m-%d}", day_offset=1, timezone="UTC",
+                                      exclusions=[m.to_pydatetime() for m in _gap_mondays(windows)])
+
+
+FOLDS = fold_partitions()

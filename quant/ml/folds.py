@@ -1,7 +1,8 @@
 """Walk-forward folds: each fold's models learn only from hours strictly before it, purged and embargoed.
 
 A fold is one calendar week (Monday 00:00 UTC to the next Monday; ``freq="W"``) or month
-(``freq="MS"``) of the hours that have data. Its training hours are the data's hours before the
+(``freq="MS"``) of the hours that have data, named by its first day (``2026-02-02``: the key of its
+partition of ``ml_fold_models``, weekly — ``resources.partitions.FOLDS``). Its training hours are the data's hours before the
 fold whose label ends before the fold starts (the **purge**: a label at t uses prices up to
 t + horizon), minus a further **embargo** of ``embargo_h`` hours before the fold (serial correlation
 of features and returns across the boundary). ``scheme="expanding"`` trains on everything before;
@@ -83,6 +84,5 @@ def walk_forward(
         reason = None
         if len(train) < min_train_hours:
             reason = f"only {len(train)} training hours before {start:%Y-%m-%d %H:00} UTC, needs {min_train_hours}"
-        name = f"{start:%Y-%m-%d}" if freq == "MS" else f"{start:%G-W%V}"
-        folds.append(Fold(name, start, end, test, train, reason))
+        folds.append(Fold(f"{start:%Y-%m-%d}", start, end, test, train, reason))
     return folds

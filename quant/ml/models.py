@@ -21,13 +21,15 @@ feature are dropped (the features are NaN only while their look-back fills), nev
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 BASE_MODELS = ("xgboost", "lightgbm", "random_forest", "lstm", "transformer")
+SEQUENCE_MODELS = ("lstm", "transformer")
 SEQUENCE_H = 8
 INNER_BLOCKS = 4
 REGIMES = ("trend", "range", "high_vol", "crash")
@@ -42,10 +44,15 @@ class EnsembleConfig:
     tree_depth: int = 3
     learning_rate: float = 0.05
     hidden: int = 16
-    epochs: int = 15
-    batch: int = 256
+    epochs: int = 10
+    batch: int = 512
     horizon_h: int = 4
     models: tuple[str, ...] = BASE_MODELS
+    #: The sequence nets learn from the most recent this many rows of a fit (a rolling window inside
+    #: an expanding one: their cost grows with every row, the trees' barely).
+    sequence_rows: int = 4000
+    #: Rows each random-forest tree draws (bootstrap), at most.
+    forest_samples: int = 4000
 
 
 def _tree(name: str, cfg: EnsembleConfig):
@@ -64,15 +71,22 @@ def _tree(name: str, cfg: EnsembleConfig):
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(n_estimators=cfg.trees, max_depth=cfg.tree_depth + 3, min_samples_leaf=20,
-                                  random_state=cfg.seed, n_jobs=1)
+                                  max_samples=cfg.forest_samples, random_state=cfg.seed, n_jobs=1)
 
 
-def _fit_tree(name: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def _fit_tree(name: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray):
+    """A fitted classifier, or the base rate (a float) where the rows hold one class only."""
     if len(np.unique(y)) < 2:  # one class only: the base rate is all a model can say
-        rate = float(y.mean()) if len(y) else 0.5
-        return lambda x2: np.full(len(x2), rate)
-    model = _tree(name, cfg).fit(x, y)
-    return lambda x2: model.predict_proba(x2)[:, 1]
+        return float(y.mean()) if len(y) else 0.5
+    if name == "random_forest" and len(y) <= cfg.forest_samples:
+        cfg = dataclasses.replace(cfg, forest_samples=None)  # sklearn refuses max_samples above the rows
+    return _tree(name, cfg).fit(x, y)
+
+
+def _tree_proba(model, x: np.ndarray) -> np.ndarray:
+    if isinstance(model, float):
+        return np.full(len(x), model)
+    return model.predict_proba(x)[:, 1]
 
 
 def _sequence_net(kind: str, n_features: int, hidden: int):
@@ -103,7 +117,30 @@ def _sequence_net(kind: str, n_features: int, hidden: int):
     return Net()
 
 
-def _fit_sequence(kind: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+@dataclass
+class SequenceModel:
+    """A trained LSTM/Transformer as plain arrays (its weights), rebuilt into a torch module to predict.
+
+    Stored as arrays, not as a pickled torch module, so an artifact does not depend on torch's
+    pickling of a class defined at run time.
+    """
+
+    kind: str
+    n_features: int
+    hidden: int
+    weights: dict[str, np.ndarray]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        net = _sequence_net(self.kind, self.n_features, self.hidden)
+        net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in self.weights.items()})
+        net.eval()
+        with torch.no_grad():
+            return torch.sigmoid(net(torch.tensor(x, dtype=torch.float32))).numpy().astype("float64")
+
+
+def _fit_sequence(kind: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray) -> SequenceModel:
     import torch
 
     torch.manual_seed(cfg.seed)
@@ -122,13 +159,8 @@ def _fit_sequence(kind: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray) 
             opt.zero_grad()
             loss_fn(net(xt[idx]), yt[idx]).backward()
             opt.step()
-    net.eval()
-
-    def predict(x2: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return torch.sigmoid(net(torch.tensor(x2, dtype=torch.float32))).numpy().astype("float64")
-
-    return predict
+    return SequenceModel(kind, int(x.shape[-1]), cfg.hidden,
+                         {k: v.detach().numpy().copy() for k, v in net.state_dict().items()})
 
 
 def sequences(frame: pd.DataFrame, x: np.ndarray) -> np.ndarray:
@@ -137,79 +169,179 @@ def sequences(frame: pd.DataFrame, x: np.ndarray) -> np.ndarray:
     A step whose hour is not among the rows is a zero row; nothing after the row's own hour is used.
     """
     out = np.zeros((len(frame), SEQUENCE_H, x.shape[1]))
-    pos = {(v, s, h): i for i, (v, s, h) in enumerate(zip(frame["venue"], frame["symbol"], frame["hour"], strict=True))}
-    for i, (v, s, h) in enumerate(zip(frame["venue"], frame["symbol"], frame["hour"], strict=True)):
-        for k in range(SEQUENCE_H):
-            j = pos.get((v, s, h - pd.Timedelta(hours=SEQUENCE_H - 1 - k)))
-            if j is not None:
-                out[i, k] = x[j]
+    if not len(frame):
+        return out
+    keys = pd.MultiIndex.from_arrays([frame["venue"].to_numpy(), frame["symbol"].to_numpy(), pd.DatetimeIndex(frame["hour"])])
+    for k in range(SEQUENCE_H):
+        back = pd.Timedelta(hours=SEQUENCE_H - 1 - k)
+        want = pd.MultiIndex.from_arrays([frame["venue"].to_numpy(), frame["symbol"].to_numpy(), pd.DatetimeIndex(frame["hour"]) - back])
+        j = keys.get_indexer(want)
+        found = j >= 0
+        out[found, k] = x[j[found]]
     return out
 
 
 @dataclass
 class FoldPredictions:
-    """What one fold's ensemble says about its test rows."""
+    """What one fold's ensemble says about its rows (``rows``: venue, symbol, hour of each prediction)."""
 
     base: dict[str, np.ndarray]
     regime: np.ndarray  # (rows, len(REGIMES)) probabilities
     meta: np.ndarray  # the final probability of "trade"
+    rows: pd.DataFrame | None = None
 
 
-def fit_predict(train: pd.DataFrame, test: pd.DataFrame, features: list[str], cfg: EnsembleConfig) -> FoldPredictions:
-    """Fit every model of ``cfg`` on ``train`` and predict ``test`` (both: venue, symbol, hour, features, label, regime)."""
+@dataclass
+class Ensemble:
+    """Every fitted model of one fold, picklable: what a model artifact stores.
+
+    ``stack`` is the meta-learner (None: no out-of-fold block to stack on, the base models'
+    plain average decides; a float: the meta rows held one class, its rate). ``net_if_trade`` and
+    ``net_if_not`` are the mean net returns of the training rows of each class (``expected_return``
+    of ``quant.ml.predictions``).
+    """
+
+    features: list[str]
+    cfg: EnsembleConfig
+    mean: np.ndarray
+    std: np.ndarray
+    base: dict[str, object]
+    regime: object
+    stack: object
+    train_rows: int
+    net_if_trade: float = float("nan")
+    net_if_not: float = float("nan")
+    #: Seconds spent fitting each model (base models over every inner block and the final fit).
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+
+    def scaled(self, df: pd.DataFrame) -> np.ndarray:
+        return (df[self.features].to_numpy(dtype="float64") - self.mean) / self.std
+
+
+def _fit_base(rows: pd.DataFrame, x: np.ndarray, cfg: EnsembleConfig,
+              seconds: dict[str, float] | None = None) -> dict[str, object]:
+    """Every base model fitted on ``rows``; ``seconds`` (if given) accumulates each model's fitting time."""
+    y = rows["label"].to_numpy(dtype="int64")
+    out = {}
+    for name in cfg.models:
+        t0 = time.perf_counter()
+        if name in SEQUENCE_MODELS:  # rows are in time order: the most recent ``sequence_rows``
+            recent = slice(max(0, len(rows) - cfg.sequence_rows), None)
+            out[name] = _fit_sequence(name, cfg, sequences(rows, x)[recent], y[recent])
+        else:
+            out[name] = _fit_tree(name, cfg, x, y)
+        if seconds is not None:
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+    return out
+
+
+def _predict_base(models: dict[str, object], rows: pd.DataFrame, x: np.ndarray, pick: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Each base model's probability for ``rows`` (or the rows ``pick`` selects; sequences read all ``rows``)."""
+    out = {}
+    for name, model in models.items():
+        if isinstance(model, SequenceModel):
+            seq = sequences(rows, x)
+            out[name] = model.predict(seq if pick is None else seq[pick])
+        else:
+            out[name] = _tree_proba(model, x if pick is None else x[pick])
+    return out
+
+
+def fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig) -> Ensemble:
+    """Fit every model of ``cfg`` on ``train`` (venue, symbol, hour, features, label, regime; optional net_return)."""
     from sklearn.linear_model import LogisticRegression
 
     train = train.dropna(subset=[*features, "label"]).sort_values(["hour", "venue", "symbol"]).reset_index(drop=True)
-    test = test.dropna(subset=features).reset_index(drop=True)
-    mean, std = train[features].mean(), train[features].std().replace(0.0, 1.0).fillna(1.0)
+    if train.empty:
+        raise ValueError("no training row has every feature and a label")
+    mean = train[features].mean().to_numpy(dtype="float64")
+    std = train[features].std().replace(0.0, 1.0).fillna(1.0).to_numpy(dtype="float64")
 
     def scaled(df: pd.DataFrame) -> np.ndarray:
-        return ((df[features] - mean) / std).to_numpy(dtype="float64")
-
-    def fit_base(rows: pd.DataFrame) -> dict[str, Callable[[pd.DataFrame], np.ndarray]]:
-        x, y = scaled(rows), rows["label"].to_numpy(dtype="int64")
-        fitted = {}
-        for name in cfg.models:
-            if name in ("lstm", "transformer"):
-                f = _fit_sequence(name, cfg, sequences(rows, x), y)
-                fitted[name] = lambda df, f=f: f(sequences(df, scaled(df)))
-            else:
-                f = _fit_tree(name, cfg, x, y)
-                fitted[name] = lambda df, f=f: f(scaled(df))
-        return fitted
+        return (df[features].to_numpy(dtype="float64") - mean) / std
 
     # out-of-fold base predictions for the meta-learner, block by block in time, purged by the horizon
     hours = train["hour"].drop_duplicates().sort_values().to_numpy()
     edges = [hours[int(i * len(hours) / INNER_BLOCKS)] for i in range(1, INNER_BLOCKS)]
     oof_rows, oof = [], []
+    seconds: dict[str, float] = {}
     for k, start in enumerate(edges):
         end = edges[k + 1] if k + 1 < len(edges) else None
         before = train[train["hour"] < start - pd.Timedelta(hours=cfg.horizon_h)]
         block = train[(train["hour"] >= start) & ((train["hour"] < end) if end is not None else True)]
         if before["label"].nunique() < 2 or block.empty:
             continue
-        models = fit_base(before)
-        oof.append(np.column_stack([models[n](block) for n in cfg.models]))
+        models = _fit_base(before, scaled(before), cfg, seconds)
+        # a block's sequences may read the hours before it (all before the row itself)
+        context = train if end is None else train[train["hour"] < end]
+        pick = context.index.isin(block.index)
+        got = _predict_base(models, context, scaled(context), pick)
+        oof.append(np.column_stack([got[n] for n in cfg.models]))
         oof_rows.append(block)
-    regime_model = _regime_classifier(train, scaled(train), cfg)
-    final = fit_base(train)
-    base = {n: final[n](test) for n in cfg.models}
-    regime = regime_model(scaled(test))
-    if not oof:
-        meta = np.mean(np.column_stack(list(base.values())), axis=1)  # no block to stack on: the plain average
-        return FoldPredictions(base, regime, meta)
-    meta_rows = pd.concat(oof_rows, ignore_index=True)
-    meta_x = np.column_stack([np.vstack(oof), regime_model(scaled(meta_rows))])
-    meta_y = meta_rows["label"].to_numpy(dtype="int64")
-    if len(np.unique(meta_y)) < 2:
-        meta = np.full(len(test), float(meta_y.mean()))
+    t0 = time.perf_counter()
+    regime = _regime_classifier(train, scaled(train), cfg)
+    seconds["regime"] = time.perf_counter() - t0
+    final = _fit_base(train, scaled(train), cfg, seconds)
+    t0 = time.perf_counter()
+    stack: object = None
+    if oof:
+        meta_rows = pd.concat(oof_rows, ignore_index=True)
+        meta_x = np.column_stack([np.vstack(oof), _regime_proba(regime, scaled(meta_rows))])
+        meta_y = meta_rows["label"].to_numpy(dtype="int64")
+        stack = (float(meta_y.mean()) if len(np.unique(meta_y)) < 2
+                 else LogisticRegression(C=1.0, max_iter=1000).fit(meta_x, meta_y))
+    net = train["net_return"] if "net_return" in train else pd.Series(np.nan, index=train.index)
+    label = train["label"].astype(bool)
+    seconds["stack"] = time.perf_counter() - t0
+    return Ensemble(list(features), cfg, mean, std, final, regime, stack, len(train),
+                    float(net[label].mean()) if label.any() else float("nan"),
+                    float(net[~label].mean()) if (~label).any() else float("nan"), seconds)
+
+
+def predict(ensemble: Ensemble, frame: pd.DataFrame, hours: pd.DatetimeIndex | None = None) -> FoldPredictions:
+    """Predict the rows of ``frame`` whose hour is in ``hours`` (all rows: None).
+
+    ``frame`` (venue, symbol, hour, the ensemble's features) may hold earlier hours too: the
+    sequence models read up to :data:`SEQUENCE_H` − 1 earlier hours of each instrument from it.
+    Rows with a NaN feature are neither predicted nor read as history; the others keep their order.
+    """
+    rows = frame.dropna(subset=ensemble.features).reset_index(drop=True)
+    pick = np.ones(len(rows), dtype=bool) if hours is None else rows["hour"].isin(hours).to_numpy()
+    x = ensemble.scaled(rows)
+    base = _predict_base(ensemble.base, rows, x, pick)
+    regime = _regime_proba(ensemble.regime, x[pick])
+    stacked = np.column_stack([base[n] for n in ensemble.cfg.models]) if len(ensemble.cfg.models) else np.zeros((int(pick.sum()), 0))
+    if ensemble.stack is None:
+        meta = stacked.mean(axis=1)  # no block to stack on: the plain average
+    elif isinstance(ensemble.stack, float):
+        meta = np.full(int(pick.sum()), ensemble.stack)
     else:
-        stack = LogisticRegression(C=1.0, max_iter=1000).fit(meta_x, meta_y)
-        meta = stack.predict_proba(np.column_stack([np.column_stack(list(base.values())), regime]))[:, 1]
-    return FoldPredictions(base, regime, meta)
+        meta = ensemble.stack.predict_proba(np.column_stack([stacked, regime]))[:, 1]
+    return FoldPredictions(base, regime, meta, rows.loc[pick, ["venue", "symbol", "hour"]].reset_index(drop=True))
 
 
-def _regime_classifier(train: pd.DataFrame, x: np.ndarray, cfg: EnsembleConfig) -> Callable[[np.ndarray], np.ndarray]:
+def fit_predict(train: pd.DataFrame, test: pd.DataFrame, features: list[str], cfg: EnsembleConfig) -> FoldPredictions:
+    """Fit on ``train`` and predict ``test`` (the test rows are the only history the sequences read)."""
+    return predict(fit(train, features, cfg), test)
+
+
+@dataclass
+class RegimeModel:
+    """The regime classifier: a fitted model and where each of :data:`REGIMES` sits in its classes, or fixed shares."""
+
+    model: object
+    order: list[int | None]
+    share: np.ndarray | None = None
+
+
+def _regime_proba(model: RegimeModel, x: np.ndarray) -> np.ndarray:
+    if model.share is not None:
+        return np.tile(model.share, (len(x), 1))
+    p = model.model.predict_proba(x)
+    return np.column_stack([p[:, j] if j is not None else np.zeros(len(x)) for j in model.order])
+
+
+def _regime_classifier(train: pd.DataFrame, x: np.ndarray, cfg: EnsembleConfig) -> RegimeModel:
     """Probabilities of each of :data:`REGIMES` from the features (rows whose regime is unknown are not learned from)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -217,12 +349,6 @@ def _regime_classifier(train: pd.DataFrame, x: np.ndarray, cfg: EnsembleConfig) 
     labels = train.loc[known, "regime"].to_numpy()
     if known.sum() == 0 or len(np.unique(labels)) < 2:
         share = np.array([float((labels == r).mean()) if len(labels) else 1.0 / len(REGIMES) for r in REGIMES])
-        return lambda x2: np.tile(share, (len(x2), 1))
+        return RegimeModel(None, [], share)
     model = LogisticRegression(max_iter=1000, random_state=cfg.seed).fit(x[known], labels)
-    order = [list(model.classes_).index(r) if r in model.classes_ else None for r in REGIMES]
-
-    def predict(x2: np.ndarray) -> np.ndarray:
-        p = model.predict_proba(x2)
-        return np.column_stack([p[:, j] if j is not None else np.zeros(len(x2)) for j in order])
-
-    return predict
+    return RegimeModel(model, [list(model.classes_).index(r) if r in model.classes_ else None for r in REGIMES])

@@ -20,7 +20,10 @@ made-up number, and the sleeve does not trade on them.
 
 from __future__ import annotations
 
-from quant.ml.models import BASE_MODELS
+import numpy as np
+import pandas as pd
+
+from quant.ml.models import BASE_MODELS, REGIMES, Ensemble, predict
 
 PREDICTION_DTYPES: dict[str, str] = {
     "hour": "datetime64[ns, UTC]",
@@ -39,3 +42,42 @@ PREDICTION_DTYPES: dict[str, str] = {
 }
 PREDICTION_COLUMNS = list(PREDICTION_DTYPES)
 STATUS_OK = "ok"
+
+
+def prediction_rows(frame: pd.DataFrame, hours: pd.DatetimeIndex, *, ensemble: Ensemble | None, fold: str,
+                    model_version: str, horizon_h: int, no_model_reason: str | None = None) -> pd.DataFrame:
+    """The rows of ``model_predictions_1h`` for ``hours`` from one fold's ensemble.
+
+    ``frame``: ``features_1h`` rows (the hours and up to ``SEQUENCE_H − 1`` hours before them, which
+    the sequence models read) with the bars' ``sigma_1h`` joined. One row per (venue, symbol, hour)
+    of ``frame`` inside ``hours``; ``ensemble`` None: the fold has no model (``no_model_reason``).
+    """
+    keys = ["hour", "venue", "symbol"]
+    target = frame[frame["hour"].isin(hours)]
+    out = target[keys + ["sigma_1h", "corr_btc_7d"]].reset_index(drop=True)
+    for col in ("probability", "expected_return", *(f"p_{m}" for m in BASE_MODELS)):
+        out[col] = np.nan
+    out["regime"] = ""
+    out["horizon_h"] = int(horizon_h)
+    out["fold"] = fold
+    out["model_version"] = model_version
+    if ensemble is None:
+        out["status"] = f"no model: {no_model_reason or 'the fold was not trained'}"
+        out["model_version"] = ""
+        return _typed(out)
+    complete = target[ensemble.features].notna().all(axis=1).to_numpy()
+    out["status"] = np.where(complete, STATUS_OK, "features incomplete")
+    got = predict(ensemble, frame, hours)
+    if len(got.meta):
+        pos = pd.MultiIndex.from_frame(out[keys]).get_indexer(pd.MultiIndex.from_frame(got.rows[keys]))
+        p = got.meta
+        out.loc[pos, "probability"] = p
+        out.loc[pos, "expected_return"] = p * ensemble.net_if_trade + (1.0 - p) * ensemble.net_if_not
+        for name, values in got.base.items():
+            out.loc[pos, f"p_{name}"] = values
+        out.loc[pos, "regime"] = np.asarray(REGIMES)[np.argmax(got.regime, axis=1)]
+    return _typed(out)
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    return df.loc[:, PREDICTION_COLUMNS].astype({c: t for c, t in PREDICTION_DTYPES.items() if c != "hour"})

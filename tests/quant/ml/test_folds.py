@@ -43,7 +43,7 @@ def test_no_training_row_overlaps_its_evaluation_window(freq, horizon_h, embargo
 def test_weekly_folds_by_hand():
     hours = pd.date_range("2026-02-02", "2026-02-23", freq="h", tz="UTC", inclusive="left")  # three Mondays
     folds = walk_forward(hours, horizon_h=4, freq="W", min_train_hours=100)
-    assert [f.name for f in folds] == ["2026-W06", "2026-W07", "2026-W08"]
+    assert [f.name for f in folds] == ["2026-02-02", "2026-02-09", "2026-02-16"]
     first, second = folds[0], folds[1]
     assert not first.trainable
     assert first.skip_reason.startswith("only 0 training hours before 2026-02-02 00:00 UTC")

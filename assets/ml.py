@@ -1,0 +1,190 @@
+"""The ML sleeve as assets: one model per walk-forward fold, and hourly predictions from it.
+
+* ``ml_fold_models`` — partitioned by fold (``resources.partitions.FOLDS``: a UTC week). Its run
+  trains the whole ensemble (``quant.ml.models``) on the **stored, audited** hours before the fold
+  (features, rule-based regimes, labels from the stored candles), purged and embargoed
+  (``quant.ml.folds``), and stores a versioned artifact (``resources.model_store``). A fold with
+  too little history stores why and no model. One partition per fold: training adds one
+  materialisation per week, not per hour.
+* ``model_predictions_1h`` — hourly: the fold's model applied to the hour's features (the sequence
+  models read the hours before from ``features_1h``). A trained fold whose artifact is missing or
+  corrupt fails the hour loudly; a fold skipped for too little history, or never trained, writes
+  rows that say ``no model: …`` (the sleeve holds; the other layers trade on).
+* ``ml_fold_evaluation`` — per fold, once its hours are predicted: log loss, AUC, hit rate and
+  calibration of the meta-learner and each base model against the always-flat and momentum-sign
+  baselines, on the fold's own (out-of-sample) hours, as metadata in the UI and in the manifest.
+"""
+
+
+import time
+
+import pandas as pd
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from assets.market_data import hourly_asset
+from assets.metadata import per_hour
+from checks.ml import ML_RULES_BY_ASSET
+from quant.market_data.tables import hours_of
+from quant.ml.artifacts import ArtifactError, artifact_record
+from quant.ml.dataset import ML_FEATURES, learning_rows
+from quant.ml.folds import walk_forward
+from quant.ml.labels import COST_PER_TRADE
+from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
+from quant.ml.predictions import STATUS_OK, prediction_rows
+from resources.model_store import MlModelStore
+from resources.partitions import FOLDS, HOURLY, lookback, window_of
+from resources.storage import HourlyParquetIOManager, read_hours, stored_hours
+
+GROUP = "ml"
+#: The previous week's hours: the latest a fold learns from (its expanding window reaches back
+#: through storage to the first stored hour; Dagster draws the edge, the asset reads storage).
+PREVIOUS_WEEK = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
+
+
+class FoldConfig(Config):
+    """How a fold trains (recorded in its artifact key). ``scheme``: expanding | rolling (``train_hours``)."""
+
+    horizon_h: int = 4
+    embargo_h: int | None = None
+    scheme: str = "expanding"
+    train_hours: int | None = None
+    min_train_hours: int = 24 * 14
+    cost_per_trade: float = COST_PER_TRADE
+    seed: int = EnsembleConfig.seed
+    trees: int = EnsembleConfig.trees
+    epochs: int = EnsembleConfig.epochs
+
+    def ensemble(self) -> EnsembleConfig:
+        return EnsembleConfig(seed=self.seed, trees=self.trees, epochs=self.epochs, horizon_h=self.horizon_h)
+
+
+def fold_window(key: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    window = FOLDS.time_window_for_partition_key(key)
+    return pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
+
+
+def _stored(root: str, name: str, before: pd.Timestamp) -> pd.DataFrame:
+    hours = stored_hours(root, name, None, before)
+    return read_hours(root, name, hours) if len(hours) else pd.DataFrame()
+
+
+@asset(
+    partitions_def=FOLDS,
+    group_name=GROUP,
+    kinds={"xgboost", "lightgbm", "sklearn", "pytorch"},
+    deps=[AssetDep(name, partition_mapping=PREVIOUS_WEEK) for name in ("features_1h", "regime_scores_1h", "perp_ohlcv_1h")],
+    description="One walk-forward fold's ensemble (XGBoost, LightGBM, random forest, LSTM, Transformer, regime "
+                "classifier, stacking meta-learner), trained on the stored hours before the fold, purged and embargoed.",
+)
+def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_parquet: ResourceParam[HourlyParquetIOManager],
+                   ml_models: MlModelStore) -> MaterializeResult:
+    key = context.partition_key
+    start, end = fold_window(key)
+    root = hourly_parquet.root
+    features = _stored(root, "features_1h", start)
+    week = pd.DatetimeIndex([h for h in hours_of(start, end) if HOURLY.has_partition_key(f"{h:%Y-%m-%d-%H:%M}")])
+    have = pd.DatetimeIndex(features["hour"].unique()) if len(features) else pd.DatetimeIndex([], tz="UTC")
+    try:
+        folds = walk_forward(have.union(week), horizon_h=config.horizon_h, embargo_h=config.embargo_h, scheme=config.scheme,
+                             train_hours=config.train_hours, min_train_hours=config.min_train_hours)
+    except ValueError as exc:
+        raise Failure(description=f"fold {key}: {exc}") from exc
+    fold = next(f for f in folds if f.name == key)
+    cfg = config.ensemble()
+    rows = pd.DataFrame()
+    if fold.trainable:
+        rows = learning_rows(features[features["hour"].isin(fold.train_hours)], _stored(root, "regime_scores_1h", start),
+                             _stored(root, "perp_ohlcv_1h", start), horizon_h=config.horizon_h,
+                             cost_per_trade=config.cost_per_trade)
+        rows = rows[rows["label_end"] < start]  # the purge, once more where the rows are cut
+    record = artifact_record(key, rows, ML_FEATURES, cfg)
+    record.update(scheme=config.scheme, embargo_h=config.embargo_h if config.embargo_h is not None else config.horizon_h,
+                  min_train_hours=config.min_train_hours, train_hours=len(fold.train_hours))
+    if not fold.trainable or rows.dropna(subset=[*ML_FEATURES, "label"]).empty:
+        reason = fold.skip_reason or "no training row has every feature and a label"
+        ml_models.save_skipped(record, reason)
+        context.log.warning(f"fold {key}: {reason}: no model, no ML orders this week")
+        return MaterializeResult(metadata={"status": "skipped", "reason": reason, "train_hours": len(fold.train_hours)})
+    t0 = time.perf_counter()
+    ensemble = fit(rows, ML_FEATURES, cfg)
+    seconds = time.perf_counter() - t0
+    manifest = ml_models.save_trained(record, ensemble, {"fit_wall_seconds": round(seconds, 3)})
+    return MaterializeResult(metadata={
+        "status": "trained",
+        "artifact_key": record["key"],
+        "train_window": f"{record['train_start']} .. {record['train_end']}",
+        "train_hours": len(fold.train_hours),
+        "train_rows": ensemble.train_rows,
+        "code_version": record["code_version"],
+        "sha256": manifest["sha256"][:16],
+        "fit_seconds": MetadataValue.json(manifest["fit_seconds"]),
+        "fit_wall_seconds": round(seconds, 2),
+    })
+
+
+@hourly_asset(
+    ML_RULES_BY_ASSET, group=GROUP,
+    ins={"features_1h": AssetIn(partition_mapping=lookback(SEQUENCE_H - 1))},
+    deps=[AssetDep("ml_fold_models")],
+)
+def model_predictions_1h(context: AssetExecutionContext, features_1h: pd.DataFrame, perp_ohlcv_1h: pd.DataFrame,
+                         ml_models: MlModelStore) -> pd.DataFrame:
+    """The ML sleeve's view of each instrument at the end of every hour: the stacking meta-learner's
+    probability that a long spot trade over the horizon beats its costs, the expected net return, the
+    base models' probabilities and the regime, with the fold and model version that produced it
+    (``quant.ml.predictions``)."""
+    start, end = window_of(context)
+    hours = hours_of(start, end)
+    frame = features_1h.merge(perp_ohlcv_1h[["hour", "venue", "symbol", "sigma_1h"]], on=["hour", "venue", "symbol"], how="left")
+    parts = []
+    for key in FOLDS.get_partition_keys_in_range(_fold_range(start, end)):
+        a, b = fold_window(key)
+        inside = hours[(hours >= a) & (hours < b)]
+        if not ml_models.has_manifest(key):
+            # never trained (the weekly run did not happen): the sleeve holds, the other layers trade on
+            context.log.warning(f"fold {key} was never trained: no ML orders for its hours (materialise "
+                                f"ml_fold_models partition {key})")
+            ensemble, manifest = None, {"reason": f"fold {key} was never trained", "config": {"horizon_h": 0}}
+        else:
+            try:
+                ensemble, manifest = ml_models.load(key)
+            except ArtifactError as exc:  # trained, but its artifact is missing or corrupt: fail loudly
+                raise Failure(description=f"model_predictions_1h {inside[0]:%Y-%m-%d %H:00}: {exc}") from exc
+        parts.append(prediction_rows(frame[frame["hour"] < b], inside, ensemble=ensemble, fold=key,
+                                     model_version=manifest.get("key", ""), horizon_h=int(manifest["config"]["horizon_h"]),
+                                     no_model_reason=manifest.get("reason")))
+    df = pd.concat(parts, ignore_index=True)
+    per_hour(context, df, hours, _prediction_meta)
+    return df
+
+
+def _fold_range(start: pd.Timestamp, end: pd.Timestamp):
+    from dagster import PartitionKeyRange
+
+    first = FOLDS.get_partition_key_for_timestamp(start.timestamp())
+    last = FOLDS.get_partition_key_for_timestamp((end - pd.Timedelta(hours=1)).timestamp())
+    return PartitionKeyRange(first, last)
+
+
+def _prediction_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
+    ok = rows[rows["status"] == STATUS_OK]
+    return {
+        "predicted": MetadataValue.int(len(ok)),
+        "best_probability": MetadataValue.float(round(float(ok["probability"].max()), 4) if len(ok) else float("nan")),
+        "positive_edge": MetadataValue.int(int((ok["expected_return"] > 0).sum())),
+        "model_version": MetadataValue.text(str(rows["model_version"].iloc[0]) if len(rows) else ""),
+    }
+
+
+ML_ASSETS = [ml_fold_models, model_predictions_1h]
