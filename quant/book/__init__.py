@@ -1,6 +1,6 @@
 """The trading book: one hour stepped from the last (allocations, intents, safeguards, fills, ledger, risk).
 
-Depends on the layers (carry, cascade, options), never the other way round.
+Depends on the layers (carry, cascade, options, the ML sleeve), never the other way round.
 
 The face of ``quant.book``: import from here; each name lives in the module it is imported from.
 """
@@ -53,6 +53,7 @@ from quant.book.wants import (
     carry_wants,
     cascade_wants,
     hedge_wants,
+    ml_wants,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "hedge_wants",
     "intents_frame",
     "live_submission_allowed",
+    "ml_wants",
     "position_size",
     "run_book",
     "run_ledger",

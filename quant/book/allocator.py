@@ -1,16 +1,22 @@
-"""The allocator: bankroll-% budgets for L1/L2/L3, base 60/25/15 shifted by signal strength.
+"""The allocator: bankroll-% budgets for L1/L2/L3/ML, base 40/25/15/20 shifted by signal strength.
 
 Every amount is ``bankroll_usd × a percentage``: bumping the bankroll is the only change needed to
 grow. Each hour the layers report a signal strength in [0, 1] (L1: how much of the carry book the
 scanner fills with eligible symbols; L2: the cascade score while armed; L3: 1 while a hedge is
-wanted). The split of the deployable capital is::
+wanted; ML: the best probability among the hour's predictions that may trade). The split of the
+deployable capital is::
 
     w_l = base_l × (1 + tilt × (s_l − mean(s)))   for layers with s_l > 0, else 0
     w   = w / sum(w) × (share of base weight that has a signal)
 
 so a layer with no signal gets nothing, and its base share is held back as cash rather than
-piled onto the others. Budgets are then capped: total deployed ≤ 50%, the L2 ladder ≤ 20%, and
-L3 spends premium under a daily theta budget of 0.5% of bankroll (sized in ``quant.options``).
+piled onto the others. Budgets are then capped: total deployed ≤ 50%, the L2 ladder ≤ 20%, the
+ML sleeve ≤ 20% (its own exposure cap, ``quant.ml.sizing``), and L3 spends premium under a daily
+theta budget of 0.5% of bankroll (sized in ``quant.options``).
+
+The base weights: the ML sleeve (spot, long only) gets 0.20 — at most a fifth of the deployable
+capital at equal strength, 10% of the bankroll — taken from the carry layer (0.60 before it
+existed), so the L2 ladder's and the L3 premium's budgets are unchanged.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from quant.book.orders import LAYERS
+from quant.book.orders import LAYERS, ML_LAYER
 from quant.book.safeguards import MAX_LADDER_PCT, MAX_POSITION_PCT, MAX_TOTAL_PCT, MIN_POSITION_PCT
+from quant.ml.sizing import MlSleeveParams
 
-BASE_WEIGHTS = {"L1": 0.60, "L2": 0.25, "L3": 0.15}
+BASE_WEIGHTS = {"L1": 0.40, "L2": 0.25, "L3": 0.15, "ML": 0.20}
+MAX_ML_PCT = MlSleeveParams().max_exposure_pct
 TILT = 0.5
 THETA_BUDGET_PCT = 0.005
 
@@ -36,6 +44,7 @@ class AllocatorParams:
     max_total_pct: float = MAX_TOTAL_PCT
     max_ladder_pct: float = MAX_LADDER_PCT
     theta_budget_pct: float = THETA_BUDGET_PCT
+    max_ml_pct: float = MAX_ML_PCT
     max_position_pct: float = MAX_POSITION_PCT
     min_position_pct: float = MIN_POSITION_PCT
 
@@ -75,7 +84,7 @@ def allocate(bankroll_usd: float, strength: Mapping[str, float], params: Allocat
     rows = []
     for layer in LAYERS:
         budget = deployable * weight[layer]
-        cap = bankroll_usd * p.max_ladder_pct if layer == "L2" else deployable
+        cap = {"L2": bankroll_usd * p.max_ladder_pct, ML_LAYER: bankroll_usd * p.max_ml_pct}.get(layer, deployable)
         rows.append({
             "layer": layer, "strength": s[layer], "weight": weight[layer], "budget_usd": min(budget, cap),
             "cap_usd": cap, "max_position_usd": bankroll_usd * p.max_position_pct,

@@ -85,7 +85,7 @@ def _bar_of_each_intent(intents: pd.DataFrame, bars: pd.DataFrame) -> tuple[np.n
         raise ValueError(f"two bars for {dup['venue']} {dup['symbol']} at {dup['hour']}")
     pos = np.clip(np.searchsorted(sorted_keys, want), 0, max(n_bars - 1, 0))
     found = (sorted_keys[pos] == want) if n_bars else np.zeros(len(want), bool)
-    rows = order[pos]
+    rows = order[pos] if n_bars else np.zeros(len(want), np.int64)  # no bars at all: nothing to index
     cols = []
     for c in ("open", "high", "low", "volume"):
         values = bars[c].to_numpy(dtype="float64")[rows] if n_bars else np.full(len(want), np.nan)

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from quant.book.allocator import AllocatorParams
-from quant.book.fills import FillParams
+from quant.book.fills import BPS, FillParams
+from quant.book.orders import LAYERS
 from quant.book.risk import RiskParams
 from quant.carry.signals import CarryParams
 from quant.cascade.params import CascadeParams
+from quant.ml.sizing import MlSleeveParams
 from quant.options.hedge import RollConfig
 
 HOUR = pd.Timedelta(hours=1)
@@ -76,12 +78,16 @@ def layer_fill_params() -> dict[str, FillParams]:
     L1 pays the carry design's 8 bps a leg as its fee plus the simulator's usual 5 bps market
     slippage; L2 is the default (2 bps maker on its limit rungs, 5 bps taker and 10 bps stop
     slippage); L3 options pay 1% of premium in fees and 3% slippage, a typical Deribit OTM
-    half-spread.
+    half-spread. The ML sleeve's spot trades pay the sleeve's ``cost_per_trade`` (0.4%, fee and
+    spread together, the cost its labels and expected returns are net of) as the fee of every buy
+    and sell, market or limit, with no further slippage.
     """
+    ml_bps = MlSleeveParams().cost_per_trade / BPS
     return {
         "L1": FillParams(taker_fee_bps=8.0),
         "L2": FillParams(),
         "L3": FillParams(taker_fee_bps=100.0, entry_slippage_bps=300.0, stop_slippage_bps=300.0, max_volume_share=1.0),
+        "ML": FillParams(maker_fee_bps=ml_bps, taker_fee_bps=ml_bps, entry_slippage_bps=0.0, stop_slippage_bps=0.0),
     }
 
 
@@ -92,8 +98,9 @@ class BookParams:
     Attributes
     ----------
     bankroll_usd : capital the caps and budgets are percentages of, USD.
-    spot_basis : the modelled spot leg of L1 is ``perp × (1 − spot_basis)`` (no spot candles).
+    spot_basis : the modelled spot legs (L1's hedge, the ML sleeve) are ``perp × (1 − spot_basis)`` (no spot candles).
     l2_target_rv : hourly realised vol at which an L2 trade risks the most (2%); more vol, less.
+    ml : the ML sleeve's sizing (``quant.ml.sizing``).
     """
 
     bankroll_usd: float = DEFAULT_BANKROLL_USD
@@ -102,6 +109,7 @@ class BookParams:
     roll: RollConfig = field(default_factory=RollConfig)
     risk: RiskParams = field(default_factory=RiskParams)
     allocator: AllocatorParams = field(default_factory=AllocatorParams)
+    ml: MlSleeveParams = field(default_factory=MlSleeveParams)
     fills: dict[str, FillParams] = field(default_factory=layer_fill_params)
     spot_basis: float = 0.0
     l2_target_rv: float = 0.01
@@ -110,8 +118,8 @@ class BookParams:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.bankroll_usd) and self.bankroll_usd > 0):
             raise ValueError(f"bankroll_usd must be a positive amount, got {self.bankroll_usd}")
-        if set(self.fills) != {"L1", "L2", "L3"}:
-            raise ValueError("fills needs FillParams for L1, L2 and L3")
+        if set(self.fills) != set(LAYERS):
+            raise ValueError(f"fills needs FillParams for every layer {LAYERS}")
 
 
 def spot_symbol(perp_symbol: str) -> str:

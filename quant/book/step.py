@@ -16,6 +16,8 @@ Hour ``H`` (its bar opens at H and closes at H+1h) is processed as:
 5. **intents** — what each layer wants (``quant.book.wants``), screened by
    ``quant.book.safeguards`` against the positions after this hour's fills; with the kill switch
    active only reduce-only orders pass. The approved ones are the next hour's pending orders.
+   The layers are L1 carry, L2 cascade, L3 tail hedge and the ML sleeve (``ml``: the hour's
+   ``model_predictions_1h`` rows; none given, the sleeve only manages what it holds).
 
 Everything the next hour needs is in the three tables of hour H (positions, ledger, intents),
 so an hour computed alone from the stored H−1 equals the same hour inside a range.
@@ -32,7 +34,7 @@ from quant.book.allocator import allocate
 from quant.book.hour_fills import execution_bars, fill_hour, underlying_bar
 from quant.book.intents import hour_intents
 from quant.book.ledger_rows import apply_ledger, ledger_frame, ledger_rows, previous_total
-from quant.book.orders import LAYERS
+from quant.book.orders import LAYERS, ML_LAYER
 from quant.book.params import (
     ALLOCATIONS,
     FILLS,
@@ -53,8 +55,11 @@ from quant.book.wants import (
     cascade_wants,
     hedge_wants,
     live_cascades,
+    ml_wants,
 )
 from quant.frames import conform, empty
+from quant.ml.predictions import PREDICTION_COLUMNS
+from quant.ml.sizing import ml_strength
 
 
 @dataclass(frozen=True)
@@ -163,14 +168,17 @@ def _risk(rows: pd.DataFrame, prev: dict, hour: pd.Timestamp, state_hour: pd.Tim
     }
 
 
-# -- 5: intents and the safeguards -------------------------------------------------------------
+def no_predictions() -> pd.DataFrame:
+    """An hour without ML predictions (the columns of ``model_predictions_1h``, no rows)."""
+    return pd.DataFrame(columns=PREDICTION_COLUMNS)
 
 
 # -- the hour ---------------------------------------------------------------------------------
 
 
 def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
-         cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams, kill_switch_active: bool = False) -> tuple[HourTables, BookState]:
+         cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams, kill_switch_active: bool = False,
+         ml: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
     """Process hour ``hour`` from the state at ``hour − 1h``.
 
     Parameters
@@ -179,6 +187,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
         ``carry_signals_1h`` and ``tail_hedge_signals_1h``.
     cascade : the hour's ``cascade_signals_1h`` rows, with ``armed`` (``quant.cascade.arming``).
     kill_switch_active : the persistent kill switch is tripped: only reduce-only orders pass.
+    ml : the hour's ``model_predictions_1h`` rows (``quant.ml.predictions``); None: no predictions.
 
     Raises
     ------
@@ -207,7 +216,9 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     tail_row = tail.iloc[0] if len(tail) else None
     l3_strength = 1.0 if ((open_legs["layer"] == "L3").any() if len(open_legs) else False) or (tail_row is not None and tail_row["status"] == "ok") else 0.0
     live = live_cascades(armed)
-    strength = {"L1": carry_strength(carry, open_legs, params), "L2": float(live["score"].max()) if len(live) else 0.0, "L3": l3_strength}
+    preds = no_predictions() if ml is None else ml
+    strength = {"L1": carry_strength(carry, open_legs, params), "L2": float(live["score"].max()) if len(live) else 0.0, "L3": l3_strength,
+                ML_LAYER: ml_strength(preds, params.ml)}
     alloc = allocate(params.bankroll_usd, strength, params.allocator, risk_multiplier=risk["risk_multiplier"]).set_index("layer")
 
     closes = bars.set_index(["venue", "symbol"])["close"] if len(bars) else pd.Series(dtype="float64")
@@ -217,6 +228,9 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
                            float(alloc.at["L3", "theta_budget_usd"]), float(alloc.at["L3", "budget_usd"]), params)
     wants += hw
     reference = {(v, s): float(c) for (v, s), c in ebars.set_index(["venue", "symbol"])["close"].items()}
+    mw, ml_note = ml_wants(preds, open_legs, reference, hour, risk["equity_usd"], float(alloc.at[ML_LAYER, "budget_usd"]),
+                           risk["risk_level"], params)
+    wants += mw
     if tail_row is not None and tail_row["status"] == "ok":
         for leg in ("put", "call"):
             reference[("deribit", str(tail_row[f"{leg}_instrument"]))] = float(tail_row[f"{leg}_ask_usd"])
@@ -230,7 +244,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     intents = conform(intents, INTENTS, name="intents")
     allocations = alloc.reset_index().assign(hour=hour, equity_usd=risk["equity_usd"], risk_level=risk["risk_level"],
                                              risk_multiplier=risk["risk_multiplier"], kill_switch_active=kill_switch_active,
-                                             note=[note if layer == "L3" else "" for layer in LAYERS])
+                                             note=[{"L3": note, ML_LAYER: ml_note}.get(layer, "") for layer in LAYERS])
     fills = conform(fills, FILLS, name="fills") if len(fills) else empty(FILLS)
     out = HourTables(conform(allocations, ALLOCATIONS, name="allocations"), intents, fills, positions, ledger)
     return out, BookState(hour, positions, ledger, intents)
@@ -238,22 +252,25 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
 
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
              cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams,
-             kill_switch_from: pd.Timestamp | None = None) -> tuple[HourTables, BookState]:
+             kill_switch_from: pd.Timestamp | None = None, ml: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
     """Step through ``hours`` in order; returns every table concatenated and the final state.
 
     ``kill_switch_from``: the kill switch holds entries from that hour on (a trip caused by hour H's
-    data holds hour H and later, not the hours before it); None: not tripped.
+    data holds hour H and later, not the hours before it); None: not tripped. ``ml``: the
+    ``model_predictions_1h`` rows of the range (None: no predictions; the sleeve opens nothing and
+    only sells what it holds).
     """
     def by_hour(df: pd.DataFrame) -> dict:
         return dict(tuple(df.groupby("hour", sort=False))) if len(df) else {}
 
-    groups = [by_hour(df) for df in (bars, funding, carry, cascade, tail)]
-    empties = [df.iloc[0:0] for df in (bars, funding, carry, cascade, tail)]
+    inputs = (bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml)
+    groups = [by_hour(df) for df in inputs]
+    empties = [df.iloc[0:0] for df in inputs]
     parts: list[HourTables] = []
     for hour in hours:
-        b, f, c, a, t = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
+        b, f, c, a, t, m = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
         blocked = kill_switch_from is not None and hour >= kill_switch_from
-        out, state = step(state, hour, b, f, c, a, t, params, blocked)
+        out, state = step(state, hour, b, f, c, a, t, params, blocked, ml=m)
         parts.append(out)
     return HourTables(*(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
                         for name in ("allocations", "intents", "fills", "positions", "ledger"))), state

@@ -11,20 +11,28 @@
 * L3 tail hedge — a held strangle is valued by model; when the roll rules say so both legs are
   sold (reduce-only, market); with no hedge held the layer buys the signal's strangle, sized by
   the daily theta budget and capped by the layer's premium budget.
+* ML sleeve — spot, long only, no leverage: ``quant.ml.sizing.ml_targets`` decides from the hour's
+  predictions; an entry is a market buy of the modelled spot pair (priced from the perp like
+  L1's spot leg), an exit a reduce-only market sell of the whole leg. The leg keeps its stop and
+  its horizon (``expiry``: the decision hour + ``horizon_h``) in the positions table, so the
+  next hour's decision needs nothing but the stored positions.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from quant.book.orders import ML_LAYER
 from quant.book.params import HOUR, L3_VENUE, BookParams, spot_symbol, strangle_symbol
 from quant.book.risk import position_size, trade_risk_pct
 from quant.cascade.ladder import build_ladder
 from quant.cascade.params import SIDE_OF_DIRECTION
+from quant.ml.sizing import HELD_COLUMNS, ml_targets
 from quant.options.hedge import IvMark, StranglePosition, decide_roll, value_strangle_by_model
 
 
@@ -215,3 +223,40 @@ def hedge_wants(tail: pd.Series | None, legs: pd.DataFrame, underlying_close: fl
                         False, "option", expiry=expiry, strike=float(tail[f"{leg}_strike"]), option_type=kind,
                         iv=float(tail[f"{leg}_iv"])))
     return out, f"{note}; buying {name}"
+
+
+# -- ML -------------------------------------------------------------------------------------
+
+#: The one leg of an ML position (not "spot": that name is L1's hedge leg, which adds no exposure).
+ML_LEG = "long"
+
+
+def ml_wants(predictions: pd.DataFrame, legs: pd.DataFrame, spot_closes: Mapping[tuple[str, str], float],
+             hour: pd.Timestamp, equity: float, budget_usd: float, risk_level: str,
+             params: BookParams) -> tuple[list[Want], str]:
+    """ML exits and entries from the hour's predictions; returns the wants and a sentence on the sleeve.
+
+    ``spot_closes`` maps (venue, spot instrument) to the hour's modelled spot close (the execution
+    bars); ``budget_usd`` is the allocator's budget for the layer; ``risk_level`` the ladder's level.
+    """
+    held_legs = legs[legs["layer"] == ML_LAYER] if len(legs) else legs
+    held = (held_legs.loc[:, HELD_COLUMNS] if len(held_legs) else pd.DataFrame(columns=HELD_COLUMNS))
+    instrument = dict(zip(zip(held_legs["venue"], held_legs["symbol"], strict=True), held_legs["instrument"], strict=True)) if len(held_legs) else {}
+    if predictions.empty and held.empty:
+        return [], "ML: no predictions, nothing held"
+    keys = list(zip(predictions["venue"], predictions["symbol"], strict=True)) if len(predictions) else []
+    prices = pd.Series({k: float(spot_closes.get((k[0], spot_symbol(k[1])), math.nan)) for k in keys}, dtype="float64")
+    targets = ml_targets(predictions, held, prices, hour, equity, params.bankroll_usd, risk_level, params.ml, budget_usd)
+    out: list[Want] = []
+    for t in targets.itertuples(index=False):
+        if t.action == "exit":
+            out.append(Want(ML_LAYER, t.venue, instrument[(t.venue, t.symbol)], t.symbol, ML_LEG, "sell", float(t.qty),
+                            "market", None, t.reason, True, "spot"))
+        elif t.action == "enter":
+            out.append(Want(ML_LAYER, t.venue, spot_symbol(t.symbol), t.symbol, ML_LEG, "buy", float(t.qty), "market", None,
+                            f"{t.reason}; spot modelled from the perp", kind="spot", stop=float(t.stop),
+                            expiry=pd.Timestamp(t.expiry)))
+    counts = targets["action"].value_counts()
+    note = (f"ML: {counts.get('enter', 0)} entries, {counts.get('exit', 0)} exits, {counts.get('hold', 0)} held, "
+            f"{counts.get('skip', 0)} predictions not traded")
+    return out, note

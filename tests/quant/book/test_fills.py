@@ -89,6 +89,10 @@ def test_no_bar_or_no_volume_is_no_counterparty():
     assert got["reason"] == "no volume traded in the execution hour"
     unknown = fill(intent(symbol="NOPE/USDT:USDT"), [bar()])
     assert unknown["status"] == "no_counterparty"
+    # an hour with no bars at all (every market silent) is no counterparty, not an index error
+    silent = simulate_fills(intents_frame([intent(kind="market", limit=None)]), pd.DataFrame([bar()]).iloc[0:0])
+    assert silent["status"].tolist() == ["no_counterparty"]
+    assert silent["filled_qty"].tolist() == [0.0]
 
 
 @pytest.mark.parametrize(("field", "value"), [("open", 0.0), ("low", -1.0), ("close", np.nan), ("volume", -5.0)])

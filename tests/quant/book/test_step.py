@@ -75,39 +75,39 @@ def l1_market():
 def test_carry_unit_enters_collects_funding_and_exits_to_the_cent():
     b, c, f = l1_market()
     out, _ = run(4, b, c, f)
-    # hour 0: L1 alone has a signal (strength 1/10) -> weight 0.6 of the deployable 50% of 100,000 = 30,000;
-    # one equal-weight unit = 30,000 / 10 = 3,000 USD -> 75 HYPE at 40 on each leg.
+    # hour 0: L1 alone has a signal (strength 1/10) -> weight 0.4 of the deployable 50% of 100,000 = 20,000;
+    # one equal-weight unit = 20,000 / 10 = 2,000 USD -> 50 HYPE at 40 on each leg.
     alloc0 = out.allocations[out.allocations["hour"] == T0].set_index("layer")
-    assert alloc0.at["L1", "budget_usd"] == pytest.approx(30_000.0)
+    assert alloc0.at["L1", "budget_usd"] == pytest.approx(20_000.0)
     i0 = out.intents[out.intents["hour"] == T0].set_index("leg")
     assert i0.at["perp", "side"] == "sell"
     assert i0.at["spot", "side"] == "buy"
-    assert i0.at["perp", "qty"] == pytest.approx(75.0)
-    assert i0.at["spot", "qty"] == pytest.approx(75.0)
+    assert i0.at["perp", "qty"] == pytest.approx(50.0)
+    assert i0.at["spot", "qty"] == pytest.approx(50.0)
     assert i0["approved"].all()
     # hour 1 fills at the open 40 with 5 bps slippage: perp 39.98, spot 40.02; fee 8 bps a leg
     f1 = out.fills[out.fills["hour"] == T0 + H].set_index("leg")
     assert f1.at["perp", "fill_price"] == pytest.approx(39.98)
     assert f1.at["spot", "fill_price"] == pytest.approx(40.02)
-    assert f1.at["perp", "fee"] == pytest.approx(75 * 39.98 * 0.0008)
+    assert f1.at["perp", "fee"] == pytest.approx(50 * 39.98 * 0.0008)
     assert f1["modelled"].tolist() == [False, True]  # the spot leg is modelled from the perp
-    # hour 1 close 40: unrealised -1.5 on each leg, fees 4.8 -> P&L -7.8
-    assert total(out.ledger, 1)["pnl_usd"] == pytest.approx(-7.8)
-    # hour 2: the short receives 75 × 40 (previous mark) × 0.0004 = +1.2; close 41 -> unrealised -76.5 + 73.5
+    # hour 1 close 40: unrealised -1.0 on each leg, fees 50 × 80 × 0.0008 = 3.2 -> P&L -5.2
+    assert total(out.ledger, 1)["pnl_usd"] == pytest.approx(-5.2)
+    # hour 2: the short receives 50 × 40 (previous mark) × 0.0004 = +0.8; close 41 -> unrealised -51 + 49
     t2 = total(out.ledger, 2)
-    assert t2["funding_usd"] == pytest.approx(1.2)
-    assert t2["pnl_usd"] == pytest.approx(-3.0 - 4.8 + 1.2)
+    assert t2["funding_usd"] == pytest.approx(0.8)
+    assert t2["pnl_usd"] == pytest.approx(-2.0 - 3.2 + 0.8)
     # the exit signal at hour 2 closes both legs reduce-only at hour 3's open 42
     exits = out.intents[out.intents["hour"] == T0 + 2 * H]
     assert exits["reduce_only"].all()
     assert set(exits["side"]) == {"buy", "sell"}
-    # perp bought back at 42.021: (42.021 - 39.98) × -75 = -153.075; spot sold at 41.979: +146.925
+    # perp bought back at 42.021: (42.021 - 39.98) × -50 = -102.05; spot sold at 41.979: +97.95
     t3 = total(out.ledger, 3)
-    assert t3["realised_usd"] == pytest.approx(-153.075 + 146.925)
-    fees = 75 * (39.98 + 40.02 + 42.021 + 41.979) * 0.0008
+    assert t3["realised_usd"] == pytest.approx(-102.05 + 97.95)
+    fees = 50 * (39.98 + 40.02 + 42.021 + 41.979) * 0.0008
     assert t3["fees_usd"] == pytest.approx(fees)
-    assert t3["pnl_usd"] == pytest.approx(-6.15 - fees + 1.2)
-    assert t3["equity_usd"] == pytest.approx(100_000 - 6.15 - fees + 1.2)
+    assert t3["pnl_usd"] == pytest.approx(-4.1 - fees + 0.8)
+    assert t3["equity_usd"] == pytest.approx(100_000 - 4.1 - fees + 0.8)
     assert out.positions[out.positions["hour"] == T0 + 3 * H].empty
 
 
@@ -119,7 +119,7 @@ def test_carry_pnl_equals_a_plain_cash_flow_loop():
     for r in out.fills.itertuples():
         if r.filled_qty > 0:
             cash += (-1 if r.side == "buy" else 1) * r.filled_qty * r.fill_price - r.fee
-    cash += 75 * 40 * 0.0004  # the one settlement the short received
+    cash += 50 * 40 * 0.0004  # the one settlement the short received
     assert total(out.ledger, 3)["pnl_usd"] == pytest.approx(cash, abs=1e-9)
     row = out.ledger[(out.ledger["hour"] == T0 + 3 * H) & (out.ledger["layer"] == "L1")].iloc[0]
     assert row["symbol"] == HYPE
