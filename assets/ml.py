@@ -22,7 +22,6 @@ import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    AssetIn,
     Config,
     Failure,
     MaterializeResult,
@@ -35,7 +34,7 @@ from dagster import (
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
 from checks.ml import ML_RULES_BY_ASSET
-from quant.market_data.tables import hours_of
+from quant.market_data.tables import HOUR, hours_of
 from quant.ml.artifacts import ArtifactError, artifact_record
 from quant.ml.dataset import ML_FEATURES, learning_rows
 from quant.ml.folds import walk_forward
@@ -43,7 +42,7 @@ from quant.ml.labels import COST_PER_TRADE
 from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
 from quant.ml.predictions import STATUS_OK, prediction_rows
 from resources.model_store import MlModelStore
-from resources.partitions import FOLDS, HOURLY, lookback, window_of
+from resources.partitions import FOLDS, HOURLY, window_of
 from resources.storage import HourlyParquetIOManager, read_hours, stored_hours
 
 GROUP = "ml"
@@ -133,19 +132,20 @@ def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_pa
     })
 
 
-@hourly_asset(
-    ML_RULES_BY_ASSET, group=GROUP,
-    ins={"features_1h": AssetIn(partition_mapping=lookback(SEQUENCE_H - 1))},
-    deps=[AssetDep("ml_fold_models")],
-)
+@hourly_asset(ML_RULES_BY_ASSET, group=GROUP, deps=[AssetDep("ml_fold_models")])
 def model_predictions_1h(context: AssetExecutionContext, features_1h: pd.DataFrame, perp_ohlcv_1h: pd.DataFrame,
-                         ml_models: MlModelStore) -> pd.DataFrame:
+                         ml_models: MlModelStore, hourly_parquet: ResourceParam[HourlyParquetIOManager]) -> pd.DataFrame:
     """The ML sleeve's view of each instrument at the end of every hour: the stacking meta-learner's
     probability that a long spot trade over the horizon beats its costs, the expected net return, the
     base models' probabilities and the regime, with the fold and model version that produced it
     (``quant.ml.predictions``)."""
     start, end = window_of(context)
     hours = hours_of(start, end)
+    # the sequence models' earlier hours: those stored (an hour never materialised is a zero row,
+    # as in training), so an hour alone reads what the same hour inside a range reads
+    earlier = stored_hours(hourly_parquet.root, "features_1h", start - (SEQUENCE_H - 1) * HOUR, start)
+    if len(earlier):
+        features_1h = pd.concat([read_hours(hourly_parquet.root, "features_1h", earlier), features_1h], ignore_index=True)
     frame = features_1h.merge(perp_ohlcv_1h[["hour", "venue", "symbol", "sigma_1h"]], on=["hour", "venue", "symbol"], how="left")
     parts = []
     for key in FOLDS.get_partition_keys_in_range(_fold_range(start, end)):
