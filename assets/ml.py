@@ -38,7 +38,8 @@ from quant.market_data.tables import HOUR, hours_of
 from quant.ml.artifacts import ArtifactError, artifact_record
 from quant.ml.dataset import ML_FEATURES, learning_rows
 from quant.ml.folds import walk_forward
-from quant.ml.labels import COST_PER_TRADE
+from quant.ml.labels import COST_PER_TRADE, forward_labels
+from quant.ml.metrics import fold_metrics
 from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
 from quant.ml.predictions import STATUS_OK, prediction_rows
 from resources.model_store import MlModelStore
@@ -118,7 +119,8 @@ def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_pa
     t0 = time.perf_counter()
     ensemble = fit(rows, ML_FEATURES, cfg)
     seconds = time.perf_counter() - t0
-    manifest = ml_models.save_trained(record, ensemble, {"fit_wall_seconds": round(seconds, 3)})
+    manifest = ml_models.save_trained(record, ensemble, {"fit_wall_seconds": round(seconds, 3),
+                                                         "train_base_rate": float(rows["label"].mean())})
     return MaterializeResult(metadata={
         "status": "trained",
         "artifact_key": record["key"],
@@ -187,4 +189,68 @@ def _prediction_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
     }
 
 
-ML_ASSETS = [ml_fold_models, model_predictions_1h]
+@asset(
+    partitions_def=FOLDS,
+    group_name=GROUP,
+    kinds={"pandas"},
+    deps=[AssetDep("model_predictions_1h"), AssetDep("ml_fold_models")],
+    description="Out-of-sample scores of one fold on its own hours: log loss, AUC, hit rate, Brier, calibration of "
+                "the meta-learner and each base model, beside the always-flat and momentum-sign baselines.",
+)
+def ml_fold_evaluation(context: AssetExecutionContext, hourly_parquet: ResourceParam[HourlyParquetIOManager],
+                       ml_models: MlModelStore) -> MaterializeResult:
+    key = context.partition_key
+    start, end = fold_window(key)
+    root = hourly_parquet.root
+    manifest = ml_models.manifest(key)
+    if manifest.get("status") != "trained":
+        return MaterializeResult(metadata={"status": "no model", "reason": str(manifest.get("reason", ""))})
+    hours = stored_hours(root, "model_predictions_1h", start, end)
+    if not len(hours):
+        raise Failure(description=f"fold {key}: no stored predictions of its hours: run the hourly cycle over the week first")
+    horizon = int(manifest["config"]["horizon_h"])
+    preds = read_hours(root, "model_predictions_1h", hours)
+    preds = preds[preds["status"] == STATUS_OK]
+    bar_hours = stored_hours(root, "perp_ohlcv_1h", start, end + horizon * HOUR)
+    bars = read_hours(root, "perp_ohlcv_1h", bar_hours)
+    feats = read_hours(root, "features_1h", hours)[["hour", "venue", "symbol", "mom_4h"]]
+    rows = preds.merge(forward_labels(bars[["hour", "venue", "symbol", "close"]], horizon,
+                                      float(manifest["config"].get("cost_per_trade", COST_PER_TRADE)))[
+        ["hour", "venue", "symbol", "label", "net_return"]], on=["hour", "venue", "symbol"], how="left")
+    rows = rows.merge(feats, on=["hour", "venue", "symbol"], how="left")
+    base_rate = manifest.get("train_base_rate")
+    scores = {"stack": fold_metrics(rows["label"], rows["probability"], momentum_sign=rows["mom_4h"],
+                                    train_base_rate=base_rate)}
+    for name in manifest["config"]["models"]:
+        scores[name] = fold_metrics(rows["label"], rows[f"p_{name}"], train_base_rate=base_rate)
+    stack = scores["stack"]
+    summary = {name: {k: _round(sc[k]) for k in ("log_loss", "auc", "hit_rate", "brier", "ece")} for name, sc in scores.items()}
+    ml_models.update_manifest(key, evaluation={"rows": stack["n"], "base_rate": _round(stack["base_rate"]),
+                                               "models": summary, "baselines": stack["baselines"]})
+    flat, mom = stack["baselines"]["always_flat"], stack["baselines"]["momentum_sign"] or {}
+    lines = ["| model | log loss | AUC | hit rate | Brier | ECE |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {v['log_loss']:.4f} | {v['auc']:.3f} | {v['hit_rate']:.3f} | {v['brier']:.4f} | {v['ece']:.3f} |"
+              for name, v in summary.items()]
+    lines.append(f"| always flat | {flat['log_loss']:.4f} | n/a | {flat['hit_rate']:.3f} | {flat['brier']:.4f} | |")
+    if mom:
+        lines.append(f"| momentum sign | {mom['log_loss']:.4f} | {mom['auc']:.3f} | {mom['hit_rate']:.3f} | {mom['brier']:.4f} | |")
+    return MaterializeResult(metadata={
+        "rows": stack["n"],
+        "unlabelled_rows": stack["n_dropped"],
+        "base_rate": _round(stack["base_rate"]),
+        "log_loss": _round(stack["log_loss"]),
+        "auc": _round(stack["auc"]),
+        "hit_rate": _round(stack["hit_rate"]),
+        "ece": _round(stack["ece"]),
+        "flat_log_loss": _round(flat["log_loss"]),
+        "momentum_auc": _round(mom.get("auc", float("nan"))),
+        "scores": MetadataValue.md("\n".join(lines)),
+        "model_version": manifest["key"],
+    })
+
+
+def _round(x: float | None) -> float:
+    return float("nan") if x is None else round(float(x), 4)
+
+
+ML_ASSETS = [ml_fold_models, model_predictions_1h, ml_fold_evaluation]

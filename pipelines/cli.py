@@ -53,7 +53,7 @@ def _instance(s: Settings):
 
 def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     from pipelines.definitions import build_definitions
-    from pipelines.jobs import ML_FOLD_JOB
+    from pipelines.jobs import ML_EVALUATION_JOB, ML_FOLD_JOB
     from pipelines.progress import Progress
     from pipelines.run_records import mark_orphaned_runs
     from pipelines.runner import WARMUP_JOB, run_window
@@ -69,7 +69,7 @@ def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     print(f"backfill {start:%Y-%m-%d %H:00} -> {end:%Y-%m-%d %H:00} UTC in runs of {args.chunk_hours}h on {s.home}")
     if parts != [(start, end)]:
         print(f"  hours with data: {describe_windows(parts)} (the rest is no data: the sample withholds it)")
-    progress = Progress(WARMUP_JOB, ML_FOLD_JOB)
+    progress = Progress(WARMUP_JOB, ML_FOLD_JOB, ML_EVALUATION_JOB)
     try:
         results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=progress.chunk,
                              on_plan=progress.plan)

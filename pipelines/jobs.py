@@ -26,4 +26,9 @@ report_job = define_asset_job("performance_report_job", selection=AssetSelection
 ML_FOLD_JOB = "ml_walk_forward"
 ml_fold_job = define_asset_job(ML_FOLD_JOB, selection=AssetSelection.assets("ml_fold_models"), partitions_def=FOLDS)
 
-JOBS = [hourly_job, funding_job, sources_job, report_job, ml_fold_job]
+#: A fold's out-of-sample scores, once its hours are predicted.
+ML_EVALUATION_JOB = "ml_fold_evaluation_job"
+ml_evaluation_job = define_asset_job(ML_EVALUATION_JOB, selection=AssetSelection.assets("ml_fold_evaluation"),
+                                     partitions_def=FOLDS)
+
+JOBS = [hourly_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job]

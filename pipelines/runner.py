@@ -19,7 +19,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from checks.engine import partition_key
-from pipelines.jobs import ML_FOLD_JOB
+from pipelines.jobs import ML_EVALUATION_JOB, ML_FOLD_JOB
 from quant.features.hourly import FEATURE_LOOKBACK_H
 from resources.partitions import (
     FOLDS,
@@ -246,6 +246,10 @@ def plan_window(
                     plan.append((ML_FOLD_JOB, pd.Timestamp(window.start), pd.Timestamp(window.end)))
                 trained.add(key)
             plan.append((job_name, x, y))
+    if ml:  # each trained fold's scores on its own hours, once they are predicted (labels need the bars after)
+        for key in sorted(trained):
+            window = FOLDS.time_window_for_partition_key(key)
+            plan.append((ML_EVALUATION_JOB, pd.Timestamp(window.start), pd.Timestamp(window.end)))
     return plan
 
 
@@ -295,7 +299,7 @@ def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Ti
     last = b - pd.Timedelta(hours=1)
     t0 = time.perf_counter()
     run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
-    if name == ML_FOLD_JOB:  # one fold: a weekly partition, trained on the stored hours before it
+    if name in (ML_FOLD_JOB, ML_EVALUATION_JOB):  # one fold: a weekly partition
         fold = FOLDS.get_partition_key_for_timestamp(a.timestamp())
         res = job.execute_in_process(instance=instance, partition_key=fold, run_config=run_config, raise_on_error=False)
         return _result(name, a, last, res, t0, kept_before_failure)

@@ -42,6 +42,7 @@ def stored(tmp_path_factory):
         first, last = pd.Timestamp(FOLD, tz="UTC"), pd.Timestamp(FOLD, tz="UTC") + pd.Timedelta(hours=5)
         res = run_window(defs, inst, first, last + pd.Timedelta(hours=1), chunk_hours=168)
         assert all(r.success for r in res), [r.error for r in res]
+        assert [r.job for r in res] == ["hourly_cycle", "ml_fold_evaluation_job"]  # trained already: not again
         yield s, defs, inst, hourly, last
 
 
@@ -67,6 +68,12 @@ def test_predictions_name_the_artifact_and_an_hour_alone_equals_the_range(stored
     assert manifest["status"] == "trained"
     assert manifest["key"].startswith(f"{FOLD}-")
     assert manifest["train_end"] < "2026-02-08T16:00Z"  # purge + embargo: 8 hours before the fold
+    # the fold's out-of-sample scores on its predicted hours, beside the baselines
+    evaluation = manifest["evaluation"]
+    assert evaluation["rows"] >= 5
+    assert set(evaluation["models"]) == {"stack", "xgboost", "lightgbm", "random_forest", "lstm", "transformer"}
+    assert 0 < evaluation["models"]["stack"]["log_loss"] < 5
+    assert set(evaluation["baselines"]) == {"always_flat", "momentum_sign"}
     ranged = _predictions(s, last)
     assert list(ranged.columns) == PREDICTION_COLUMNS
     ok = ranged[ranged["status"] == STATUS_OK]
