@@ -24,9 +24,11 @@ from pipelines.instance_access import STORAGE_ERRORS, StorageUnreachable, error_
 #: Exit codes: bad input (argparse's own), a failed run, the instance's database unreachable.
 EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_UNREACHABLE = 2, 1, 3
 
-#: The demo window: three weeks of the 2026 window through the real sell-off (BTC 97k -> 60k, the
-#: 2026-02-06 bar fell 4.9% open to low) and the cascade triggers after it: open interest overlaps the candles.
-DEMO_START = "2026-02-02T00:00:00Z"
+#: The demo window: the 2026 window from its first hour through the real sell-off (BTC 97k -> 60k, the
+#: 2026-02-06 bar fell 4.9% open to low) and the cascade triggers after it: open interest overlaps the
+#: candles. Starting at the window's first hour gives the ML sleeve's folds from 2026-02-02 on the
+#: two weeks of stored history they need (earlier folds say "too little history" and do not trade).
+DEMO_START = "2026-01-15T00:00:00Z"
 DEMO_END = "2026-02-23T00:00:00Z"
 #: The whole bundled data: both windows (the months between are skipped as "no data").
 SAMPLE_START = "2025-03-06T12:00:00Z"

@@ -17,7 +17,8 @@ from dagster import (
 )
 
 from checks.engine import partition_key
-from pipelines.jobs import funding_job, hourly_job, report_job
+from pipelines.jobs import funding_job, hourly_job, ml_evaluation_job, ml_fold_job, report_job
+from resources.partitions import FOLDS
 
 #: Minutes after the hour: bars and settlements of the finished hour are published by then.
 HOURLY_MINUTE = 5
@@ -53,4 +54,34 @@ report_schedule = schedule(cron_schedule="30 0 * * *", job=report_job, execution
     lambda context: RunRequest(run_key=f"report-{context.scheduled_execution_time:%Y-%m-%d}")
 )
 
-SCHEDULES = [hourly_schedule, funding_schedule, report_schedule]
+def fold_for(scheduled: datetime, weeks_back: int = 0) -> str:
+    """The fold (a Monday's key) that starts at the week of ``scheduled`` (``weeks_back`` weeks earlier)."""
+    monday = pd.Timestamp(scheduled).tz_convert("UTC").normalize()
+    monday -= pd.Timedelta(days=monday.weekday() + 7 * weeks_back)
+    return f"{monday:%Y-%m-%d}"
+
+
+@schedule(cron_schedule="30 0 * * 1", job=ml_fold_job, execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED)
+def ml_fold_schedule(context: ScheduleEvaluationContext):
+    """Train the week's fold on Monday 00:30 UTC, before the 01:05 run of its first hour.
+
+    It learns from the stored hours up to Sunday 16:00 (purge + embargo); until it has run, the
+    week's predictions say "never trained" and the sleeve holds.
+    """
+    key = fold_for(context.scheduled_execution_time)
+    if not FOLDS.has_partition_key(key):
+        return []
+    return RunRequest(run_key=f"ml-fold-{key}", partition_key=key, tags={"perpetua/trigger": "ml-weekly"})
+
+
+@schedule(cron_schedule="30 5 * * 1", job=ml_evaluation_job, execution_timezone="UTC",
+          default_status=DefaultScheduleStatus.STOPPED)
+def ml_evaluation_schedule(context: ScheduleEvaluationContext):
+    """Score last week's fold on Monday 05:30 UTC: its last hour's label needs the bars to 04:00."""
+    key = fold_for(context.scheduled_execution_time, weeks_back=1)
+    if not FOLDS.has_partition_key(key):
+        return []
+    return RunRequest(run_key=f"ml-evaluation-{key}", partition_key=key, tags={"perpetua/trigger": "ml-weekly"})
+
+
+SCHEDULES = [hourly_schedule, funding_schedule, report_schedule, ml_fold_schedule, ml_evaluation_schedule]

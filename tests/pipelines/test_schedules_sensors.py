@@ -109,3 +109,20 @@ def test_sensor_walks_materialisations_with_a_cursor(local_settings, monkeypatch
         again = four_hour_funding_sensor(build_sensor_context(instance=inst, cursor=result.cursor))
         assert again.run_requests == []
         assert json.loads(again.cursor)["after"] == state["after"]
+
+
+def test_the_weekly_fold_trains_before_its_first_hour_and_is_scored_a_week_later():
+    from datetime import UTC, datetime
+
+    from dagster import build_schedule_context
+
+    from pipelines.schedules import fold_for, ml_evaluation_schedule, ml_fold_schedule
+
+    monday = datetime(2026, 2, 9, 0, 30, tzinfo=UTC)
+    assert fold_for(monday) == "2026-02-09"
+    assert fold_for(datetime(2026, 2, 15, 23, 0, tzinfo=UTC)) == "2026-02-09"  # Sunday: still that week
+    assert ml_fold_schedule(build_schedule_context(scheduled_execution_time=monday)).partition_key == "2026-02-09"
+    score = ml_evaluation_schedule(build_schedule_context(scheduled_execution_time=datetime(2026, 2, 9, 5, 30, tzinfo=UTC)))
+    assert score.partition_key == "2026-02-02"
+    # a week of no data (the withheld months) is no fold: nothing to train
+    assert ml_fold_schedule(build_schedule_context(scheduled_execution_time=datetime(2025, 11, 3, 0, 30, tzinfo=UTC))) == []
