@@ -53,7 +53,13 @@ PREVIOUS_WEEK = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow
 
 
 class FoldConfig(Config):
-    """How a fold trains (recorded in its artifact key). ``scheme``: expanding | rolling (``train_hours``)."""
+    """How a fold trains (recorded in its artifact key). ``scheme``: expanding | rolling (``train_hours``).
+
+    ``price_asset``: the hourly candles the labels are priced from. The sleeve trades spot but the
+    bundled data has perpetual candles only, so the default is the perp series as the spot proxy
+    (the book fills it as ``perp × (1 − BookParams.spot_basis)``, every fill flagged ``modelled``);
+    real spot candles stored as an hourly asset with the same columns drop in by name.
+    """
 
     horizon_h: int = 4
     embargo_h: int | None = None
@@ -61,6 +67,7 @@ class FoldConfig(Config):
     train_hours: int | None = None
     min_train_hours: int = 24 * 14
     cost_per_trade: float = COST_PER_TRADE
+    price_asset: str = "perp_ohlcv_1h"
     seed: int = EnsembleConfig.seed
     trees: int = EnsembleConfig.trees
     epochs: int = EnsembleConfig.epochs
@@ -105,11 +112,11 @@ def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_pa
     rows = pd.DataFrame()
     if fold.trainable:
         rows = learning_rows(features[features["hour"].isin(fold.train_hours)], _stored(root, "regime_scores_1h", start),
-                             _stored(root, "perp_ohlcv_1h", start), horizon_h=config.horizon_h,
+                             _stored(root, config.price_asset, start), horizon_h=config.horizon_h,
                              cost_per_trade=config.cost_per_trade)
         rows = rows[rows["label_end"] < start]  # the purge, once more where the rows are cut
     record = artifact_record(key, rows, ML_FEATURES, cfg)
-    record.update(scheme=config.scheme, embargo_h=config.embargo_h if config.embargo_h is not None else config.horizon_h,
+    record.update(price_asset=config.price_asset, scheme=config.scheme, embargo_h=config.embargo_h if config.embargo_h is not None else config.horizon_h,
                   min_train_hours=config.min_train_hours, train_hours=len(fold.train_hours))
     if not fold.trainable or rows.dropna(subset=[*ML_FEATURES, "label"]).empty:
         reason = fold.skip_reason or "no training row has every feature and a label"
@@ -211,8 +218,8 @@ def ml_fold_evaluation(context: AssetExecutionContext, hourly_parquet: ResourceP
     horizon = int(manifest["config"]["horizon_h"])
     preds = read_hours(root, "model_predictions_1h", hours)
     preds = preds[preds["status"] == STATUS_OK]
-    bar_hours = stored_hours(root, "perp_ohlcv_1h", start, end + horizon * HOUR)
-    bars = read_hours(root, "perp_ohlcv_1h", bar_hours)
+    prices = str(manifest.get("price_asset", "perp_ohlcv_1h"))
+    bars = read_hours(root, prices, stored_hours(root, prices, start, end + horizon * HOUR))
     feats = read_hours(root, "features_1h", hours)[["hour", "venue", "symbol", "mom_4h"]]
     rows = preds.merge(forward_labels(bars[["hour", "venue", "symbol", "close"]], horizon,
                                       float(manifest["config"].get("cost_per_trade", COST_PER_TRADE)))[
