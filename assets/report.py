@@ -2,7 +2,10 @@
 
 It reads the stored book (``ledger_1h``, ``fills_1h``) over the latest unbroken run of hours and
 attaches the tables and the equity/drawdown plot to its materialisation, so the Dagster UI shows
-them; the same files are written under ``<storage root>/reports/`` for people and the CLI.
+them; the same files are written under ``<storage root>/reports/`` for people and the CLI. The ML
+section (``quant.report.ml``) also reads the stored ``model_predictions_1h`` of those hours (none
+for a book older than the sleeve: the section says "no predictions"), the ``perp_ohlcv_1h`` bars
+through the last trades' exits, and every trial the ``ml_models`` store ever fitted.
 """
 
 import base64
@@ -12,11 +15,16 @@ from dagster import AssetDep, AssetExecutionContext, MaterializeResult, Metadata
 from upath import UPath
 
 from assets.metadata import money, pct
+from quant.market_data.tables import HOUR
+from quant.ml.predictions import PREDICTION_COLUMNS, STATUS_OK
 from quant.report.display import (
     format_layer_table,
+    format_ml_table,
     markdown_layer_table,
+    markdown_ml_table,
     plot_equity_png,
 )
+from quant.report.ml import BAR_COLUMNS, ml_sleeve_report
 from quant.report.sparkline import sparkline_markdown
 from quant.report.tables import (
     equity_curve,
@@ -27,6 +35,7 @@ from resources.partitions import HOURLY
 from resources.storage import PARTITION_KEY_FORMAT, read_hours, stored_hours
 
 GROUP = "reports"
+PREDICTIONS, BARS = "model_predictions_1h", "perp_ohlcv_1h"
 
 
 def book_hours(materialised: set[str]) -> pd.DatetimeIndex:
@@ -39,10 +48,27 @@ def book_hours(materialised: set[str]) -> pd.DatetimeIndex:
     return hours[first:]
 
 
-def build_report(root: str, hours: pd.DatetimeIndex) -> dict:
+def _stored_rows(root: str, name: str, start: pd.Timestamp, end: pd.Timestamp, columns: list[str]) -> pd.DataFrame:
+    """The stored rows of ``name`` in [start, end) (hours never stored are skipped); none stored: no rows of ``columns``."""
+    hours = stored_hours(root, name, start, end)
+    rows = read_hours(root, name, hours) if len(hours) else pd.DataFrame()
+    return rows if len(rows.columns) else pd.DataFrame(columns=columns)
+
+
+def ml_inputs(root: str, hours: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored predictions of ``hours`` and the bars from the first hour to the last trade's exit."""
+    predictions = _stored_rows(root, PREDICTIONS, hours[0], hours[-1] + HOUR, PREDICTION_COLUMNS)
+    ok = predictions[predictions["status"] == STATUS_OK]
+    horizon = int(ok["horizon_h"].max()) if len(ok) else 0
+    bars = _stored_rows(root, BARS, hours[0], hours[-1] + (horizon + 1) * HOUR, list(BAR_COLUMNS))
+    return predictions, bars[list(BAR_COLUMNS)]
+
+
+def build_report(root: str, hours: pd.DatetimeIndex, trials: list[dict] | None = None) -> dict:
     """Every table and the plot of the book over ``hours`` (read from the Parquet store at ``root``).
 
     The bankroll is the ledger's own: equity − P&L of its total rows (one value, or it is an error).
+    ``trials``: every model the ML store ever fitted (:meth:`MlModelStore.trials`), the DSR's count.
     """
     ledger = read_hours(root, "ledger_1h", hours)
     fills = read_hours(root, "fills_1h", hours)
@@ -54,31 +80,38 @@ def build_report(root: str, hours: pd.DatetimeIndex) -> dict:
     curve = equity_curve(ledger)
     title = f"Perpetua book {hours[0]:%Y-%m-%d %H:00} .. {hours[-1]:%Y-%m-%d %H:00} UTC"
     modelled = int(fills["modelled"].astype(bool).sum()) if len(fills) else 0
+    predictions, bars = ml_inputs(root, hours)
+    ml = ml_sleeve_report(ledger, predictions, bars, trials or [], float(bankrolls[0]), fills=fills)
     return {"layers": layers, "symbols": symbol_table(ledger, fills), "curve": curve, "png": plot_equity_png(curve, title),
-            "title": title, "modelled_fills": modelled, "text": format_layer_table(layers)}
+            "title": title, "modelled_fills": modelled, "text": format_layer_table(layers), "ml": ml,
+            "ml_text": format_ml_table(ml)}
 
 
-@asset(group_name=GROUP, deps=[AssetDep("ledger_1h"), AssetDep("fills_1h")], required_resource_keys={"hourly_parquet"},
-       kinds={"pandas", "matplotlib"})
+@asset(group_name=GROUP, deps=[AssetDep(n) for n in ("ledger_1h", "fills_1h", PREDICTIONS, BARS)],
+       required_resource_keys={"hourly_parquet", "ml_models"}, kinds={"pandas", "matplotlib"})
 def performance_report(context: AssetExecutionContext) -> MaterializeResult:
-    """Per-layer table (L1, L2, L3, total: P&L, return, APR, Sharpe, max drawdown, fees, funding,
+    """Per-layer table (L1, L2, L3, ML, total: P&L, return, APR, Sharpe, max drawdown, fees, funding,
     fills and fills rejected for lack of a counterparty), per-symbol attribution, and the equity
     and drawdown plot of the current book. L1 spot legs and L3 options are valued by model where
-    the sample has no market (the count of modelled fills is in the metadata).
+    the sample has no market (the count of modelled fills is in the metadata). The ML section sets
+    the sleeve beside its stack signal, the best base model, buy-and-hold and always-flat, net of
+    0.4% a trade, with the deflated Sharpe ratio over every model and configuration ever trained.
     """
     root = context.resources.hourly_parquet.root
     # storage is the truth: the instance forgets hours on purge-runs or a new DAGSTER_HOME
     hours = book_hours({f"{h:{PARTITION_KEY_FORMAT}}" for h in stored_hours(root, "ledger_1h")})
     if hours.empty:
         return MaterializeResult(metadata={"note": MetadataValue.text("no book yet: materialise the hourly cycle first")})
-    report = build_report(root, hours)
+    report = build_report(root, hours, context.resources.ml_models.trials())
     out = UPath(root) / "reports"
     out.mkdir(parents=True, exist_ok=True)
     (out / "equity.png").write_bytes(report["png"])
     (out / "layers.txt").write_text(report["text"])
+    (out / "ml.txt").write_text(report["ml_text"])
     report["symbols"].to_csv(str(out / "symbols.csv"), index=False)
     image = base64.b64encode(report["png"]).decode()
     total = report["layers"].loc["total"]
+    ml = report["ml"]
     return MaterializeResult(metadata={
         "layers": MetadataValue.md(markdown_layer_table(report["layers"])),
         # inline in the UI (under Dagster's 1,000-character limit); the full plot below opens on a click
@@ -92,6 +125,10 @@ def performance_report(context: AssetExecutionContext) -> MaterializeResult:
         "max_drawdown_pct": MetadataValue.float(pct(total["max_drawdown"])),
         "rejected_fills": MetadataValue.int(int(total["rejected"])),
         "modelled_fills": MetadataValue.int(report["modelled_fills"]),
+        "ml_sleeve": MetadataValue.md(markdown_ml_table(ml)),
+        "ml_sharpe": MetadataValue.float(round(ml.sharpe, 4)),
+        "ml_deflated_sharpe": MetadataValue.float(round(ml.deflated.dsr, 4)),
+        "ml_trials": MetadataValue.int(ml.n_trials),
     })
 
 

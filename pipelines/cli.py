@@ -95,7 +95,8 @@ def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, s: Settings) -> int:
-    """Materialise ``performance_report`` and print its per-layer table (rows L1, L2, L3, total)."""
+    """Materialise ``performance_report`` and print its per-layer table (rows L1, L2, L3, ML, total), then its
+    ML section (the sleeve beside its signals and the baselines, with the deflated Sharpe)."""
     from pipelines.definitions import build_definitions
     from pipelines.runner import CONSOLE_LOG_LEVEL
 
@@ -116,6 +117,8 @@ def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     print(f"\n{meta['window'].value} ({meta['modelled_fills'].value} modelled fills: L1 spot legs and L3 options)")
     _say_what_the_report_leaves_out(s.storage_root, meta["hours"].value)
     print((reports / "layers.txt").read_text())
+    print()
+    print((reports / "ml.txt").read_text())
     print(f"equity and drawdown plot: {reports / 'equity.png'} (also on the performance_report asset in the UI)")
     return 0
 

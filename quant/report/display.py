@@ -1,4 +1,4 @@
-"""The report as people read it: the equity and drawdown plot, the layer table as text and Markdown."""
+"""The report as people read it: the equity and drawdown plot, the layer and ML tables as text and Markdown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from quant.report.tables import CURVE_COLUMNS, LAYER_TABLE_COLUMNS, require_columns
+from quant.report.ml import MlSleeveReport
+from quant.report.tables import CURVE_COLUMNS, HOURS_PER_YEAR, LAYER_TABLE_COLUMNS, require_columns
 
 
 def plot_equity_png(curve: pd.DataFrame, title: str) -> bytes:
@@ -92,3 +93,61 @@ def markdown_layer_table(table: pd.DataFrame) -> str:
     ]
     return "\n".join(rows)
 
+
+
+_ML_HEADERS = ("strategy", "return %", "Sharpe", "DSR", "trades")
+
+
+def _ml_cells(table: pd.DataFrame) -> list[list[str]]:
+    return [
+        [str(name), _number(100 * r["return_pct"], ".2f"), _number(r["sharpe"], ".2f"), _number(r["dsr"], ".3f"),
+         _number(r["trades"], ".0f")]
+        for name, r in table.iterrows()
+    ]
+
+
+def _ml_lines(report: MlSleeveReport) -> tuple[str, list[str]]:
+    """The section's title and the sentences under its table (predictions, the deflation, notes)."""
+    title = (f"ML sleeve over {report.hours} hour(s), net of {100 * report.cost_per_trade:g}% a trade "
+             "(trades = buys + sells)")
+    lines = []
+    if report.predicted_hours == 0:
+        lines.append("no predictions: model_predictions_1h holds no row for these hours (only the book and flat rows)")
+    else:
+        lines.append(f"{report.predictions_ok} ok prediction row(s) over {report.predicted_hours} predicted hour(s)")
+    d = report.deflated
+    n = d.n_trials if math.isfinite(d.sr0) else report.n_trials
+    lines.append(f"DSR = P(true Sharpe > SR0), deflated over {n} trial(s): every distinct (model, config, code "
+                 "version) ever trained, the regime classifier left out (not a strategy)")
+    lines.append(f"SR0 = {_number(d.sr0, '.4f')} per hour ({_number(d.sr0 * math.sqrt(HOURS_PER_YEAR), '.2f')} "
+                 f"annualised): the expected best Sharpe of {n} zero-skill trials, from the variance of the trials' "
+                 "Sharpe ratios (Bailey & López de Prado 2014)")
+    if d.reason:
+        lines.append(f"book DSR n/a: {d.reason}")
+    return title, [*lines, *report.notes]
+
+
+def format_ml_table(report: MlSleeveReport) -> str:
+    """The ML section as fixed-width text: a title, the table (percent = fraction × 100, ``n/a`` where
+    undefined or not applicable), then what the DSR deflates by and any notes."""
+    cells = _ml_cells(report.table)
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(_ML_HEADERS)]
+
+    def line(values: list[str] | tuple[str, ...]) -> str:
+        return "  ".join([values[0].ljust(widths[0]), *(v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True))])
+
+    title, notes = _ml_lines(report)
+    return "\n".join([title, line(_ML_HEADERS), "  ".join("-" * w for w in widths), *(line(r) for r in cells), *notes])
+
+
+def markdown_ml_table(report: MlSleeveReport) -> str:
+    """The ML section as Markdown (for Dagster ``MetadataValue.md``): same cells and sentences as the text."""
+    title, notes = _ml_lines(report)
+    rows = [
+        f"**{title}**", "",
+        "| " + " | ".join(_ML_HEADERS) + " |",
+        "|" + "|".join([":---", *["---:"] * (len(_ML_HEADERS) - 1)]) + "|",
+        *("| " + " | ".join(r) + " |" for r in _ml_cells(report.table)),
+        "", *(f"- {n}" for n in notes),
+    ]
+    return "\n".join(rows)

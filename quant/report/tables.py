@@ -29,7 +29,8 @@ import math
 import numpy as np
 import pandas as pd
 
-LAYERS = ("L1", "L2", "L3")
+from quant.book.orders import LAYERS
+
 TOTAL = "total"
 HOURS_PER_YEAR = 8760
 #: Hourly P&L changes whose sample std is below this (USD) are constant up to float noise
@@ -203,7 +204,8 @@ def layer_table(ledger: pd.DataFrame, fills: pd.DataFrame, bankroll_usd: float) 
 
     Returns
     -------
-    Index ``layer`` = L1, L2, L3, total (always all four); columns ``LAYER_TABLE_COLUMNS``:
+    Index ``layer`` = the book's layers (``quant.book.orders.LAYERS``: L1, L2, L3, ML) and total,
+    always all of them; columns ``LAYER_TABLE_COLUMNS``:
     money at the last hour (USD; 0, never NaN, for a layer that never traded), ``return_pct``,
     ``apr`` and ``max_drawdown`` as fractions, ``sharpe`` = mean / SAMPLE std (ddof = 1) of the
     hourly P&L changes × √8760, the first change being the first hour's P&L − 0 (NaN where
@@ -248,6 +250,21 @@ def layer_table(ledger: pd.DataFrame, fills: pd.DataFrame, bankroll_usd: float) 
     table = pd.DataFrame.from_dict(rows, orient="index")[list(LAYER_TABLE_COLUMNS)]
     table.index.name = "layer"
     return table
+
+
+def layer_pnl(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Each layer's cumulative P&L per hour: the sum of its instruments' ``pnl_usd``.
+
+    Returns
+    -------
+    Index ``hour`` (UTC, the ledger's contiguous hours); columns ``LAYERS``, USD since the book
+    started, an instrument carried forward over hours where it has no row and 0 before its first
+    (0 throughout for a layer that never traded).
+    """
+    ledger, hours = _validated_ledger(ledger)
+    sums = _layer_sums(_instrument_panel(ledger, hours), "pnl_usd")
+    sums.index.name = "hour"
+    return sums
 
 
 def symbol_table(ledger: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:

@@ -87,7 +87,7 @@ def table() -> pd.DataFrame:
 
 
 def test_layer_table_shape_rows_and_columns(table):
-    assert list(table.index) == ["L1", "L2", "L3", "total"]
+    assert list(table.index) == ["L1", "L2", "L3", "ML", "total"]  # the book's four layers, then the book
     assert table.index.name == "layer"
     assert list(table.columns) == list(LAYER_TABLE_COLUMNS)
 
@@ -162,8 +162,31 @@ def test_fill_counts(table):
         "L1": {"fills": 3, "rejected": 0, "partial": 1},
         "L2": {"fills": 1, "rejected": 1, "partial": 0},
         "L3": {"fills": 0, "rejected": 1, "partial": 0},
+        "ML": {"fills": 0, "rejected": 0, "partial": 0},
         "total": {"fills": 4, "rejected": 2, "partial": 1},
     }
+
+
+def test_ml_layer_has_its_own_row_and_lays_out_in_text_and_markdown():
+    # ML AAA from hour 1: pnl 4 (unrealised 5 − fees 1), then 10 (realised 12 − fees 2); L1 BTC as in hand_ledger.
+    ml = ("ML", "binance", "AAA/USDT:USDT")
+    ledger = book([
+        inst(0, BTC, 0, 1, 1, 0), inst(1, BTC, 0, 12, 2, 0), inst(2, BTC, 10, 22, 2, 0), inst(3, BTC, 15, 8, 3, 0),
+        inst(1, ml, 0, 5, 1, 0), inst(3, ml, 12, 0, 2, 0),
+    ], hours=4)
+    fills = pd.DataFrame([fill(*ml, 2.0, "filled"), fill(*ml, 2.0, "filled"), fill(*ml, 0.0, "no_counterparty")])
+    out = layer_table(ledger, fills, BANKROLL)
+    assert out.loc["ML", "pnl_usd"] == pytest.approx(10.0)
+    assert out.loc["ML", "return_pct"] == pytest.approx(10 / 10_000)
+    changes = [0.0, 4.0, 0.0, 6.0]  # hour 2 carries hour 1's row forward
+    assert out.loc["ML", "sharpe"] == pytest.approx(
+        statistics.mean(changes) / statistics.stdev(changes) * math.sqrt(8760), rel=1e-9)
+    assert (out.loc["ML", "fills"], out.loc["ML", "rejected"]) == (2, 1)
+    assert out.loc["total", "pnl_usd"] == pytest.approx(20.0 + 10.0)
+    text = format_layer_table(out).splitlines()
+    assert text[5].split()[:4] == ["ML", "10.00", "0.10", "219.00"]
+    assert len({len(line) for line in text}) == 1
+    assert "| ML | 10.00 | 0.10 | 219.00 |" in markdown_layer_table(out)
 
 
 def test_empty_fills_frame_counts_zero():
@@ -248,9 +271,9 @@ def test_plot_equity_png_returns_png_bytes(hours):
 def test_format_layer_table_one_line_per_layer(table):
     text = format_layer_table(table)
     lines = text.splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert lines[0].split()[:3] == ["layer", "P&L", "USD"]
-    assert [line.split()[0] for line in lines[2:]] == ["L1", "L2", "L3", "total"]
+    assert [line.split()[0] for line in lines[2:]] == ["L1", "L2", "L3", "ML", "total"]
     # L1: P&L 20.00, return 0.20 %, APR 438.00 %, Sharpe 36.25, max DD 0.10 %, fees 3.00, funding 0.00, 3 fills, 0 rejected
     assert lines[2].split() == ["L1", "20.00", "0.20", "438.00", "36.25", "0.10", "3.00", "0.00", "3", "0"]
     assert lines[4].split()[4] == "n/a"  # L3 Sharpe is undefined
@@ -260,8 +283,9 @@ def test_format_layer_table_one_line_per_layer(table):
 def test_markdown_layer_table(table):
     lines = markdown_layer_table(table).splitlines()
     assert lines[0].startswith("| layer | P&L USD | return % | APR % | Sharpe |")
-    assert len(lines) == 6
-    assert lines[5].startswith("| total | 5.00 |")
+    assert len(lines) == 7
+    assert lines[5].startswith("| ML | 0.00 |")
+    assert lines[6].startswith("| total | 5.00 |")
 
 
 def test_plain_loop_reference_on_a_random_book():
