@@ -35,9 +35,8 @@ class Progress:
     def chunk(self, c) -> None:
         self.done.append(c)
         self.seconds += c.seconds
-        hours = hours_between(c.start, c.end)
         if c.job not in self.not_cycle and c.success:  # a failed run's hours are not done; its kept re-run's are
-            self.done_hours += hours
+            self.done_hours += hours_between(c.start, c.end)
         rate = self.done_hours / self.seconds if self.seconds and self.done_hours else 0.0
         left = (self.total_hours - self.done_hours) / rate if rate else float("nan")
         status = "ok" if c.success else "FAILED"
@@ -46,7 +45,7 @@ class Progress:
         checks = bad or ("all checks passed" if c.success else "no check failed before the run did")
         eta = f"ETA {left:4.0f}s" if left == left else "ETA   ?"
         span = f"fold of the week {c.start[:10]:22s}" if c.job in self.fold_jobs else f"{c.start} .. {c.end}"
-        print(f"  {c.job:15s} {span}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
+        print(f"  {c.job:22s} {span}  {status:6s} {c.seconds:6.1f}s  {c.events:6d} events  "
               f"{self.done_hours:5d}/{self.total_hours}h  {eta}  {checks}", flush=True)
         if c.error:
             print(f"    error: {c.error}", flush=True)

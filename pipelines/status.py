@@ -34,8 +34,12 @@ def _asset_names() -> list[str]:
 def summary(instance: DagsterInstance, s: Settings) -> str:
     lines = [f"instance: {s.home}   storage: {s.storage_root}   environment: {s.environment}", ""]
     lines.append(f"{'asset':24s} {'hours':>7s}  {'first':16s}  {'last':16s}  {'failed check evaluations (last 50)':s}")
+    folds = _fold_manifests(s)
     for name in _asset_names():
         key = AssetKey(name)
+        if name in FOLD_ASSETS:  # partitioned by week: what the model store holds, not hours
+            lines.append(_fold_line(name, folds, _failed_checks(instance, key)))
+            continue
         try:
             hours = stored_hours(s.storage_root, name)
         except CorruptPartitionError as exc:  # say which file, and go on with the other assets
@@ -67,6 +71,33 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
         lines.append(f"partitions: hourly, the data's windows {describe_windows(windows)} "
                      f"({len(HOURLY.get_partition_keys())} hours; the months between are no data)")
     return "\n".join(lines)
+
+
+#: The assets partitioned by walk-forward fold (a week), counted in folds.
+FOLD_ASSETS = ("ml_fold_models", "ml_fold_evaluation")
+
+
+def _fold_manifests(s: Settings) -> dict[str, dict] | str:
+    from quant.ml.artifacts import ArtifactError
+    from resources.model_store import MlModelStore
+
+    try:
+        return MlModelStore(root=f"{s.storage_root.rstrip('/')}/ml").manifests()
+    except ArtifactError as exc:
+        return f"unreadable: {exc}"
+
+
+def _fold_line(name: str, folds: dict[str, dict] | str, failed: str) -> str:
+    if isinstance(folds, str):
+        return f"{name:24s} {'?':>7s}  {folds}"
+    if name == "ml_fold_models":
+        trained = sum(m.get("status") == "trained" for m in folds.values())
+        done, note = list(folds), f"folds: {trained} trained, {len(folds) - trained} skipped (too little history)"
+    else:
+        done = [k for k, m in folds.items() if "evaluation" in m]
+        note = f"folds scored: {len(done)}"
+    first, last = (done[0], done[-1]) if done else ("-", "-")
+    return f"{name:24s} {len(done):7d}  {first:16s}  {last:16s}  {failed}   {note}"
 
 
 def book_line(root: str) -> str:

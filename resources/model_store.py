@@ -91,6 +91,12 @@ class MlModelStore(ConfigurableResource):
         blob = path.read_bytes() if path.exists() else None
         return load(blob, manifest["sha256"], f"fold {fold} ({path})"), manifest
 
+    def manifests(self) -> dict[str, dict]:
+        """Every fold's manifest by fold key, sorted (an unreadable one raises, naming it)."""
+        folder = UPath(self.root) / "folds"
+        keys = sorted(p.name[: -len(".json")] for p in folder.glob("*.json")) if folder.exists() else []
+        return {k: self.manifest(k) for k in keys}
+
     def trials(self) -> list[dict]:
         """Every model ever fitted, in the order they were."""
         path = UPath(self.root) / "trials.jsonl"

@@ -103,3 +103,21 @@ def test_a_corrupt_or_missing_artifact_fails_the_hour_loudly(stored):
         assert "missing" in failure.event_specific_data.user_failure_data.description
     finally:
         artifact.write_bytes(good)
+
+
+def test_retraining_after_the_fold_hours_are_stored_learns_nothing_from_them(stored):
+    """The fold was trained before any of its hours existed; with six of them stored since (and
+    their features, labels and bars readable), a retrain must see exactly the same rows: same key,
+    same bytes."""
+    s, defs, inst, hourly, last = stored
+    folds = Path(s.storage_root) / "ml" / "folds" / f"{FOLD}.json"
+    before = json.loads(folds.read_text())
+    lines_before = len((Path(s.storage_root) / "ml" / "trials.jsonl").read_text().splitlines())
+    again = defs.resolve_job_def("ml_walk_forward").execute_in_process(instance=inst, partition_key=FOLD, run_config=SMALL)
+    assert again.success
+    after = json.loads(folds.read_text())
+    assert after["key"] == before["key"]
+    assert after["data_hash"] == before["data_hash"]
+    assert after["sha256"] == before["sha256"]
+    # every fit is journalled, a retrain too: the deflated Sharpe counts it
+    assert len((Path(s.storage_root) / "ml" / "trials.jsonl").read_text().splitlines()) == lines_before + 7
