@@ -50,34 +50,36 @@ def prediction_rows(frame: pd.DataFrame, hours: pd.DatetimeIndex, *, ensemble: E
 
     ``frame``: ``features_1h`` rows (the hours and up to ``SEQUENCE_H − 1`` hours before them, which
     the sequence models read) with the bars' ``sigma_1h`` joined. One row per (venue, symbol, hour)
-    of ``frame`` inside ``hours``; ``ensemble`` None: the fold has no model (``no_model_reason``).
+    of ``frame`` inside ``hours``, in ``frame``'s order; ``ensemble`` None: the fold has no model
+    (``no_model_reason``).
     """
-    keys = ["hour", "venue", "symbol"]
     target = frame[frame["hour"].isin(hours)]
-    out = target[keys + ["sigma_1h", "corr_btc_7d"]].reset_index(drop=True)
-    for col in ("probability", "expected_return", *(f"p_{m}" for m in BASE_MODELS)):
-        out[col] = np.nan
-    out["regime"] = ""
-    out["horizon_h"] = int(horizon_h)
-    out["fold"] = fold
-    out["model_version"] = model_version
+    n = len(target)
+    cols: dict[str, object] = {
+        "hour": target["hour"].to_numpy(), "venue": target["venue"].to_numpy(dtype=object),
+        "symbol": target["symbol"].to_numpy(dtype=object),
+    }
+    nan = np.full(n, np.nan)
+    values = {c: nan.copy() for c in ("probability", "expected_return", *(f"p_{m}" for m in BASE_MODELS))}
+    regime = np.full(n, "", dtype=object)
     if ensemble is None:
-        out["status"] = f"no model: {no_model_reason or 'the fold was not trained'}"
-        out["model_version"] = ""
-        return _typed(out)
-    complete = target[ensemble.features].notna().all(axis=1).to_numpy()
-    out["status"] = np.where(complete, STATUS_OK, "features incomplete")
-    got = predict(ensemble, frame, hours)
-    if len(got.meta):
-        pos = pd.MultiIndex.from_frame(out[keys]).get_indexer(pd.MultiIndex.from_frame(got.rows[keys]))
-        p = got.meta
-        out.loc[pos, "probability"] = p
-        out.loc[pos, "expected_return"] = p * ensemble.net_if_trade + (1.0 - p) * ensemble.net_if_not
-        for name, values in got.base.items():
-            out.loc[pos, f"p_{name}"] = values
-        out.loc[pos, "regime"] = np.asarray(REGIMES)[np.argmax(got.regime, axis=1)]
-    return _typed(out)
-
-
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    return df.loc[:, PREDICTION_COLUMNS].astype({c: t for c, t in PREDICTION_DTYPES.items() if c != "hour"})
+        status = np.full(n, f"no model: {no_model_reason or 'the fold was not trained'}", dtype=object)
+        model_version = ""
+    else:
+        complete = target[ensemble.features].notna().all(axis=1).to_numpy()
+        status = np.where(complete, STATUS_OK, "features incomplete").astype(object)
+        got = predict(ensemble, frame, hours)  # the complete target rows, in frame order
+        if len(got.meta):
+            p = got.meta
+            values["probability"][complete] = p
+            values["expected_return"][complete] = p * ensemble.net_if_trade + (1.0 - p) * ensemble.net_if_not
+            for name, v in got.base.items():
+                values[f"p_{name}"][complete] = v
+            regime[complete] = np.asarray(REGIMES, dtype=object)[np.argmax(got.regime, axis=1)]
+    cols.update(values)
+    cols.update(regime=regime, sigma_1h=target["sigma_1h"].to_numpy(dtype="float64"),
+                corr_btc_7d=target["corr_btc_7d"].to_numpy(dtype="float64"), horizon_h=np.full(n, int(horizon_h)),
+                fold=np.full(n, fold, dtype=object), model_version=np.full(n, model_version, dtype=object), status=status)
+    out = pd.DataFrame({c: cols[c] for c in PREDICTION_COLUMNS})
+    out["hour"] = pd.to_datetime(out["hour"], utc=True)
+    return out

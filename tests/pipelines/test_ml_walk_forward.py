@@ -121,3 +121,19 @@ def test_retraining_after_the_fold_hours_are_stored_learns_nothing_from_them(sto
     assert after["sha256"] == before["sha256"]
     # every fit is journalled, a retrain too: the deflated Sharpe counts it
     assert len((Path(s.storage_root) / "ml" / "trials.jsonl").read_text().splitlines()) == lines_before + 7
+
+
+def test_the_ui_shows_each_folds_scores_and_model_on_its_partition(stored):
+    """What the asset page shows comes from the instance's materialisation records: prove it there."""
+    from dagster import AssetKey
+
+    s, defs, inst, hourly, last = stored
+    scored = inst.get_latest_materialization_event(AssetKey("ml_fold_evaluation")).asset_materialization
+    assert scored.partition == FOLD
+    meta = {k: v.value for k, v in scored.metadata.items()}
+    assert {"auc", "log_loss", "hit_rate", "ece", "flat_log_loss", "momentum_auc", "scores", "model_version"} <= set(meta)
+    assert "| always flat |" in meta["scores"]
+    assert "| momentum sign |" in meta["scores"]
+    trained = inst.get_latest_materialization_event(AssetKey("ml_fold_models")).asset_materialization
+    assert trained.partition == FOLD
+    assert {v.value for k, v in trained.metadata.items() if k == "artifact_key"} == {meta["model_version"]}

@@ -75,3 +75,20 @@ def test_a_fold_with_one_class_predicts_its_base_rate(fold):
     got = fit_predict(flat, test, FEATURES, EnsembleConfig(trees=5, epochs=1, hidden=4, models=("xgboost", "random_forest")))
     assert (got.base["xgboost"] == 0.0).all()
     assert (got.meta == 0.0).all()
+
+
+def test_the_forest_shortcut_is_sklearns_predict_proba_bit_for_bit(fold):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from quant.ml.models import _forest_proba
+
+    train, test = fold
+    x, y = train[FEATURES].to_numpy(), train["label"].to_numpy(dtype="int64")
+    rf = RandomForestClassifier(n_estimators=25, max_depth=5, random_state=1, n_jobs=1).fit(x, y)
+    assert np.array_equal(_forest_proba(rf, test[FEATURES].to_numpy()), rf.predict_proba(test[FEATURES].to_numpy()))
+
+
+def test_sequences_refuse_duplicate_rows():
+    df = panel(10)
+    with pytest.raises(ValueError, match="one row per"):
+        sequences(pd.concat([df, df.iloc[:1]], ignore_index=True), np.zeros((len(df) + 1, 3)))
