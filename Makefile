@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_microstructure
 	$(PY) -m benchmarks.audit --whole
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.ml
 
 clean:
 	rm -rf var benchmarks/out .pytest_cache
