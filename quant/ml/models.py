@@ -338,6 +338,10 @@ def predict(ensemble: Ensemble, frame: pd.DataFrame, hours: pd.DatetimeIndex | N
     """
     rows = frame.dropna(subset=ensemble.features).reset_index(drop=True)
     pick = np.ones(len(rows), dtype=bool) if hours is None else rows["hour"].isin(hours).to_numpy()
+    if not pick.any():  # nothing complete to predict (a look-back still filling): no model is asked
+        none = np.zeros(0)
+        return FoldPredictions({n: none for n in ensemble.cfg.models}, np.zeros((0, len(REGIMES))), none,
+                               rows.iloc[0:0][["venue", "symbol", "hour"]].reset_index(drop=True))
     x = ensemble.scaled(rows)
     base = _predict_base(ensemble.base, rows, x, pick)
     regime = _regime_proba(ensemble.regime, x[pick])

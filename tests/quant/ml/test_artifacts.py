@@ -84,3 +84,16 @@ def test_prediction_rows_expected_return_and_status(trained):
                            no_model_reason="only 10 training hours")
     assert (none["status"] == "no model: only 10 training hours").all()
     assert none["probability"].isna().all()
+
+
+def test_an_hour_with_no_complete_feature_row_predicts_nothing_and_says_why(trained):
+    """The first week of a data window: a trained fold, but every look-back still filling (LightGBM
+    refuses zero rows: no model may be asked)."""
+    df, _, ensemble = trained
+    frame = df.assign(sigma_1h=0.01, corr_btc_7d=0.5)
+    last = frame["hour"].max()
+    frame.loc[frame["hour"] == last, "f1"] = np.nan
+    rows = prediction_rows(frame, pd.DatetimeIndex([last]), ensemble=ensemble, fold="f", model_version="f-abc", horizon_h=4)
+    assert len(rows) == 2
+    assert (rows["status"] == "features incomplete").all()
+    assert rows["probability"].isna().all()
