@@ -43,6 +43,7 @@ from checks.book import ALLOCATION_RULES, FILL_RULES, INTENT_RULES, LEDGER_RULES
 from checks.engine import Rule, RuleEnv
 from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
+from checks.ml import PREDICTION_RULES
 from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
 from quant.book.params import BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
@@ -53,6 +54,7 @@ from quant.features.regime import calm_market, regime_scores
 from quant.market_data import tables as md
 from quant.market_data.funding import SNAP_TOLERANCE
 from quant.market_data.universe import Universe
+from quant.ml.predictions import prediction_rows
 from quant.options.chain import parse_book_summary_cached
 from quant.options.tail_hedge import tail_hedge_signals
 from quant.quality import by_hour
@@ -84,6 +86,7 @@ RULES: dict[str, list[Rule]] = {
     "carry_signals_1h": CARRY_RULES,
     "cascade_signals_1h": CASCADE_RULES,
     "tail_hedge_signals_1h": TAIL_HEDGE_RULES,
+    "model_predictions_1h": PREDICTION_RULES,
     "ledger_1h": LEDGER_RULES,
     "positions_1h": POSITION_RULES,
     "order_intents_1h": INTENT_RULES,
@@ -114,6 +117,7 @@ DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
         [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))], load("perp_ohlcv_1h", NONE), hours,
         underlying=HEDGE,
     ),
+    "model_predictions_1h": lambda load, hours: _untrained_predictions(load, hours),
 }
 #: The ``trading_book`` outputs, each the ``quant.book.HourTables`` field it is.
 BOOK: dict[str, str] = {
@@ -205,9 +209,23 @@ def write_state(root: Path, state: BookState) -> None:
         write_hours(root, asset, frame, hour)
 
 
+def _untrained_predictions(load: Load, hours: pd.DatetimeIndex) -> pd.DataFrame:
+    """``model_predictions_1h`` where no fold is trained (the audit's fresh store: the fold before the
+    window has under two weeks of stored history): every row says so, and the sleeve holds."""
+    frame = load("features_1h", NONE).merge(load("perp_ohlcv_1h", NONE)[["hour", "venue", "symbol", "sigma_1h"]],
+                                            on=["hour", "venue", "symbol"], how="left")
+    parts = []
+    for key in sorted({f"{h - pd.Timedelta(days=h.weekday()):%Y-%m-%d}" for h in hours}):
+        week = hours[(hours >= pd.Timestamp(key, tz="UTC")) & (hours < pd.Timestamp(key, tz="UTC") + pd.Timedelta(days=7))]
+        parts.append(prediction_rows(frame, week, ensemble=None, fold=key, model_version="", horizon_h=4,
+                                     no_model_reason="too little history"))
+    return pd.concat(parts, ignore_index=True)
+
+
 def book_tables(load: Load, hours: pd.DatetimeIndex, state: BookState) -> tuple[Tables, BookState]:
     """The ``trading_book`` body: ``hours`` stepped from ``state`` (default ``BookParams``, kill switch not tripped)."""
-    out, final = run_book(state, hours, *(load(asset, NONE) for asset in BOOK_INPUTS), BookParams())
+    out, final = run_book(state, hours, *(load(asset, NONE) for asset in BOOK_INPUTS), BookParams(),
+                          ml=load("model_predictions_1h", NONE))
     return {asset: getattr(out, field) for asset, field in BOOK.items()}, final
 
 
