@@ -58,7 +58,7 @@ class Progress:
 
     def before_outage(self) -> str:
         """What was finished when the database went away, and what to do about the rest."""
-        ok = [c for c in self.done if c.success]
+        ok = [c for c in self.done if c.success and c.job not in self.fold_jobs]
         if not ok:
             head = "no chunk finished before the outage"
         else:

@@ -24,6 +24,9 @@ from dagster._core.storage.tags import (
 
 from resources.storage import PARTITION_KEY_FORMAT
 
+#: Characters of a walk-forward fold's partition key (its Monday, ``2026-02-02``).
+FOLD_KEY_LENGTH = 10
+
 #: The tag a run marked FAILURE by :func:`mark_orphaned_runs` carries (its value: why).
 ORPHAN_TAG = "perpetua/orphaned"
 #: On a store several machines may share (Postgres), a pid that is not alive here may be alive on
@@ -136,8 +139,10 @@ class PurgePlan:
 
 
 def _run_hours(tags) -> list[pd.Timestamp]:
+    """The hours a run covered, from its partition tags. A walk-forward fold's run (key ``2026-02-02``)
+    covers a week of training, not hours of the cycle: it names none."""
     keys = [tags.get(t) for t in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG, PARTITION_NAME_TAG)]
-    return [pd.to_datetime(k, format=PARTITION_KEY_FORMAT, utc=True) for k in keys if k]
+    return [pd.to_datetime(k, format=PARTITION_KEY_FORMAT, utc=True) for k in keys if k and len(k) > FOLD_KEY_LENGTH]
 
 
 def _count_events(instance: DagsterInstance, run_id: str) -> int:

@@ -219,17 +219,18 @@ def fold_chunks(a: pd.Timestamp, b: pd.Timestamp, hours: int) -> list[tuple[pd.T
 
 def plan_window(
     defs: Definitions, start: pd.Timestamp, end: pd.Timestamp, *, job_name: str, chunk_hours: int, warmup_hours: int,
-    retrain: bool = False,
+    retrain: bool = False, train_folds: bool = True,
 ) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     """(job, a, b) runs covering the data inside [start, end): per data window, its look-back warm-up, then chunks.
 
     Where the job predicts with the ML sleeve, each chunk stays inside one fold and the fold's
     training run (``ML_FOLD_JOB``, [fold start, fold end)) comes before the fold's first chunk,
-    unless the fold already has a model (``retrain``: train it again). What already exists is read
-    from storage alone, so no instance is asked.
+    unless the fold already has a model (``retrain``: train it again). ``train_folds=False`` plans
+    the hourly runs alone (their predictions then say which folds were never trained, and the
+    sleeve holds). What already exists is read from storage alone, so no instance is asked.
     """
     plan = []
-    ml = _predicts(defs, job_name)
+    ml = train_folds and _predicts(defs, job_name)
     store = defs.resources.get("ml_models") if ml else None
     trained: set[str] = set()
     for a, b in check_window(start, end):
@@ -264,9 +265,15 @@ def run_window(
     warmup_hours: int = WARMUP_HOURS,
     on_chunk=None,
     on_plan=None,
+    train_folds: bool = True,
 ) -> list[ChunkResult]:
-    """Materialise every hour of [start, end) with data (plus warm-up) in chunked single runs; stop at the first failure."""
-    plan = plan_window(defs, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours)
+    """Materialise every hour of [start, end) with data (plus warm-up) in chunked single runs; stop at the first failure.
+
+    Where the job predicts with the ML sleeve, each fold is trained before its first hour and
+    scored at the end (``train_folds=False``: the hourly runs alone, see :func:`plan_window`).
+    """
+    plan = plan_window(defs, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours,
+                       train_folds=train_folds)
     if on_plan:
         on_plan(plan)
     results = []

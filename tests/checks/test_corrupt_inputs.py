@@ -148,7 +148,7 @@ def corrupted(tmp_path_factory):
     s = settings_under(root)
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     with DagsterInstance.ephemeral() as instance:
-        results = run_window(defs, instance, DAY, _at(HOURS), chunk_hours=HOURS)
+        results = run_window(defs, instance, DAY, _at(HOURS), chunk_hours=HOURS, train_folds=False)
         yield results, instance, KillSwitchStore(s.kill_switch_url), s.storage_root
 
 

@@ -58,7 +58,7 @@ def _run(tmp_path: Path, sample: Path, start: pd.Timestamp = HOUR, hours: int = 
     s = settings_under(tmp_path)
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     instance = DagsterInstance.ephemeral()
-    results = run_window(defs, instance, start, start + pd.Timedelta(hours=hours), job_name=job, warmup_hours=0)
+    results = run_window(defs, instance, start, start + pd.Timedelta(hours=hours), job_name=job, warmup_hours=0, train_folds=False)
     return results, instance, KillSwitchStore(s.kill_switch_url), s.storage_root
 
 

@@ -61,7 +61,7 @@ def corrupted_run(tmp_path_factory):
     s = settings_under(root)
     defs = build_definitions(s, overrides={"market_data": MarketData(kind="replay", sample_dir=str(sample))})
     with DagsterInstance.ephemeral() as instance:
-        results = run_window(defs, instance, DAY, DAY + pd.Timedelta(days=1), warmup_hours=23)
+        results = run_window(defs, instance, DAY, DAY + pd.Timedelta(days=1), warmup_hours=23, train_folds=False)
         yield results, instance, KillSwitchStore(s.kill_switch_url)
 
 
@@ -139,14 +139,15 @@ def test_kill_switch_records_every_failed_check(corrupted_run):
 
 def test_clean_window_passes_every_check(local_settings, instance):
     defs = build_definitions(local_settings)
-    results = run_window(defs, instance, DAY, DAY + pd.Timedelta(hours=3))
+    results = run_window(defs, instance, DAY, DAY + pd.Timedelta(hours=3), train_folds=False)
     assert [(r.job, r.success) for r in results] == [("market_sources", True), ("hourly_cycle", True)]
     evals = _evaluations(instance, results[-1].run_id)
     assert {e.check_name for e in evals if not e.passed} == set()
     # market data + features/regime + carry, cascade and tail-hedge signals
-    assert len({e.check_name for e in evals}) == 14  # one check per asset: 4 market data, 2 features, 3 signals, 5 book
+    # one check per asset: 4 market data, 2 features, 3 signals, the ML predictions, 5 book
+    assert len({e.check_name for e in evals}) == 15
     rules = sum(e.metadata["rules_checked"].value for e in evals if e.partition == partition_key(DAY))
-    assert rules == 27 + 5 + 3 + 3 + 5 + 7  # market data, features, L1/L2/L3 signals, book
+    assert rules == 27 + 5 + 3 + 3 + 5 + 3 + 7  # market data, features, L1/L2/L3 signals, ML predictions, book
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
     for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
         assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3

@@ -44,7 +44,7 @@ def test_range_equals_hour_by_hour_bit_for_bit(tmp_path):
     set_event_batching()
     with DagsterInstance.from_config(str(home)) as inst:
         results = run_window(build_definitions(_settings(ranged)), inst, START, end, chunk_hours=HOURS)
-        assert [r.job for r in results] == ["market_sources", "ml_walk_forward", "hourly_cycle"]  # the fold: too little history
+        assert [r.job for r in results] == ["market_sources", "ml_walk_forward", "hourly_cycle", "ml_fold_evaluation_job"]  # the fold: too little history
         assert all(r.success for r in results)
 
     defs = build_definitions(_settings(hourly))

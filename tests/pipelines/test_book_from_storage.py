@@ -56,7 +56,7 @@ def test_the_book_continues_from_storage_after_purge_and_on_a_new_instance(tmp_p
     _backfill(H12, H15, capsys)
     assert main(["purge-runs", "--older-than-days", "0", "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    assert "would delete 1 run(s)" in dry
+    assert "would delete 3 run(s)" in dry  # the week's fold, the hours, the fold's scoring
     assert "events" in dry
     assert "2025-03-06 12:00 .. 2025-03-06 14:00" in dry  # the hours those runs covered
     assert "stay, and the book stays: 2025-03-06 14:00 UTC" in dry  # Parquet outputs and the book
@@ -64,7 +64,7 @@ def test_the_book_continues_from_storage_after_purge_and_on_a_new_instance(tmp_p
     assert "nothing was deleted" in dry
     assert main(["purge-runs", "--older-than-days", "0"]) == 0
     done = capsys.readouterr().out
-    assert "deleted 1 run(s)" in done
+    assert "deleted 3 run(s)" in done
     assert "the book stays" in done
     _backfill(H15, H18, capsys)
 

@@ -53,18 +53,19 @@ def test_backfill_then_status_on_a_persistent_instance(home, capsys):
     out = capsys.readouterr().out
     assert "market_sources" not in out
     assert "hourly_cycle" in out
-    # the report of the book so far: the per-layer table with rows L1, L2, L3 and total
+    # the report of the book so far: the per-layer table with rows L1, L2, L3, ML and total
     assert main(["report"]) == 0
     out = capsys.readouterr().out
-    rows = [ln.split()[0] for ln in out.splitlines() if ln.split() and ln.split()[0] in ("L1", "L2", "L3", "total")]
-    assert rows == ["L1", "L2", "L3", "total"]
+    rows = [ln.split()[0] for ln in out.splitlines() if ln.split() and ln.split()[0] in ("L1", "L2", "L3", "ML", "total")]
+    assert rows[:5] == ["L1", "L2", "L3", "ML", "total"]  # then the ML section ("ML sleeve (book)", ...)
     assert "2025-03-06 13:00 .. 2025-03-06 15:00" in out
     assert (home.parent / "storage" / "reports" / "equity.png").read_bytes()[:4] == b"\x89PNG"
     # retention: run records go, the stored outputs stay
     assert main(["purge-runs", "--older-than-days", "1"]) == 0
     assert "deleted 0 run(s)" in capsys.readouterr().out
     assert main(["purge-runs", "--older-than-days", "0"]) == 0
-    assert "deleted 4 run(s)" in capsys.readouterr().out
+    # 2 backfills (warm-up, the week's fold, the hours, its scoring; then the hours and the scoring) + the report
+    assert "deleted 7 run(s)" in capsys.readouterr().out
     assert (home.parent / "storage" / "universe_scan_1h" / "2025-03-06.parquet").exists()
 
 

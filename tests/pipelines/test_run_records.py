@@ -74,3 +74,12 @@ def test_finished_runs_are_never_touched(instance, status):
     run = instance.create_run_for_job(some_job, status=status)
     assert find_orphaned_runs(instance, now=time.time() + 10**6) == []
     assert instance.get_run_by_id(run.run_id).status == status
+
+
+def test_a_fold_runs_weekly_key_names_no_hours():
+    import pandas as pd
+
+    from pipelines.run_records import _run_hours
+
+    assert _run_hours({"dagster/partition": "2026-02-02"}) == []
+    assert _run_hours({"dagster/partition": "2026-02-02-13:00"}) == [pd.Timestamp("2026-02-02 13:00", tz="UTC")]
