@@ -43,7 +43,7 @@ from quant.ml.metrics import fold_metrics
 from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
 from quant.ml.predictions import STATUS_OK, prediction_rows
 from resources.model_store import MlModelStore
-from resources.partitions import FOLDS, HOURLY, window_of
+from resources.partitions import FOLDS, HOURLY, fold_window, window_of
 from resources.storage import HourlyParquetIOManager, read_hours, stored_hours
 
 GROUP = "ml"
@@ -74,11 +74,6 @@ class FoldConfig(Config):
 
     def ensemble(self) -> EnsembleConfig:
         return EnsembleConfig(seed=self.seed, trees=self.trees, epochs=self.epochs, horizon_h=self.horizon_h)
-
-
-def fold_window(key: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    window = FOLDS.time_window_for_partition_key(key)
-    return pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
 
 
 def _stored(root: str, name: str, before: pd.Timestamp) -> pd.DataFrame:

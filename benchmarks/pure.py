@@ -60,7 +60,7 @@ from quant.options.tail_hedge import tail_hedge_signals
 from quant.quality import by_hour
 from resources.exchange.replay import ReplayExchange
 from resources.exchange.replay_options import ReplayOptions
-from resources.partitions import HOURLY
+from resources.partitions import FOLDS, HOURLY, fold_window
 from resources.storage import MissingPartitionError, read_hours
 from resources.storage import write_hours as store_hours
 
@@ -215,8 +215,9 @@ def _untrained_predictions(load: Load, hours: pd.DatetimeIndex) -> pd.DataFrame:
     frame = load("features_1h", NONE).merge(load("perp_ohlcv_1h", NONE)[["hour", "venue", "symbol", "sigma_1h"]],
                                             on=["hour", "venue", "symbol"], how="left")
     parts = []
-    for key in sorted({f"{h - pd.Timedelta(days=h.weekday()):%Y-%m-%d}" for h in hours}):
-        week = hours[(hours >= pd.Timestamp(key, tz="UTC")) & (hours < pd.Timestamp(key, tz="UTC") + pd.Timedelta(days=7))]
+    for key in sorted({FOLDS.get_partition_key_for_timestamp(h.timestamp()) for h in hours}):
+        a, b = fold_window(key)
+        week = hours[(hours >= a) & (hours < b)]
         parts.append(prediction_rows(frame, week, ensemble=None, fold=key, model_version="", horizon_h=4,
                                      no_model_reason="too little history"))
     return pd.concat(parts, ignore_index=True)

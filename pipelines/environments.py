@@ -21,7 +21,7 @@ from dagster import EnvVar
 
 from resources.kill_switch import KillSwitch
 from resources.market import MarketData, MarketUniverse, OptionsData
-from resources.model_store import MlModelStore
+from resources.model_store import MlModelStore, ml_root
 from resources.storage import HourlyParquetIOManager
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -78,5 +78,5 @@ def resources_for(s: Settings) -> dict[str, object]:
         "options": options,
         "hourly_parquet": HourlyParquetIOManager(root=s.storage_root),
         "kill_switch": KillSwitch(url=s.kill_switch_url),
-        "ml_models": MlModelStore(root=f"{s.storage_root.rstrip('/')}/ml"),
+        "ml_models": MlModelStore(root=ml_root(s.storage_root)),
     }

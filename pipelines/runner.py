@@ -26,6 +26,7 @@ from resources.partitions import (
     HOURLY,
     data_windows,
     describe_windows,
+    fold_window,
     split_by_windows,
     window_containing,
 )
@@ -243,14 +244,11 @@ def plan_window(
             if ml:
                 key = FOLDS.get_partition_key_for_timestamp(x.timestamp())
                 if key not in trained and (retrain or not store.has_manifest(key)):
-                    window = FOLDS.time_window_for_partition_key(key)
-                    plan.append((ML_FOLD_JOB, pd.Timestamp(window.start), pd.Timestamp(window.end)))
+                    plan.append((ML_FOLD_JOB, *fold_window(key)))
                 trained.add(key)
             plan.append((job_name, x, y))
     if ml:  # each trained fold's scores on its own hours, once they are predicted (labels need the bars after)
-        for key in sorted(trained):
-            window = FOLDS.time_window_for_partition_key(key)
-            plan.append((ML_EVALUATION_JOB, pd.Timestamp(window.start), pd.Timestamp(window.end)))
+        plan += [(ML_EVALUATION_JOB, *fold_window(key)) for key in sorted(trained)]
     return plan
 
 

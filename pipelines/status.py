@@ -79,10 +79,10 @@ FOLD_ASSETS = ("ml_fold_models", "ml_fold_evaluation")
 
 def _fold_manifests(s: Settings) -> dict[str, dict] | str:
     from quant.ml.artifacts import ArtifactError
-    from resources.model_store import MlModelStore
+    from resources.model_store import MlModelStore, ml_root
 
     try:
-        return MlModelStore(root=f"{s.storage_root.rstrip('/')}/ml").manifests()
+        return MlModelStore(root=ml_root(s.storage_root)).manifests()
     except ArtifactError as exc:
         return f"unreadable: {exc}"
 

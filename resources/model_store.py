@@ -28,6 +28,11 @@ from resources.storage import _replace_atomically
 TRAINED, SKIPPED = "trained", "skipped"
 
 
+def ml_root(storage_root: str) -> str:
+    """The model store's root beside the hourly Parquet store at ``storage_root`` (a folder or URL)."""
+    return f"{storage_root.rstrip('/')}/ml"
+
+
 class MlModelStore(ConfigurableResource):
     """The fold models of the ML sleeve (``root``: a folder or fsspec URL; default ``<storage root>/ml``)."""
 
@@ -65,12 +70,17 @@ class MlModelStore(ConfigurableResource):
         self._write_manifest(fold, manifest)
         return manifest
 
+    def _manifest_path(self, fold: str) -> UPath:
+        return UPath(self.root) / "folds" / f"{fold}.json"
+
     def _write_manifest(self, fold: str, manifest: dict) -> None:
-        _replace_atomically(self._path("folds", f"{fold}.json"), json.dumps(manifest, indent=1, sort_keys=True).encode())
+        path = self._manifest_path(fold)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_atomically(path, json.dumps(manifest, indent=1, sort_keys=True).encode())
 
     def manifest(self, fold: str) -> dict:
         """The fold's manifest; ArtifactError if the fold was never trained or its manifest is unreadable."""
-        path = UPath(self.root) / "folds" / f"{fold}.json"
+        path = self._manifest_path(fold)
         if not path.exists():
             raise ArtifactError(f"fold {fold} has no model: materialise ml_fold_models partition {fold} first "
                                 f"(perpetua backfill trains the folds a window needs)")
@@ -80,7 +90,7 @@ class MlModelStore(ConfigurableResource):
             raise ArtifactError(f"fold {fold}: its manifest {path} cannot be read ({exc})") from exc
 
     def has_manifest(self, fold: str) -> bool:
-        return (UPath(self.root) / "folds" / f"{fold}.json").exists()
+        return self._manifest_path(fold).exists()
 
     def load(self, fold: str) -> tuple[Ensemble | None, dict]:
         """The fold's ensemble (None where the fold was skipped) and its manifest."""

@@ -164,3 +164,9 @@ def fold_partitions(env: str | None = None) -> WeeklyPartitionsDefinition:
 
 
 FOLDS = fold_partitions()
+
+
+def fold_window(key: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The fold ``key``'s week, [Monday 00:00, next Monday 00:00) UTC."""
+    window = FOLDS.time_window_for_partition_key(key)
+    return pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
