@@ -1,0 +1,1 @@
+"""Placeholder: strategies of this family are being written."""
