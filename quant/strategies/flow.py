@@ -8,7 +8,8 @@ The same CLV delta feeds :func:`valentini_flow` (its rolling sum's z-score) and
 :func:`footprint_divergence` (a new high made on net selling). Open interest comes from
 ``open_interest_1h`` and is matched to bars by coin (``BTC/USDT:USDT`` ↔ ``BTC/USDC:USDC``):
 the bundled OI is Hyperliquid's, quoted in USDC, while the bars are Binance's and Bybit's USDT
-perps. Like the studies (:mod:`quant.strategies.studies`, whose kernels these reuse), a decision
+perps. "ValentiniFlow" is the journal's name for the flow-momentum study; the formula is the
+CLV estimate above. Like the studies (:mod:`quant.strategies.studies`, whose kernels these reuse), a decision
 enters at the bar's close, with a target ``rr`` risks away; only rows with ``hour ≤ H`` are read.
 """
 
@@ -21,12 +22,12 @@ import pandas as pd
 
 from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
 from quant.strategies.studies import (
+    ATR_LOOKBACK_H,
+    FULL_CONFIDENCE_MULT,
     KEYS,
     PRIOR_CONFIDENCE,
     RR,
     RR_RANGE,
-    WILDER_PERIOD,
-    WILDER_WARMUP,
     bracket,
     onset,
     per_instrument,
@@ -56,10 +57,10 @@ OI_WINDOW_H = 24
 #: Smallest price move (fraction) and open-interest change (fraction) that count as a divergence.
 OI_PRICE_MOVE = 0.01
 OI_CHANGE = 0.02
+#: The OI change that scales confidence when ``oi_change`` is searched down to 0 (0.1 %).
+OI_CONFIDENCE_MIN_CHANGE = 1e-3
 #: Search-range maxima that set the look-backs.
 WINDOW_MAX, Z_BARS_MAX, CHANNEL_MAX = 168, 720, 240
-#: Bars for the Wilder ATR(14) seed to decay (see studies.WILDER_WARMUP).
-ATR_WARMUP = WILDER_WARMUP * WILDER_PERIOD
 
 
 def clv_delta(bars: pd.DataFrame) -> pd.Series:
@@ -106,7 +107,7 @@ def wick_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     wick = lower.where(sign > 0, upper)
     with np.errstate(divide="ignore", invalid="ignore"):
         bodies = wick / body
-    return bracket(bars, sign, stop_dist, float(p["rr"]), scaled(bodies, 2.0 * ratio),
+    return bracket(bars, sign, stop_dist, float(p["rr"]), scaled(bodies, FULL_CONFIDENCE_MULT * ratio),
                    "{word} wick {wick:.6g} = {bodies:.3g}× body on {surge:.3g}× volume: cascade exhausted",
                    wick=wick, bodies=bodies, surge=surge, word=pd.Series(np.where(sign > 0, "lower", "upper"), index=bars.index))
 
@@ -123,7 +124,7 @@ def valentini_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame
     zin = float(p["z_entry"])
     state = pd.Series(np.where(z >= zin, 1.0, np.where(z <= -zin, -1.0, 0.0)), index=bars.index).where(z.notna())
     sign = onset(bars, state)
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(z.abs(), 2.0 * zin),
+    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(z.abs(), FULL_CONFIDENCE_MULT * zin),
                    f"{int(p['window'])}-bar CLV delta " + "{flow:.6g} at z {z:+.2f} (vs " + f"{n} prior sums): ride the flow",
                    flow=flow, z=z)
 
@@ -155,7 +156,7 @@ def oi_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     state = pd.Series(np.where((px_chg > move) & (oi_chg < -change), -1.0,
                                np.where((px_chg < -move) & (oi_chg > change), 1.0, 0.0)), index=bars.index)
     sign = onset(bars, state.where(oi_chg.notna() & px_chg.notna()))
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(oi_chg.abs(), 2.0 * max(change, 1e-3)),
+    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(oi_chg.abs(), FULL_CONFIDENCE_MULT * max(change, OI_CONFIDENCE_MIN_CHANGE)),
                    f"over {int(p['window'])}h price " + "{px:+.2%} while OI {oi:+.2%}: fade the move", px=px_chg, oi=oi_chg)
 
 
@@ -181,17 +182,17 @@ register(Strategy("wick_flow", wick_flow, (
     Param("volume_bars", int, VOLUME_NORM_BARS, 6, WINDOW_MAX, "bars in the volume norm"),
     Param("buffer_atr", float, WICK_STOP_BUFFER_ATR, 0.0, 2.0, "stop beyond the wick, ATRs"),
     Param("rr", float, RR, *RR_RANGE, doc="target distance in risks (≥ the 2:1 floor)")),
-    lookback_h=max(WINDOW_MAX, ATR_WARMUP), family="flow", doc=wick_flow.__doc__ or ""))
+    lookback_h=max(WINDOW_MAX, ATR_LOOKBACK_H), family="flow", doc=wick_flow.__doc__ or ""))
 register(Strategy("valentini_flow", valentini_flow, (
     Param("window", int, FLOW_WINDOW, 4, WINDOW_MAX, "bars in the delta sum"),
     Param("z_bars", int, FLOW_Z_BARS, 24, Z_BARS_MAX, "prior sums in the z-score"),
     Param("z_entry", float, FLOW_Z_ENTRY, 1.0, 4.0, "|z| that trades"), *risk_params()),
-    lookback_h=max(WINDOW_MAX + Z_BARS_MAX, ATR_WARMUP), family="flow", doc=valentini_flow.__doc__ or ""))
+    lookback_h=max(WINDOW_MAX + Z_BARS_MAX, ATR_LOOKBACK_H), family="flow", doc=valentini_flow.__doc__ or ""))
 register(Strategy("oi_flow", oi_flow, (
     Param("window", int, OI_WINDOW_H, 4, WINDOW_MAX, "hours compared"),
     Param("price_move", float, OI_PRICE_MOVE, 0.0, 0.10, "price move, fraction"),
     Param("oi_change", float, OI_CHANGE, 0.0, 0.20, "OI change, fraction"), *risk_params()),
-    lookback_h=max(WINDOW_MAX + 1, ATR_WARMUP), family="flow", doc=oi_flow.__doc__ or ""))
+    lookback_h=max(WINDOW_MAX + 1, ATR_LOOKBACK_H), family="flow", doc=oi_flow.__doc__ or ""))
 register(Strategy("footprint_divergence", footprint_divergence, (
     Param("bars", int, FLOW_WINDOW, 6, CHANNEL_MAX, "channel and delta bars"), *risk_params()),
-    lookback_h=max(CHANNEL_MAX, ATR_WARMUP), family="flow", doc=footprint_divergence.__doc__ or ""))
+    lookback_h=max(CHANNEL_MAX, ATR_LOOKBACK_H), family="flow", doc=footprint_divergence.__doc__ or ""))

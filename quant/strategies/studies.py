@@ -35,13 +35,23 @@ RR = MIN_REWARD_RISK
 RR_RANGE = (MIN_REWARD_RISK, 5.0)
 #: Wilder-smoothed series need ~ 13·period bars for the seed's weight ((n−1)/n)^k to fall under 1e-4.
 WILDER_WARMUP = 13
+#: Hours of history an ATR(14) stop needs.
+ATR_LOOKBACK_H = WILDER_WARMUP * WILDER_PERIOD
 #: Confidence of a decision whose strength has no natural scale yet (uncalibrated: the journal has no hit rates).
 PRIOR_CONFIDENCE = 0.5
 #: Lowest confidence a scaled strength is clipped to (confidence must be > 0).
 MIN_CONFIDENCE = 0.05
+#: A strength this many times its entry threshold is full confidence (funding APR, wick bodies, flow z, OI change).
+FULL_CONFIDENCE_MULT = 2.0
+#: Top of Wilder's ADX scale (ADX/100 is the confidence of a trend).
+ADX_MAX = 100.0
+#: RSI points beyond the band at which confidence rises from PRIOR_CONFIDENCE to 1.
+RSI_FULL_DEPTH = 5.0
 #: EMA crossover defaults: the classic 12/26 (Appel's MACD pair), searched over 3–100 / 10–300 bars.
 EMA_FAST, EMA_SLOW = 12, 26
 EMA_SLOW_MAX = 300
+#: Slow spans of history before a decision: the EMA seed's weight (1 − 2/(n+1))^(5n) ≈ e^−10.
+EMA_WARMUP_SPANS = 5
 #: ADX threshold of a trending market (Wilder 1978: ADX above 25 = trending), on his 0–100 scale.
 ADX_THRESHOLD = 25.0
 #: Breakout channel: the prior 24 bars' high/low (Donchian-style, one day of 1h bars), searched 6–240.
@@ -49,6 +59,8 @@ BREAKOUT_BARS = 24
 BREAKOUT_MAX = 240
 #: Wilder's RSI bands: 30 oversold / 70 overbought.
 RSI_LOWER, RSI_UPPER = 30.0, 70.0
+#: Longest RSI period searched.
+RSI_PERIOD_MAX = 50
 #: The carry design's entry: annualised funding above 20 %/yr (quant.carry.signals.ENTRY_APR).
 FUNDING_ENTRY_APR = 0.20
 #: A settlement older than this is stale (the longest funding interval in the data is 8h).
@@ -208,7 +220,11 @@ def ema_cross(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
 
 
 def adx_trend(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
-    """Trade the DI direction from the hour Wilder's ADX(14) is above the threshold (or the DI flips while it is)."""
+    """Trade the DI direction from the hour Wilder's ADX(14) is above the threshold (or the DI flips while it is).
+
+    ADX is computed here with Wilder's smoothing (:func:`wilder_adx`, 0–100), not read from the
+    feature ``adx_14``: that one is a simple-sum variant on [0, 1], so Wilder's 25 does not apply to it.
+    """
     bars = prepared(data.bars)
     if bars.empty:
         return decisions()
@@ -217,7 +233,7 @@ def adx_trend(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     direction = np.sign(dmi["plus_di"] - dmi["minus_di"])
     state = direction.where(dmi["adx"] > thr, 0.0).where(dmi["adx"].notna() & direction.notna())
     sign = onset(bars, state)
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(dmi["adx"], 100.0),
+    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(dmi["adx"], ADX_MAX),
                    "ADX(14) {adx:.1f} > " + f"{thr:g}" + ", +DI {pdi:.1f} vs −DI {mdi:.1f}",
                    adx=dmi["adx"], pdi=dmi["plus_di"], mdi=dmi["minus_di"])
 
@@ -250,7 +266,7 @@ def rsi_reversion(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     sign = onset(bars, state)
     depth = pd.Series(np.where(sign > 0, lower - rsi, rsi - upper), index=bars.index)
     band = pd.Series(np.where(sign > 0, f"below {lower:g}", f"above {upper:g}"), index=bars.index)
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(0.5 + depth / 10.0, 1.0),
+    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(PRIOR_CONFIDENCE + (1 - PRIOR_CONFIDENCE) * depth / RSI_FULL_DEPTH, 1.0),
                    "RSI(" + f"{int(p['period'])}" + ") {rsi:.1f} {band}: revert", rsi=rsi, band=band)
 
 
@@ -276,20 +292,22 @@ def funding_harvest(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFram
     apr = latest_funding(bars, data.funding)
     thr = float(p["entry_apr"])
     sign = pd.Series(np.where(apr > thr, -1.0, 0.0), index=bars.index)
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(apr, 2.0 * thr),
+    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(apr, FULL_CONFIDENCE_MULT * thr),
                    "funding {pct:.1f}%/yr above " + f"{100 * thr:g}%/yr: short the perp to collect it", pct=100.0 * apr)
 
 
-register(Strategy("ema_cross", ema_cross, (
-    Param("fast", int, EMA_FAST, 3, 100, "fast EMA span, bars"), Param("slow", int, EMA_SLOW, 10, EMA_SLOW_MAX, "slow EMA span, bars"),
-    *risk_params()), lookback_h=5 * EMA_SLOW_MAX, family="studies", doc=ema_cross.__doc__ or ""))
-register(Strategy("adx_trend", adx_trend, (Param("threshold", float, ADX_THRESHOLD, 15.0, 50.0, "ADX(14) floor, 0–100"),
-    *risk_params()), lookback_h=WILDER_WARMUP * WILDER_PERIOD * 2, family="studies", doc=adx_trend.__doc__ or ""))
-register(Strategy("breakout", breakout, (Param("bars", int, BREAKOUT_BARS, 6, BREAKOUT_MAX, "channel length, bars"),
-    *risk_params()), lookback_h=max(BREAKOUT_MAX, WILDER_WARMUP * WILDER_PERIOD), family="studies", doc=breakout.__doc__ or ""))
-register(Strategy("rsi_reversion", rsi_reversion, (
-    Param("period", int, WILDER_PERIOD, 2, 50, "RSI period, bars"), Param("lower", float, RSI_LOWER, 5.0, 45.0, "oversold band"),
-    Param("upper", float, RSI_UPPER, 55.0, 95.0, "overbought band"), *risk_params()),
-    lookback_h=WILDER_WARMUP * 50, family="studies", doc=rsi_reversion.__doc__ or ""))
-register(Strategy("funding_harvest", funding_harvest, (Param("entry_apr", float, FUNDING_ENTRY_APR, 0.05, 2.0, "annualised funding floor, decimal"),
-    *risk_params()), lookback_h=max(FUNDING_MAX_AGE_H, WILDER_WARMUP * WILDER_PERIOD), family="studies", doc=funding_harvest.__doc__ or ""))
+def _study(name: str, fn: Callable[[StrategyInput, Mapping[str, object]], pd.DataFrame], params: tuple[Param, ...],
+           lookback_h: int) -> None:
+    register(Strategy(name, fn, (*params, *risk_params()), lookback_h=lookback_h, family="studies", doc=fn.__doc__ or ""))
+
+
+_study("ema_cross", ema_cross, (Param("fast", int, EMA_FAST, 3, 100, "fast EMA span, bars"),
+                                Param("slow", int, EMA_SLOW, 10, EMA_SLOW_MAX, "slow EMA span, bars")), EMA_WARMUP_SPANS * EMA_SLOW_MAX)
+_study("adx_trend", adx_trend, (Param("threshold", float, ADX_THRESHOLD, 15.0, 50.0, "ADX(14) floor, 0–100"),), 2 * ATR_LOOKBACK_H)
+_study("breakout", breakout, (Param("bars", int, BREAKOUT_BARS, 6, BREAKOUT_MAX, "channel length, bars"),),
+       max(BREAKOUT_MAX, ATR_LOOKBACK_H))
+_study("rsi_reversion", rsi_reversion, (Param("period", int, WILDER_PERIOD, 2, RSI_PERIOD_MAX, "RSI period, bars"),
+                                        Param("lower", float, RSI_LOWER, 5.0, 45.0, "oversold band"),
+                                        Param("upper", float, RSI_UPPER, 55.0, 95.0, "overbought band")), WILDER_WARMUP * RSI_PERIOD_MAX)
+_study("funding_harvest", funding_harvest, (Param("entry_apr", float, FUNDING_ENTRY_APR, 0.05, 2.0, "annualised funding floor, decimal"),),
+       max(FUNDING_MAX_AGE_H, ATR_LOOKBACK_H))
