@@ -257,6 +257,11 @@ ZONE_PARAMS = (
     Param("confidence", float, 0.5, 0.05, 1.0, "confidence of a decision (before any confluence)"),
 )
 
+#: Hours a zone strategy reads back at its parameters' largest values: the body window, the gap to the
+#: opposing candle and a zone's age (twice for a breaker: the block's age to its break, then the breaker's).
+_ZONE_H = 30 + 10 + 168
+#: The swing memory of the SFP and the Monday range's HTF swing bias are unbounded (the last confirmed swing
+#: may be older); these look-backs cover the usual case, not every one.
 MONDAY_RANGE = register(Strategy(
     "monday_range", _monday_range, family="price_action", lookback_h=24 * 7 * 20,
     params=(
@@ -266,10 +271,10 @@ MONDAY_RANGE = register(Strategy(
         Param("min_reward_risk", float, 2.0, 2.0, 5.0, "least (midpoint − entry) / (entry − wick) to emit"),
     ),
     doc="Monday-range sweep back inside, to the midpoint, gated by W/3D/D swing bias."))
-ORDER_BLOCK = register(Strategy("order_block", _zone_strategy("order block"), ZONE_PARAMS, lookback_h=96,
+ORDER_BLOCK = register(Strategy("order_block", _zone_strategy("order block"), ZONE_PARAMS, lookback_h=_ZONE_H,
                                 family="price_action", doc="First retest of the last opposing candle before a displacement."))
-BREAKER = register(Strategy("breaker", _zone_strategy("breaker"), ZONE_PARAMS, lookback_h=144,
+BREAKER = register(Strategy("breaker", _zone_strategy("breaker"), ZONE_PARAMS, lookback_h=_ZONE_H + 168,
                             family="price_action", doc="An order block closed through, polarity flipped, traded on retest."))
 SFP = register(Strategy(
     "sfp", _sfp, (*ZONE_PARAMS, Param("swing_lookback", int, 5, 2, 12, "1h swing lookback of the swept levels")),
-    lookback_h=168, family="price_action", doc="Swing-failure pattern, confirmed by the next close; confluence with zones."))
+    lookback_h=_ZONE_H + 168 + 2 * 12, family="price_action", doc="Swing-failure pattern, confirmed by the next close; confluence with zones."))

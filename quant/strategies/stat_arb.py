@@ -142,7 +142,7 @@ def _pairflow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
 
 
 PAIRFLOW = register(Strategy(
-    "pairflow", _pairflow, family="stat_arb", lookback_h=168 + 72,
+    "pairflow", _pairflow, family="stat_arb", lookback_h=720 + 336,  # the largest beta_window + z_window
     params=(
         Param("beta_window", int, 168, 24, 720, "hours in the OLS hedge ratio"),
         Param("z_window", int, 72, 12, 336, "hours in the spread's z-score"),

@@ -174,7 +174,7 @@ RISK_PARAMS = (
     Param("reward_risk", float, 2.5, 2.0, 5.0, "target distance / stop distance"),
 )
 SKEWFLOW = register(Strategy(
-    "skewflow", _skewflow, family="volatility", lookback_h=24 * 7,
+    "skewflow", _skewflow, family="volatility", lookback_h=90 * 8,  # the largest window of 8h settlements
     params=(
         Param("window", int, 21, 6, 90, "settlements in the funding z-score (21 = 7 days of 8h)"),
         Param("entry_z", float, 2.0, 1.0, 4.0, "|z| of funding_apr that counts as extreme"),
