@@ -153,7 +153,7 @@ def get(name: str) -> Strategy:
 def decisions(rows: pd.DataFrame | list[dict] | None = None) -> pd.DataFrame:
     """A decision frame with :data:`DECISION_COLUMNS` and their dtypes (empty when ``rows`` is None)."""
     df = pd.DataFrame(rows if rows is not None else [], columns=DECISION_COLUMNS)
-    df["hour"] = pd.to_datetime(df["hour"], utc=True)
+    df["hour"] = pd.to_datetime(df["hour"], utc=True).astype("datetime64[ns, UTC]")  # one unit, however built
     return df.astype(DECISION_DTYPES)[DECISION_COLUMNS].reset_index(drop=True)
 
 
