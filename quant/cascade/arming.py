@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from quant.cascade.params import HOUR, CascadeParams
-from quant.cascade.score import arm_states
 
 #: Hours of scores the arming replays (the layer forgets a trigger older than this).
 ARM_MEMORY_H = 24
@@ -40,22 +40,44 @@ def arm_with_memory(scores: pd.DataFrame, hours: pd.DatetimeIndex, params: Casca
     if now.empty:
         return now.assign(armed=pd.Series(dtype=bool), triggered=pd.Series(dtype=bool))
     grid = pd.date_range(hours[0] - (memory_h + 1) * HOUR, hours[-1], freq="h", tz="UTC", unit="ns")
-    wide = scores.pivot_table(index="hour", columns=["venue", "symbol"], values="score", aggfunc="first", dropna=False)
-    wide = wide.reindex(grid)
-    values = wide.to_numpy(dtype="float64")
-    at = {h: i for i, h in enumerate(grid)}
-    armed: dict[tuple, bool] = {}
-    before: dict[tuple, bool] = {}
-    for j, key in enumerate(wide.columns):
-        col = values[:, j]
-        for h in hours:
-            i = at[h]
-            armed[(h, *key)] = bool(arm_states(col[i - memory_h:i + 1], p, False)[-1])
-            before[(h, *key)] = bool(arm_states(col[i - memory_h - 1:i], p, False)[-1])
-    keys = list(zip(now["hour"], now["venue"], now["symbol"], strict=True))
-    now["armed"] = np.array([armed.get(k, False) for k in keys], dtype=bool)
-    now["triggered"] = now["armed"].to_numpy() & ~np.array([before.get(k, False) for k in keys], dtype=bool)
+    keys = pd.MultiIndex.from_arrays([scores["venue"], scores["symbol"]]).unique()
+    values = np.full((len(grid), len(keys)), np.nan)
+    row = grid.get_indexer(pd.DatetimeIndex(scores["hour"]).as_unit("ns"))
+    col = keys.get_indexer(pd.MultiIndex.from_arrays([scores["venue"], scores["symbol"]]))
+    inside = (row >= 0) & scores["score"].notna().to_numpy()
+    # the first scored row of each (hour, instrument) wins, as ``pivot_table(aggfunc="first")`` keeps it
+    first = ~pd.Series(row * len(keys) + col)[inside].duplicated().to_numpy()
+    values[row[inside][first], col[inside][first]] = scores["score"].to_numpy(dtype="float64")[inside][first]
+    at = grid.get_indexer(pd.DatetimeIndex(now["hour"]).as_unit("ns"))
+    at_col = keys.get_indexer(pd.MultiIndex.from_arrays([now["venue"], now["symbol"]]))
+    armed, before = _replay(values, at, at_col, memory_h, float(p.trigger), float(p.hold))
+    now["armed"] = armed
+    now["triggered"] = armed & ~before
     return now.reset_index(drop=True)
+
+
+@njit(cache=True)
+def _state(col: np.ndarray, a: int, b: int, trigger: float, hold: float) -> bool:
+    """:func:`quant.cascade.score.arm_states` over ``col[a:b]`` from disarmed: its last state."""
+    state = False
+    for i in range(max(a, 0), b):
+        s = col[i]
+        state = s >= hold if state else s >= trigger  # NaN passes neither: it disarms
+    return state
+
+
+@njit(cache=True)
+def _replay(values: np.ndarray, at: np.ndarray, at_col: np.ndarray, memory_h: int, trigger: float,
+            hold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per wanted (row, column): the state replayed over [row − memory_h, row] and over the window one hour earlier."""
+    n = len(at)
+    armed, before = np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_)
+    for k in range(n):
+        i, j = at[k], at_col[k]
+        col = values[:, j]
+        armed[k] = _state(col, i - memory_h, i + 1, trigger, hold)
+        before[k] = _state(col, i - memory_h - 1, i, trigger, hold)
+    return armed, before
 
 
 def armed_cascade_scores(oi: pd.DataFrame, ohlcv: pd.DataFrame, funding: pd.DataFrame, hours: pd.DatetimeIndex,

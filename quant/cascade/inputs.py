@@ -11,6 +11,7 @@ their own open interest keep it. What is borrowed is said in ``README.md`` (L2) 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -38,16 +39,18 @@ def coin_open_interest(oi: pd.DataFrame, ohlcv: pd.DataFrame) -> pd.DataFrame:
     coin = symbol.map(coin_of)
     reporters = pd.DataFrame({"venue": venue, "symbol": symbol, "coin": coin}).drop_duplicates()
     reporters = reporters.sort_values(["venue", "symbol"])
-    own_hours = set(zip(venue, symbol, oi["hour"], strict=True))
+    rows_of = pd.DataFrame({"venue": venue, "symbol": symbol}).groupby(["venue", "symbol"], sort=False).indices
+    stamps = pd.DatetimeIndex(oi["hour"]).asi8
     parts = [oi]
     for v, s in ohlcv[["venue", "symbol"]].astype(str).drop_duplicates().itertuples(index=False):
         others = reporters[(reporters["coin"] == coin_of(s)) & ~((reporters["venue"] == v) & (reporters["symbol"] == s))]
         if others.empty:
             continue
         lender = others.iloc[0]
-        rows = oi[(venue == lender["venue"]) & (symbol == lender["symbol"])]
-        missing = [(v, s, h) not in own_hours for h in rows["hour"]]
-        if any(missing):
-            parts.append(rows[missing].assign(venue=v, symbol=s))
+        at = rows_of[(lender["venue"], lender["symbol"])]
+        own = rows_of.get((v, s))
+        missing = np.ones(len(at), dtype=bool) if own is None else ~np.isin(stamps[at], stamps[own])
+        if missing.any():
+            parts.append(oi.iloc[at[missing]].assign(venue=v, symbol=s))
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else oi
     return out.astype({"venue": oi["venue"].dtype, "symbol": oi["symbol"].dtype})
