@@ -1,6 +1,6 @@
 """Every layer's quant functions ONCE over one long range: N synthetic symbols × Y years (issue 11).
 
-``python -m benchmarks.range_scale [--symbols 50] [--years 2 | --hours H] [--stages …] [--label after]``
+``python -m benchmarks.range_scale [--symbols 50] [--years 2 | --hours H | --bundled] [--stages …] [--label after]``
 
 The universe is ``benchmarks.synthetic`` (block-bootstrapped from the bundled real data; its
 docstring says how). The hours are [FIRST, FIRST + H) with FIRST the first hourly partition;
@@ -55,6 +55,7 @@ from quant.market_data import tables as md
 from quant.ml.predictions import prediction_rows
 from quant.options.chain import parse_book_summary_cached
 from quant.options.tail_hedge import tail_hedge_signals
+from resources.exchange.replay import SAMPLE_WINDOWS
 from resources.exchange.replay_options import ReplayOptions
 
 OUT = Path(__file__).parent / "out" / "range_scale.json"
@@ -162,6 +163,11 @@ def run(symbols: int, hours_n: int, wanted: list[str]) -> dict:
             "total_s": round(total, 2), "load_avg_before": None}
 
 
+def bundled_hours() -> int:
+    """Hours of the bundled sample's windows (``SAMPLE_WINDOWS``): the hourly partitions it has."""
+    return sum(len(md.hours_of(a, b)) for a, b in SAMPLE_WINDOWS)
+
+
 def table(result: dict) -> str:
     lines = [f"{result['symbols']} symbols ({result['instruments']} instruments) × {result['hours']:,} hours "
              f"= {result['symbol_hours']:,} symbol-hours; load average {result['load_avg_before']}",
@@ -177,10 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--symbols", type=int, default=50)
     ap.add_argument("--years", type=float, default=2.0)
     ap.add_argument("--hours", type=int, default=None, help="overrides --years")
+    ap.add_argument("--bundled", action="store_true", help="as many hours as the bundled sample's partitions")
     ap.add_argument("--stages", nargs="+", choices=ALL, default=list(ALL))
     ap.add_argument("--label", default="current", help="key of this measurement in the JSON (e.g. before, after)")
     args = ap.parse_args(argv)
-    hours_n = args.hours or round(args.years * HOURS_PER_YEAR)
+    hours_n = bundled_hours() if args.bundled else args.hours or round(args.years * HOURS_PER_YEAR)
     load = [round(x, 2) for x in os.getloadavg()]
     print(f"range_scale: {args.symbols} symbols × {hours_n:,} hours (load average {load}, {os.cpu_count()} cores)")
     result = run(args.symbols, hours_n, args.stages)

@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from quant.options.chain import OptionChain
-from quant.options.model import recentre_chain
+from quant.options.model import modelled_source, recentre_chain
 from quant.options.strangle import Strangle, StrangleConfig, StrangleSelectionError, select_strangle
+from quant.options.tail_range import recentred_strangles
 
 HOUR = pd.Timedelta(hours=1)
 STATUS_OK = "ok"
@@ -183,9 +184,35 @@ def tail_hedge_signals(
     hours = pd.DatetimeIndex(hours).as_unit("ns")
     if any(s.modelled for s in snapshots):
         raise ValueError("snapshots must be market chains; modelled chains are built here, per hour")
-    closes = underlying_closes(ohlcv, hours, underlying)
-    rows = [hedge_row(snapshots, h, float(c), config, underlying) for h, c in zip(hours, closes, strict=True)]
+    closes = underlying_closes(ohlcv, hours, underlying).to_numpy(dtype="float64")
+    fast = _recentred(snapshots, hours, closes, config, underlying)
+    rows = [fast.get(i) or hedge_row(snapshots, h, float(c), config, underlying)
+            for i, (h, c) in enumerate(zip(hours, closes, strict=True))]
     return _table(rows)
+
+
+def _recentred(snapshots: Sequence[OptionChain], hours: pd.DatetimeIndex, closes: np.ndarray, config: StrangleConfig,
+               underlying: HedgeUnderlying) -> dict[int, dict[str, object]]:
+    """The rows of the hours that recentre a snapshot, computed per snapshot over all its hours at once
+    (:func:`quant.options.tail_range.recentred_strangles`, the same numbers as :func:`hedge_row`); an hour
+    it does not decide is left to ``hedge_row``."""
+    groups: dict[int, list[int]] = {}
+    picked: dict[int, OptionChain] = {}
+    for i, (h, c) in enumerate(zip(hours, closes, strict=True)):
+        snapshot, own = pick_chain(snapshots, h)
+        if snapshot is not None and not own and math.isfinite(c):
+            groups.setdefault(id(snapshot), []).append(i)
+            picked[id(snapshot)] = snapshot
+    out: dict[int, dict[str, object]] = {}
+    for key, at in groups.items():
+        snapshot = picked[key]
+        source = modelled_source(snapshot, underlying.reference)
+        fields = recentred_strangles(snapshot, hours[at], closes[at], config)
+        for i, got in zip(at, fields, strict=True):
+            if got is not None:
+                out[i] = {"hour": hours[i], "currency": underlying.currency, "underlying_usd": float(closes[i]),
+                          "chain_as_of": snapshot.as_of, "modelled": True, "source": source, "status": STATUS_OK, **got}
+    return out
 
 
 def _table(rows: list[dict[str, object]]) -> pd.DataFrame:
