@@ -55,6 +55,12 @@ class AllocatorParams:
 
 def allocate(bankroll_usd: float, strength: Mapping[str, float], params: AllocatorParams | None = None,
              risk_multiplier: float = 1.0) -> pd.DataFrame:
+    """:func:`allocation_rows` as a table (one row per layer)."""
+    return pd.DataFrame(allocation_rows(bankroll_usd, strength, params, risk_multiplier))
+
+
+def allocation_rows(bankroll_usd: float, strength: Mapping[str, float], params: AllocatorParams | None = None,
+                    risk_multiplier: float = 1.0) -> list[dict]:
     """Per-layer weight and USD budget for one hour.
 
     Parameters
@@ -92,7 +98,7 @@ def allocate(bankroll_usd: float, strength: Mapping[str, float], params: Allocat
             "theta_budget_usd": bankroll_usd * p.theta_budget_pct * risk_multiplier if layer == "L3" else 0.0,
             "reason": _reason(layer, s[layer], weight[layer], budget, cap, risk_multiplier),
         })
-    return pd.DataFrame(rows)
+    return rows
 
 
 def _clean(value: float) -> float:

@@ -1,38 +1,47 @@
 """Execution bars for every instrument the book trades, and the fills of one hour.
 
-The one fill simulator (``quant.book.fills``) needs an hourly bar per instrument:
+The one fill simulator's rules (``quant.book.fills``) need an hourly bar per instrument:
 
 * perps — the real candle;
-* the L1 spot leg — the perp's candle × (1 − spot basis), flagged ``modelled`` (the sample has
-  no spot candles; never silently assumed equal: every such fill says it is modelled);
+* the L1 spot leg and the ML sleeve — the perp's candle × (1 − spot basis), flagged ``modelled``
+  (the sample has no spot candles; never silently assumed equal: every such fill says it is modelled);
 * L3 options — Black-76 values of the option at the underlying's open/high/low/close on the
   option's last known IV, volume ``MODEL_OPTION_CONTRACTS_PER_HOUR``, flagged ``modelled``.
 
 Reduce-only orders never trade more than the leg holds, and when a stop and a target of the same
 L2 rung both trade in one bar the stop is assumed first (the worse outcome) and the target is
 cancelled: an OCO pair can never both fill.
+
+Inside the book's range loop everything here is plain records (``quant.book.legs``): an hour's
+bars are tuples ``(venue, symbol, open, high, low, close, volume)``, an execution bar a list
+``[open, high, low, close, volume, modelled]`` keyed by (venue, symbol), a fill a dict.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
-from quant.book.fills import FILL_COLUMNS, simulate_fills
-from quant.book.params import L3_UNDERLYING, MODEL_OPTION_CONTRACTS_PER_HOUR, BookParams
+from quant.book.fills import BPS, FILL_COLUMNS, FillParams
+from quant.book.legs import Leg, is_missing
+from quant.book.params import HOUR, L3_UNDERLYING, MODEL_OPTION_CONTRACTS_PER_HOUR, BookParams, spot_symbol
 from quant.options.chain import SECONDS_PER_DAY
-from quant.options.pricing import DAYS_PER_YEAR, black76_greeks
+from quant.options.pricing import DAYS_PER_YEAR, black76_greeks, gbs_price
 
 BAR_COLUMNS = ["hour", "venue", "symbol", "open", "high", "low", "close", "volume", "modelled"]
 BOOK_FILL_COLUMNS = ["hour", *FILL_COLUMNS, "position", "modelled"]
+Bar = tuple  # (venue, symbol, open, high, low, close, volume)
+NAN = math.nan
 
 
-def underlying_bar(bars: pd.DataFrame) -> pd.Series | None:
+def underlying_bar(bars: list[Bar]) -> Bar | None:
     """The L3 underlying's candle of the hour (first venue of ``L3_UNDERLYING`` that has one)."""
     for venue, symbol in L3_UNDERLYING:
-        row = bars[(bars["venue"] == venue) & (bars["symbol"] == symbol)]
-        if len(row):
-            return row.iloc[0]
+        for b in bars:
+            if b[0] == venue and b[1] == symbol:
+                return b
     return None
 
 
@@ -45,103 +54,167 @@ def option_values(forward: np.ndarray, strike: float, expiry: pd.Timestamp, iv: 
     return np.asarray(black76_greeks(forward, strike, t, iv, call).price, dtype="float64")
 
 
-def execution_bars(hour: pd.Timestamp, bars: pd.DataFrame, options: pd.DataFrame, params: BookParams) -> pd.DataFrame:
-    """Bars of hour ``hour`` for perps, modelled spot legs and modelled options.
+def _years(expiry: pd.Timestamp, at: pd.Timestamp) -> float:
+    return max((pd.Timestamp(expiry) - at).total_seconds(), 0.0) / (SECONDS_PER_DAY * DAYS_PER_YEAR)
 
-    ``options`` has one row per option instrument to price: ``instrument, strike, expiry,
-    option_type, iv``. An option with no underlying candle gets no bar (no fill, no mark).
+
+def _option_bars(hour: pd.Timestamp, ohlc: np.ndarray, options: list[tuple]) -> list[tuple[tuple[str, str], list]]:
+    """Modelled bars of every option in one Black-76 call (element by element the same as :func:`option_values`):
+    open/high/low valued at the hour's start on the underlying's open/high/low, the close at the hour's end."""
+    strike = np.array([o[1] for o in options], dtype="float64")[:, None]
+    iv = np.array([o[4] for o in options], dtype="float64")[:, None]
+    call = np.array([o[3] == "C" for o in options])[:, None]
+    t = np.array([[_years(o[2], hour)] * 3 + [_years(o[2], hour + HOUR)] for o in options], dtype="float64")
+    forward = np.broadcast_to(ohlc, t.shape)
+    with np.errstate(invalid="ignore"):
+        values = gbs_price(forward, strike, t, iv, call, 0.0, 0.0)
+    expired = t == 0.0  # at or past expiry: the intrinsic value, whatever the IV
+    intrinsic = np.where(call, np.maximum(forward - strike, 0.0), np.maximum(strike - forward, 0.0))
+    values = np.where(expired, intrinsic, values)
+    top, bottom = values[:, 1:3].max(axis=1), values[:, 1:3].min(axis=1)  # NaN-propagating, as before
+    out = []
+    for (instrument, *_), v, hi, lo in zip(options, values, top, bottom, strict=True):
+        out.append((("deribit", instrument), [v[0], max(hi, v[3]), min(lo, v[3]), v[3], MODEL_OPTION_CONTRACTS_PER_HOUR, True]))
+    return out
+
+
+def option_specs(pending: list[dict], legs: list[Leg]) -> list[tuple]:
+    """(instrument, strike, expiry, option_type, iv) of every option to price: held legs' own terms first."""
+    specs: dict[str, tuple] = {}
+    for leg in legs:
+        if leg.kind == "option":
+            specs.setdefault(leg.instrument, (leg.instrument, leg.strike, leg.expiry, leg.option_type, leg.iv))
+    for p in pending:
+        if p["instrument_kind"] == "option" and not (is_missing(p["strike"]) or is_missing(p["iv"])):
+            specs.setdefault(p["symbol"], (p["symbol"], p["strike"], p["expiry"], p["option_type"], p["iv"]))
+    return list(specs.values())
+
+
+def execution_bars(hour: pd.Timestamp, bars: list[Bar], options: list[tuple], params: BookParams) -> dict[tuple[str, str], list]:
+    """Bars of hour ``hour`` for perps, modelled spot legs and modelled options, in that order.
+
+    An option with no underlying candle gets no bar (no fill, no mark); a bar with a price that
+    is not > 0 (an expired or worthless option, a broken candle) is no market and is left out.
     """
-    perp = bars.loc[:, ["venue", "symbol", "open", "high", "low", "close", "volume"]].copy()
-    perp["modelled"] = False
-    spot = perp.copy()
-    spot["symbol"] = spot["symbol"].str.split(":", n=1).str[0]
-    for c in ("open", "high", "low", "close"):
-        spot[c] = spot[c] * (1.0 - params.spot_basis)
-    spot["modelled"] = True
-    parts = [perp, spot]
-    under = underlying_bar(bars)
-    if len(options) and under is not None:
-        rows = []
-        ohlc = np.array([under["open"], under["high"], under["low"], under["close"]], dtype="float64")
-        for o in options.drop_duplicates("instrument").itertuples(index=False):
-            call = o.option_type == "C"
-            v_start = option_values(ohlc[:3], o.strike, o.expiry, o.iv, call, hour)
-            v_close = option_values(ohlc[3:], o.strike, o.expiry, o.iv, call, hour + pd.Timedelta(hours=1))[0]
-            rows.append({"venue": "deribit", "symbol": o.instrument, "open": v_start[0], "high": max(v_start[1:].max(), v_close),
-                         "low": min(v_start[1:].min(), v_close), "close": v_close,
-                         "volume": MODEL_OPTION_CONTRACTS_PER_HOUR, "modelled": True})
-        parts.append(pd.DataFrame(rows))
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else perp
-    out.insert(0, "hour", hour)
-    # An expired or worthless option is no market: a zero price is not a bar to trade on.
-    return out[(out[["open", "high", "low", "close"]] > 0).all(axis=1)].reset_index(drop=True)
+    out: dict[tuple[str, str], list] = {}
+    rows: list[tuple[tuple[str, str], list]] = [((b[0], b[1]), [b[2], b[3], b[4], b[5], b[6], False]) for b in bars]
+    basis = 1.0 - params.spot_basis
+    rows += [((b[0], spot_symbol(b[1])), [b[2] * basis, b[3] * basis, b[4] * basis, b[5] * basis, b[6], True]) for b in bars]
+    under = underlying_bar(bars) if options else None
+    if under is not None:
+        rows += _option_bars(hour, np.array(under[2:6], dtype="float64"), options)
+    for key, bar in rows:
+        if bar[0] > 0 and bar[1] > 0 and bar[2] > 0 and bar[3] > 0:  # NaN compares false: no market
+            if key in out:
+                raise ValueError(f"two bars for {key[0]} {key[1]} at {hour}")
+            out[key] = bar
+    return out
 
 
-def fill_hour(pending: pd.DataFrame, bars: pd.DataFrame, held: dict[tuple[str, str, str, str], float],
-              params: BookParams, cancel_entries: bool = False) -> pd.DataFrame:
-    """Fill the approved intents of the previous hour against this hour's ``bars``.
+def _validate_bars(hour: pd.Timestamp, ebars: dict[tuple[str, str], list]) -> None:
+    for (venue, symbol), (o, h, lo, c, v, _) in ebars.items():
+        if not (all(math.isfinite(x) and x > 0 for x in (o, h, lo, c)) and v >= 0):
+            raise ValueError(
+                f"bad bar for {venue} {symbol} at {hour}: prices must be finite and > 0 "
+                f"and volume >= 0 (open={o}, high={h}, low={lo}, close={c}, volume={v})"
+            )
+
+
+def fill_intent(intent: dict, bar: list | None, p: FillParams) -> dict:
+    """The fill simulator's rules (``quant.book.fills``) for one intent against its execution bar (None: none)."""
+    o, h, lo, vol = (NAN, NAN, NAN, NAN) if bar is None else bar[:2] + [bar[2], bar[4]]
+    buy = intent["side"] == "buy"
+    kind = intent["order_type"]
+    lim = intent["limit"]
+    lim = NAN if lim is None else float(lim)
+    price = NAN
+    if kind == "market":
+        slip = p.entry_slippage_bps * BPS
+        price = o * (1 + slip) if buy else o * (1 - slip)
+    crossed = lo < lim if buy else h > lim
+    if kind == "limit" and crossed:
+        price = min(lim, o) if buy else max(lim, o)
+    triggered = h >= lim if buy else lo <= lim
+    if kind == "stop" and triggered:
+        sslip = p.stop_slippage_bps * BPS
+        price = max(lim, o) * (1 + sslip) if buy else min(lim, o) * (1 - sslip)
+    no_bar = math.isnan(o)
+    no_volume = not no_bar and not vol > 0
+    capacity = 0.0 if no_bar else p.max_volume_share * (0.0 if math.isnan(vol) else vol)
+    qty = float(intent["qty"])
+    filled = min(qty, capacity) if (math.isfinite(price) and not no_volume) else 0.0
+    price = price if filled > 0 else NAN
+    notional = filled * (0.0 if math.isnan(price) else price)
+    fee_bps = p.maker_fee_bps if kind == "limit" else p.taker_fee_bps
+    status, reason = ("filled", "") if filled >= qty else ("partial", "capped at the bar's volume share")
+    if no_bar:
+        status, reason = "no_counterparty", "no market data for the execution hour"
+    elif no_volume:
+        status, reason = "no_counterparty", "no volume traded in the execution hour"
+    elif kind == "stop" and not triggered:
+        status, reason = "not_triggered", "stop price not reached"
+    elif kind == "limit" and not crossed:
+        status, reason = "no_counterparty", "the bar never traded through the limit (a touch is not a fill)"
+    return {
+        "client_order_id": intent["client_order_id"], "exec_hour": intent["exec_hour"], "venue": intent["venue"],
+        "symbol": intent["symbol"], "side": intent["side"], "order_type": kind, "layer": intent["layer"], "leg": intent["leg"],
+        "qty": qty, "filled_qty": filled, "fill_price": price, "notional": notional, "fee": notional * fee_bps * BPS,
+        "status": status, "reason": reason, "position": intent["position"], "reduce_only": bool(intent["reduce_only"]),
+    }
+
+
+def fill_hour(hour: pd.Timestamp, pending: list[dict], ebars: dict[tuple[str, str], list],
+              held: dict[tuple[str, str, str, str], float], params: BookParams, cancel_entries: bool = False) -> list[dict]:
+    """Fill the approved intents of the previous hour against this hour's execution bars.
 
     ``held`` maps (layer, venue, instrument, leg) to the signed quantity held before the hour;
     reduce-only fills are clamped to it. ``cancel_entries``: the kill switch holds this hour, so
     working orders that would open or add (not reduce-only) are cancelled, never filled.
-    Returns ``BOOK_FILL_COLUMNS``.
+    Stops are filled before targets so an OCO pair resolves to the worse outcome; otherwise in
+    intent order. Returns one dict per approved intent with ``BOOK_FILL_COLUMNS``.
     """
-    todo = pending[pending["approved"]].reset_index(drop=True) if len(pending) else pending
-    if todo.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in BOOK_FILL_COLUMNS})
-    # Stops before targets so an OCO pair resolves to the worse outcome; otherwise intent order.
-    rank = np.where(todo["order_type"] == "stop", 0, 1)
-    todo = todo.iloc[np.lexsort((np.arange(len(todo)), rank))].reset_index(drop=True)
-    parts = []
-    for layer, rows in todo.groupby("layer", sort=True):
-        filled = simulate_fills(rows, bars, params.fills[layer])
-        filled["position"] = rows["position"].to_numpy()
-        filled["reduce_only"] = rows["reduce_only"].to_numpy()
-        filled["order_pos"] = rows.index.to_numpy()
-        parts.append(filled)
-    out = pd.concat(parts, ignore_index=True).sort_values("order_pos", kind="stable").reset_index(drop=True)
+    todo = [i for i in pending if i["approved"]]
+    if not todo:
+        return []
+    _validate_bars(hour, ebars)
+    todo = [i for i in todo if i["order_type"] == "stop"] + [i for i in todo if i["order_type"] != "stop"]
+    out = []
+    for intent in todo:
+        bar = ebars.get((intent["venue"], intent["symbol"])) if intent["exec_hour"] == hour else None
+        out.append(fill_intent(intent, bar, params.fills[intent["layer"]]))
     _clamp_reduce_only(out, held)
     if cancel_entries:
-        _cancel_entries(out)
-    flags = bars.set_index(["venue", "symbol"])["modelled"]
-    keys = pd.MultiIndex.from_arrays([out["venue"], out["symbol"]])
-    out["modelled"] = flags.reindex(keys).fillna(False).to_numpy(dtype=bool)
-    out["hour"] = out["exec_hour"]
-    return out.loc[:, BOOK_FILL_COLUMNS]
+        for f in out:
+            if not f["reduce_only"]:
+                f.update(filled_qty=0.0, notional=0.0, fee=0.0, fill_price=NAN, status="cancelled",
+                         reason="kill switch tripped: working entries are cancelled")
+    for f in out:
+        bar = ebars.get((f["venue"], f["symbol"]))
+        f["modelled"] = bool(bar[5]) if bar is not None else False
+        f["hour"] = f["exec_hour"]
+    return out
 
 
-def _cancel_entries(out: pd.DataFrame) -> None:
-    """Every order that is not reduce-only is cancelled: nothing opens while the kill switch holds the hour."""
-    entries = ~out["reduce_only"].to_numpy(dtype=bool)
-    if not entries.any():
-        return
-    out.loc[entries, ["filled_qty", "notional", "fee"]] = 0.0
-    out.loc[entries, "fill_price"] = np.nan
-    out.loc[entries, "status"] = "cancelled"
-    out.loc[entries, "reason"] = "kill switch tripped: working entries are cancelled"
-
-
-def _clamp_reduce_only(out: pd.DataFrame, held: dict[tuple[str, str, str, str], float]) -> None:
+def _clamp_reduce_only(out: list[dict], held: dict[tuple[str, str, str, str], float]) -> None:
     """Reduce-only fills never exceed what the leg still holds (in fill order); the rest is cancelled."""
     remaining = dict(held)
-    for i in out.index[out["reduce_only"].to_numpy(dtype=bool)]:
-        leg = str(out.at[i, "leg"]).split(":", 1)[0]
-        key = (out.at[i, "layer"], out.at[i, "venue"], out.at[i, "symbol"], leg)
+    for f in out:
+        if not f["reduce_only"]:
+            continue
+        key = (f["layer"], f["venue"], f["symbol"], str(f["leg"]).split(":", 1)[0])
         left = abs(remaining.get(key, 0.0))
-        want = float(out.at[i, "filled_qty"])
+        want = f["filled_qty"]
         take = min(want, left)
         if take < want:
             scale = take / want if want > 0 else 0.0
-            out.at[i, "filled_qty"] = take
-            out.at[i, "notional"] = out.at[i, "notional"] * scale
-            out.at[i, "fee"] = out.at[i, "fee"] * scale
+            f["filled_qty"] = take
+            f["notional"] = f["notional"] * scale
+            f["fee"] = f["fee"] * scale
             if take == 0.0:
-                out.at[i, "fill_price"] = np.nan
-                out.at[i, "status"] = "cancelled"
-                out.at[i, "reason"] = "reduce-only: the leg was already closed this hour (stop assumed before target)"
+                f.update(fill_price=NAN, status="cancelled",
+                         reason="reduce-only: the leg was already closed this hour (stop assumed before target)")
             else:
-                out.at[i, "status"] = "partial"
-                out.at[i, "reason"] = "reduce-only: clamped to the quantity still held"
+                f.update(status="partial", reason="reduce-only: clamped to the quantity still held")
         if take > 0:
             sign = 1.0 if remaining.get(key, 0.0) > 0 else -1.0
             remaining[key] = remaining.get(key, 0.0) - sign * take

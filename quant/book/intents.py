@@ -2,83 +2,90 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import pandas as pd
 
-from quant.book.orders import OrderIntent, intents_frame
-from quant.book.params import (
-    BOOK_INTENT_COLUMNS,
-    INTENTS,
-    BookParams,
-)
+from quant.book.legs import Leg, group_sum
+from quant.book.orders import OrderIntent
+from quant.book.params import BookParams
 from quant.book.safeguards import HEDGE_LEGS, LADDER_LAYER, Book, Candidate, RiskLimits, screen
-from quant.book.wants import (
-    Want,
-)
-from quant.frames import empty
+from quant.book.wants import Want
+
+KILL_SWITCH_REJECTION = "kill switch active: only reduce-only orders pass until a person resets it"
 
 
-def hour_intents(wants: list[Want], hour: pd.Timestamp, reference: dict, legs: pd.DataFrame, known: set[str],
-             params: BookParams, kill_switch_active: bool) -> pd.DataFrame:
+def hour_intents(wants: list[Want], hour: pd.Timestamp, reference: dict, legs: list[Leg], known: set[str],
+                 params: BookParams, kill_switch_active: bool) -> list[dict]:
+    """One dict per want (``quant.book.params.INTENTS`` columns), screened in order.
+
+    Raises
+    ------
+    ValueError
+        A malformed want (``OrderIntent``'s rules: side, type, layer, quantity, price) or two
+        wants with one client order id.
+    """
     if not wants:
-        return empty(INTENTS)
-    orders = [OrderIntent(hour, w.venue, w.symbol, w.side, w.qty, w.order_type, w.limit, w.layer, w.leg, w.reason, w.reduce_only)
-              for w in wants]
-    df = intents_frame(orders)
-    df["instrument_kind"] = [w.kind for w in wants]
-    df["position"] = [w.position for w in wants]
-    df["stop"] = [w.stop for w in wants]
-    df["target"] = [w.target for w in wants]
-    df["expiry"] = pd.to_datetime([w.expiry for w in wants], utc=True)
-    df["strike"] = [w.strike for w in wants]
-    df["option_type"] = [w.option_type for w in wants]
-    df["iv"] = [w.iv for w in wants]
-    df["reference_price"] = [w.limit if w.limit is not None else reference.get((w.venue, w.symbol), np.nan) for w in wants]
-    df["notional_usd"] = df["qty"] * df["reference_price"]
-    limits = RiskLimits(params.bankroll_usd)
+        return []
+    exec_hour = hour + pd.Timedelta(hours=1)
+    rows, seen = [], {}
+    for w in wants:
+        order = OrderIntent(hour, w.venue, w.symbol, w.side, w.qty, w.order_type, w.limit, w.layer, w.leg, w.reason, w.reduce_only)
+        cid = order.client_order_id
+        if cid in seen:
+            first = seen[cid]
+            raise ValueError(f"duplicate client order id {cid} ({first.layer} {first.symbol} {first.leg})")
+        seen[cid] = w
+        ref = w.limit if w.limit is not None else reference.get((w.venue, w.symbol), math.nan)
+        rows.append({
+            "hour": hour, "exec_hour": exec_hour, "venue": w.venue, "symbol": w.symbol, "side": w.side, "qty": float(w.qty),
+            "order_type": w.order_type, "limit": math.nan if w.limit is None else float(w.limit), "layer": w.layer,
+            "leg": w.leg, "reason": w.reason, "reduce_only": bool(w.reduce_only), "client_order_id": cid,
+            "instrument_kind": w.kind, "position": w.position, "stop": w.stop, "target": w.target,
+            "expiry": pd.NaT if w.expiry is None else pd.Timestamp(w.expiry), "strike": w.strike,
+            "option_type": w.option_type, "iv": w.iv, "reference_price": ref, "notional_usd": float(w.qty) * ref,
+        })
     exposure = open_exposure(legs)
     book = Book(exposure=dict(exposure))
-    verdicts: list[str | None] = [None] * len(df)
+    verdicts: list[str | None] = [None] * len(rows)
     screened = []
-    for i, r in enumerate(df.itertuples(index=False)):
-        if kill_switch_active and not r.reduce_only:
-            verdicts[i] = "kill switch active: only reduce-only orders pass until a person resets it"
+    for i, r in enumerate(rows):
+        if kill_switch_active and not r["reduce_only"]:
+            verdicts[i] = KILL_SWITCH_REJECTION
         else:
             screened.append(i)
-    cands = [Candidate(df.at[i, "client_order_id"], df.at[i, "layer"], df.at[i, "position"], df.at[i, "leg"],
-                       float(df.at[i, "notional_usd"]), bool(df.at[i, "reduce_only"])) for i in screened]
-    for i, v in zip(screened, screen(cands, book, limits, known), strict=True):
+    cands = [Candidate(rows[i]["client_order_id"], rows[i]["layer"], rows[i]["position"], rows[i]["leg"],
+                       float(rows[i]["notional_usd"]), rows[i]["reduce_only"]) for i in screened]
+    for i, v in zip(screened, screen(cands, book, RiskLimits(params.bankroll_usd), known), strict=True):
         verdicts[i] = v
-    df["approved"] = [v is None for v in verdicts]
-    df["rejection"] = [v or "" for v in verdicts]
-    after_columns(df, exposure)
-    df["bankroll_usd"] = params.bankroll_usd
-    df["kill_switch_active"] = kill_switch_active
-    return df.loc[:, BOOK_INTENT_COLUMNS]
+    for r, v in zip(rows, verdicts, strict=True):
+        r["approved"] = v is None
+        r["rejection"] = v or ""
+        r["bankroll_usd"] = params.bankroll_usd
+        r["kill_switch_active"] = kill_switch_active
+    after_columns(rows, exposure)
+    return rows
 
 
-def open_exposure(legs: pd.DataFrame) -> dict[str, float]:
-    """Open exposure per safeguard key ``layer:position``: |qty × mark| of the non-hedge legs."""
-    if legs.empty:
-        return {}
-    risk = legs[~legs["leg"].isin(list(HEDGE_LEGS))]
-    usd = (risk["qty"].abs() * risk["mark"]).groupby(risk["layer"] + ":" + risk["symbol"]).sum()
+def open_exposure(legs: list[Leg]) -> dict[str, float]:
+    """Open exposure per safeguard key ``layer:position``: |qty × mark| of the non-hedge legs, keys sorted."""
+    parts: dict[str, list[float]] = {}
+    for leg in legs:
+        if leg.leg not in HEDGE_LEGS:
+            parts.setdefault(f"{leg.layer}:{leg.symbol}", []).append(abs(leg.qty) * leg.mark)
+    usd = {k: group_sum(parts[k]) for k in sorted(parts)}
     return {k: float(v) for k, v in usd.items() if v > 0}
 
 
-def after_columns(df: pd.DataFrame, exposure: dict[str, float]) -> None:
+def after_columns(rows: list[dict], exposure: dict[str, float]) -> None:
     """Running exposure after each approved intent, computed apart from the screen (re-checked by the check)."""
     pos = dict(exposure)
     deployed = sum(exposure.values())
     ladder = sum(v for k, v in exposure.items() if k.startswith(f"{LADDER_LAYER}:"))
-    after = np.full((len(df), 3), np.nan)
-    for i, r in enumerate(df.itertuples(index=False)):
-        key = f"{r.layer}:{r.position}"
-        adds = r.approved and not r.reduce_only and r.leg not in HEDGE_LEGS
-        if adds:
-            pos[key] = pos.get(key, 0.0) + r.notional_usd
-            deployed += r.notional_usd
-            ladder += r.notional_usd if r.layer == LADDER_LAYER else 0.0
-        after[i] = (pos.get(key, 0.0), deployed, ladder)
-    df["position_after_usd"], df["deployed_after_usd"], df["ladder_after_usd"] = after.T
-
+    for r in rows:
+        key = f"{r['layer']}:{r['position']}"
+        if r["approved"] and not r["reduce_only"] and r["leg"] not in HEDGE_LEGS:
+            pos[key] = pos.get(key, 0.0) + r["notional_usd"]
+            deployed += r["notional_usd"]
+            ladder += r["notional_usd"] if r["layer"] == LADDER_LAYER else 0.0
+        r["position_after_usd"], r["deployed_after_usd"], r["ladder_after_usd"] = pos.get(key, 0.0), deployed, ladder

@@ -1,100 +1,126 @@
-"""The hour's ledger rows: fills, funding and marks applied to the legs, one row per position and a total with equity, peak, drawdown and risk."""
+"""The hour's ledger: fills, funding and marks applied to the legs; one row per position and a total.
+
+Per leg, in the order of ``quant.book.ledger`` (the ledger core's rules, applied here to one hour
+of records): funding settled at the start of the hour on perp legs held from the previous hour
+(``funding = −qty × previous mark × rate``), then the hour's fills in order, then the mark at the
+hour's close. Per position (layer, venue, symbol), money is cumulative over the book's life: the
+previous hour's row plus this hour's increments, so a position keeps its row after it closes.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
 
 import numpy as np
 import pandas as pd
 
-from quant.book.ledger import LedgerArrays, run_ledger
-from quant.book.params import (
-    ALL,
-    LEDGER_COLUMNS,
-    LEG_KEY,
-    MONEY,
-    POSITION_KEY,
-    TOTAL,
-    BookParams,
-)
+from quant.book.ledger import _apply_fill
+from quant.book.legs import Leg, group_sum
+from quant.book.params import ALL, MONEY, TOTAL
 
-if TYPE_CHECKING:
-    from quant.book.step import BookState
+#: The cumulative money columns a position carries from hour to hour.
+CUMULATIVE = ("realised_usd", "fees_usd", "funding_usd")
+Position = tuple[str, str, str]
 
 
-def previous_total(state: BookState, params: BookParams) -> dict:
-    if state.hour is None:
-        b = params.bankroll_usd
-        return {"equity_usd": b, "peak_equity_usd": b, "day_open_equity_usd": b, "day_peak_equity_usd": b,
-                "session_paused": False, "daily_loss_halt": False}
-    return state.ledger[state.ledger["layer"] == TOTAL].iloc[0].to_dict()
+def previous_total(ledger: list[dict], bankroll_usd: float) -> dict:
+    """The total row of the previous hour's ledger (a fresh book's: the bankroll everywhere)."""
+    for row in ledger:
+        if row["layer"] == TOTAL:
+            return row
+    b = bankroll_usd
+    return {"equity_usd": b, "peak_equity_usd": b, "day_open_equity_usd": b, "day_peak_equity_usd": b,
+            "session_paused": False, "daily_loss_halt": False}
 
 
-def apply_ledger(legs: pd.DataFrame, fills: pd.DataFrame, bars: pd.DataFrame, funding: pd.DataFrame,
-                  hour: pd.Timestamp) -> pd.DataFrame:
-    """Run the ledger core for one hour over ``legs``; returns the legs with new values."""
-    if legs.empty:
-        return legs
-    legs = legs.reset_index(drop=True)
-    n = len(legs)
-    index = {tuple(k): i for i, k in enumerate(legs[LEG_KEY].to_numpy())}
-    got = fills[fills["filled_qty"] > 0]
-    leg_idx = np.array([index[(f.layer, f.venue, f.symbol, str(f.leg).split(":", 1)[0])] for f in got.itertuples()], dtype=np.int64)
-    sign = np.where(got["side"].to_numpy() == "buy", 1.0, -1.0)
-    fill_arrays = (leg_idx, np.zeros(len(got), np.int64), sign * got["filled_qty"].to_numpy(dtype="float64"),
-                   got["fill_price"].to_numpy(dtype="float64"), got["fee"].to_numpy(dtype="float64"))
-    closes = bars.set_index(["venue", "symbol"])["close"]
-    mark = closes.reindex(pd.MultiIndex.from_arrays([legs["venue"], legs["instrument"]])).to_numpy(dtype="float64")
-    is_perp = (legs["kind"] == "perp").to_numpy()
-    f = funding.drop_duplicates(["venue", "symbol"], keep="last").set_index(["venue", "symbol"])["funding_rate"] if len(funding) else pd.Series(dtype="float64")
-    keys = pd.MultiIndex.from_arrays([legs["venue"], legs["instrument"]])
-    settles = is_perp & keys.isin(f.index)
-    rate = f.reindex(keys).to_numpy(dtype="float64")
-    start = LedgerArrays(
-        qty=legs["qty"].to_numpy(dtype="float64")[:, None], avg_entry=legs["avg_entry"].to_numpy(dtype="float64")[:, None],
-        realised=legs["realised_usd"].to_numpy(dtype="float64")[:, None], unrealised=np.zeros((n, 1)),
-        fees=legs["fees_usd"].to_numpy(dtype="float64")[:, None], funding=legs["funding_usd"].to_numpy(dtype="float64")[:, None],
-    )
-    names = [f"{r.layer} {r.venue} {r.instrument} {r.leg} ({hour:%Y-%m-%d %H:00})" for r in legs.itertuples()]
-    out = run_ledger(mark=mark[:, None], is_perp=is_perp, fills=fill_arrays, settles=settles[:, None], rate=rate[:, None],
-                     funding_px=legs["mark"].to_numpy(dtype="float64")[:, None], start=start, names=names)
-    legs = legs.copy()
-    legs["qty"], legs["avg_entry"] = out.qty[:, 0], out.avg_entry[:, 0]
-    legs["realised_usd"], legs["unrealised_usd"] = out.realised[:, 0], out.unrealised[:, 0]
-    legs["fees_usd"], legs["funding_usd"] = out.fees[:, 0], out.funding[:, 0]
-    legs["mark"] = mark
-    return legs
+def _label(leg: Leg, hour: pd.Timestamp) -> str:
+    return f"{leg.layer} {leg.venue} {leg.instrument} {leg.leg} ({hour:%Y-%m-%d %H:00})"
 
 
-def ledger_rows(prev: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """Cumulative money per (layer, venue, position): previous totals + this hour's increments."""
-    cum = ["realised_usd", "fees_usd", "funding_usd"]
-    base = prev[prev["layer"] != TOTAL].set_index(POSITION_KEY)[cum] if len(prev) else pd.DataFrame(columns=cum)
-    inc = after[[*LEG_KEY, "symbol", *cum]].copy()
-    if len(before):
-        old = before.set_index(LEG_KEY)[cum].reindex(pd.MultiIndex.from_frame(after[LEG_KEY])).fillna(0.0).to_numpy()
-        inc[cum] = inc[cum].to_numpy(dtype="float64") - old
-    inc = inc.groupby(POSITION_KEY)[cum].sum()
-    unreal = after.groupby(POSITION_KEY)["unrealised_usd"].sum() if len(after) else pd.Series(dtype="float64")
-    rows = base.astype("float64").add(inc, fill_value=0.0) if len(base) or len(inc) else base
-    rows = rows.reindex(rows.index.union(unreal.index)) if len(unreal) else rows
-    rows = rows.fillna(0.0)
-    rows["unrealised_usd"] = unreal.reindex(rows.index).fillna(0.0) if len(rows) else []
-    rows = rows.reset_index()
-    rows.columns = [*POSITION_KEY, *rows.columns[3:]]
+def apply_ledger(legs: list[Leg], fills: list[dict], ebars: dict[tuple[str, str], list], funding: dict[tuple[str, str], float],
+                 hour: pd.Timestamp) -> None:
+    """Funding, fills and marks of hour ``hour`` applied to ``legs`` in place.
+
+    Raises
+    ------
+    ValueError
+        A fill price that is not a positive number; funding that is not a number on a held perp
+        at a settlement; a held leg without a valid mark at the hour's close.
+    """
+    index = {leg.key: i for i, leg in enumerate(legs)}
+    got = [f for f in fills if f["filled_qty"] > 0]
+    for f in got:
+        if not (math.isfinite(f["fill_price"]) and f["fill_price"] > 0 and math.isfinite(f["filled_qty"])):
+            raise ValueError("fill prices must be finite and > 0 and quantities finite")
+    for leg in legs:
+        key = (leg.venue, leg.instrument)
+        if leg.kind == "perp" and key in funding and leg.qty != 0.0:
+            rate, px = funding[key], leg.mark
+            if not (math.isfinite(rate) and math.isfinite(px) and px > 0.0):
+                raise ValueError(f"{_label(leg, hour)}: funding at hour index 0 is not a number (rate {rate}, price {px}) "
+                                 "while the position is open")
+            leg.funding_usd -= leg.qty * px * rate
+    for f in got:
+        leg = legs[index[(f["layer"], f["venue"], f["symbol"], str(f["leg"]).split(":", 1)[0])]]
+        dq = f["filled_qty"] if f["side"] == "buy" else -1.0 * f["filled_qty"]
+        leg.qty, leg.avg_entry, realised = _apply_fill(leg.qty, leg.avg_entry, dq, f["fill_price"])
+        leg.realised_usd += realised
+        leg.fees_usd += f["fee"]
+    for leg in legs:
+        bar = ebars.get((leg.venue, leg.instrument))
+        mark = bar[3] if bar is not None else math.nan
+        if leg.qty != 0.0 and not (math.isfinite(mark) and mark > 0.0):
+            raise ValueError(f"{_label(leg, hour)}: mark price at hour index 0 is {mark} while the position is open")
+        leg.unrealised_usd = leg.qty * (mark - leg.avg_entry) if leg.qty != 0.0 else 0.0
+        leg.mark = mark
+
+
+def position_money(prev: list[dict], before: dict[tuple, tuple[float, float, float]], after: list[Leg]) -> list[dict]:
+    """Cumulative money per (layer, venue, position), sorted by that key: the previous rows plus this hour's increments.
+
+    ``before`` maps a leg key to its cumulative (realised, fees, funding) before the hour (legs
+    opened this hour have none); ``after`` is every leg after the hour, closed ones included.
+    """
+    base: dict[Position, list[float]] = {(r["layer"], r["venue"], r["symbol"]): [float(r[c]) for c in CUMULATIVE]
+                                         for r in prev if r["layer"] != TOTAL}
+    inc: dict[Position, list[list[float]]] = {}
+    unreal: dict[Position, list[float]] = {}
+    for leg in after:
+        old = before.get(leg.key, (0.0, 0.0, 0.0))
+        pos = (leg.layer, leg.venue, leg.symbol)
+        parts = inc.setdefault(pos, [[], [], []])
+        parts[0].append(leg.realised_usd - old[0])
+        parts[1].append(leg.fees_usd - old[1])
+        parts[2].append(leg.funding_usd - old[2])
+        unreal.setdefault(pos, []).append(leg.unrealised_usd)
+    rows = []
+    for pos in sorted(base.keys() | inc.keys()):
+        b = base.get(pos)
+        add = [group_sum(v) for v in inc[pos]] if pos in inc else None
+        if b is not None and add is not None:
+            money = [x + y for x, y in zip(b, add, strict=True)]
+        else:  # one side only: the other is pandas' fill value 0.0 (which also turns −0.0 into 0.0)
+            money = [x + 0.0 for x in b] if b is not None else [0.0 + y for y in add]
+        u = group_sum(unreal[pos]) if pos in unreal else 0.0
+        rows.append({"layer": pos[0], "venue": pos[1], "symbol": pos[2], "realised_usd": money[0], "fees_usd": money[1],
+                     "funding_usd": money[2], "unrealised_usd": u})
     return rows
 
 
-def ledger_frame(rows: pd.DataFrame, risk: dict, hour: pd.Timestamp) -> pd.DataFrame:
-    book = {c: risk[c] for c in LEDGER_COLUMNS if c in risk and c not in MONEY and c != "pnl_usd"}
-    inst = rows.copy()
-    if len(inst):
-        inst["pnl_usd"] = inst["realised_usd"] + inst["unrealised_usd"] - inst["fees_usd"] + inst["funding_usd"]
-        inst = inst.sort_values(POSITION_KEY, kind="stable")
-    total = {"layer": TOTAL, "venue": ALL, "symbol": ALL, **{c: risk[c] for c in MONEY}, "pnl_usd": risk["pnl_usd"]}
-    out = pd.concat([x for x in (inst, pd.DataFrame([total])) if len(x)], ignore_index=True)
-    for c, v in book.items():
-        out[c] = v
-    out["hour"] = hour
-    return out.loc[:, LEDGER_COLUMNS]
+def totals(rows: list[dict]) -> dict[str, float]:
+    """The money columns summed over the position rows (numpy's sum, as ``Series.sum``)."""
+    return {c: float(np.array([r[c] for r in rows], dtype="float64").sum()) if rows else 0.0 for c in MONEY}
 
+
+def ledger_records(rows: list[dict], risk: dict, hour: pd.Timestamp) -> list[dict]:
+    """The hour's ledger: each position's row with its P&L, then the total; every row carries the book's risk state."""
+    book = {c: risk[c] for c in ("cash_usd", "equity_usd", "peak_equity_usd", "drawdown", "day_open_equity_usd",
+                                 "day_peak_equity_usd", "risk_level", "risk_multiplier", "session_paused",
+                                 "daily_loss_halt", "breach")}
+    out = []
+    for r in rows:
+        pnl = r["realised_usd"] + r["unrealised_usd"] - r["fees_usd"] + r["funding_usd"]
+        out.append({**r, "pnl_usd": pnl, **book, "hour": hour})
+    out.append({"layer": TOTAL, "venue": ALL, "symbol": ALL, **{c: risk[c] for c in MONEY}, "pnl_usd": risk["pnl_usd"],
+                **book, "hour": hour})
+    return out

@@ -1,17 +1,17 @@
-"""The trading book: one hour at a time, signals -> allocations -> intents -> safeguards -> fills -> ledger.
+"""The trading book over a range of hours: signals -> allocations -> intents -> safeguards -> fills -> ledger.
 
 Hour ``H`` (its bar opens at H and closes at H+1h) is processed as:
 
 1. **fills** — the intents approved at the end of H−1 trade against the bars of H in the one fill
    simulator (``quant.book.hour_fills``);
 2. **ledger** — funding settled at H on perp legs held from H−1 (paid on the previous mark), the
-   fills, then every open leg marked at H's close, all in the one ledger core
-   (``quant.book.ledger.run_ledger``); P&L is attributed to (layer, venue, position);
+   fills, then every open leg marked at H's close (``quant.book.ledger_rows``); P&L is
+   attributed to (layer, venue, position);
 3. **risk** — equity = bankroll + P&L, its peak, the drawdown ladder (10% / 15% / 20% from the
    PEAK), the 10% daily loss limit from the UTC day's opening equity and the 5% session pause
    from the day's own peak. A halt or a daily-loss breach is written to ``breach`` (a blocking
    check on the ledger turns it into a kill-switch trip);
-4. **allocations** — signal strength per layer -> ``quant.book.allocator.allocate`` with the risk
+4. **allocations** — signal strength per layer -> ``quant.book.allocator`` with the risk
    multiplier (0 while paused or halted);
 5. **intents** — what each layer wants (``quant.book.wants``), screened by
    ``quant.book.safeguards`` against the positions after this hour's fills; with the kill switch
@@ -19,21 +19,24 @@ Hour ``H`` (its bar opens at H and closes at H+1h) is processed as:
    The layers are L1 carry, L2 cascade, L3 tail hedge and the ML sleeve (``ml``: the hour's
    ``model_predictions_1h`` rows; none given, the sleeve only manages what it holds).
 
-Everything the next hour needs is in the three tables of hour H (positions, ledger, intents),
-so an hour computed alone from the stored H−1 equals the same hour inside a range.
+The range is one state machine (:class:`RangeBook`): the inputs are split by hour once
+(``quant.book.range_inputs``), the state between hours is plain records (``quant.book.legs``)
+and the five tables are built once at the end, so an hour costs its arithmetic, not pandas'
+bookkeeping. Everything the next hour needs is in the three tables of hour H (positions, ledger,
+intents), so an hour computed alone from the stored H−1 equals the same hour inside a range.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from quant.book.allocator import allocate
-from quant.book.hour_fills import execution_bars, fill_hour, underlying_bar
+from quant.book.allocator import allocation_rows
+from quant.book.hour_fills import execution_bars, fill_hour, option_specs, underlying_bar
 from quant.book.intents import hour_intents
-from quant.book.ledger_rows import apply_ledger, ledger_frame, ledger_rows, previous_total
+from quant.book.ledger_rows import apply_ledger, ledger_records, position_money, previous_total, totals
+from quant.book.legs import LEG_FIELDS, Leg, array_sum, frame_of, legs_from_frame, records_from_frame
 from quant.book.orders import LAYERS, ML_LAYER
 from quant.book.params import (
     ALLOCATIONS,
@@ -41,25 +44,16 @@ from quant.book.params import (
     HOUR,
     INTENTS,
     LEDGER,
-    LEG_KEY,
-    MONEY,
     POSITIONS,
     TOTAL,
     BookParams,
     strangle_symbol,
 )
-from quant.book.risk import THRESHOLD_EPS, drawdown_ladder
-from quant.book.wants import (
-    carry_strength,
-    carry_wants,
-    cascade_wants,
-    hedge_wants,
-    live_cascades,
-    ml_wants,
-)
-from quant.frames import conform, empty
+from quant.book.range_inputs import RangeInputs
+from quant.book.risk_state import hour_risk
+from quant.book.wants import carry_strength, carry_wants, cascade_wants, hedge_wants, ml_wants
+from quant.frames import empty
 from quant.ml.predictions import PREDICTION_COLUMNS
-from quant.ml.sizing import ml_strength
 
 
 @dataclass(frozen=True)
@@ -74,7 +68,7 @@ class BookState:
 
 @dataclass(frozen=True)
 class HourTables:
-    """Everything one hour produces (each table has an ``hour`` column)."""
+    """Everything a range produces (each table has an ``hour`` column)."""
 
     allocations: pd.DataFrame
     intents: pd.DataFrame
@@ -99,87 +93,120 @@ def state_from_tables(hour: pd.Timestamp, positions: pd.DataFrame, ledger: pd.Da
     return BookState(hour, positions, ledger, intents)
 
 
-# -- 1 + 2: fills and the ledger --------------------------------------------------------------
-
-
-def _option_specs(pending: pd.DataFrame, legs: pd.DataFrame) -> pd.DataFrame:
-    cols = ["instrument", "strike", "expiry", "option_type", "iv"]
-    parts = []
-    if len(legs):  # a held leg's own terms first
-        parts.append(legs.loc[legs["kind"] == "option", cols])
-    if len(pending):
-        opt = pending[pending["instrument_kind"] == "option"]
-        parts.append(opt.rename(columns={"symbol": "instrument"})[cols].dropna(subset=["strike", "iv"]))
-    parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True).drop_duplicates("instrument") if parts else pd.DataFrame(columns=cols)
-
-
-def _new_legs(fills: pd.DataFrame, pending: pd.DataFrame, legs: pd.DataFrame, hour: pd.Timestamp) -> pd.DataFrame:
-    """Legs opened by this hour's fills (their stop/target/option terms come from the intent)."""
-    got = fills[fills["filled_qty"] > 0]
-    if got.empty:
-        return legs.iloc[0:0]
-    meta = pending.set_index("client_order_id")
-    rows = []
-    known = set(map(tuple, legs[LEG_KEY].to_numpy())) if len(legs) else set()
-    for f in got.itertuples(index=False):
-        leg = str(f.leg).split(":", 1)[0]
-        key = (f.layer, f.venue, f.symbol, leg)
-        if key in known:
-            continue
-        known.add(key)
-        m = meta.loc[f.client_order_id]
-        rows.append({
-            "layer": f.layer, "venue": f.venue, "symbol": m["position"], "instrument": f.symbol, "leg": leg,
-            "kind": m["instrument_kind"], "qty": 0.0, "avg_entry": 0.0, "mark": np.nan, "unrealised_usd": 0.0,
-            "realised_usd": 0.0, "fees_usd": 0.0, "funding_usd": 0.0, "opened_hour": hour, "stop": m["stop"],
-            "target": m["target"], "expiry": m["expiry"], "strike": m["strike"], "option_type": m["option_type"],
-            "iv": m["iv"], "iv_as_of": m["hour"] if m["instrument_kind"] == "option" else pd.NaT, "modelled": bool(f.modelled),
-        })
-    return pd.DataFrame(rows)
-
-
-# -- 3: risk -----------------------------------------------------------------------------------
-
-
-def _risk(rows: pd.DataFrame, prev: dict, hour: pd.Timestamp, state_hour: pd.Timestamp | None,
-          params: BookParams, open_cost: float) -> dict:
-    totals = {c: float(rows[c].sum()) if len(rows) else 0.0 for c in MONEY}
-    pnl = totals["realised_usd"] + totals["unrealised_usd"] - totals["fees_usd"] + totals["funding_usd"]
-    equity = params.bankroll_usd + pnl
-    new_day = state_hour is not None and hour.hour == 0
-    day_open = float(prev["equity_usd"]) if new_day else float(prev["day_open_equity_usd"])
-    day_peak = max(float(prev["equity_usd"]) if new_day else float(prev["day_peak_equity_usd"]), equity)
-    paused = (False if new_day else bool(prev["session_paused"])) or (1 - equity / day_peak >= params.risk.session_dd_pause - THRESHOLD_EPS)
-    day_loss = 1 - equity / day_open
-    halted_today = (False if new_day else bool(prev["daily_loss_halt"])) or day_loss >= params.risk.daily_loss_limit - THRESHOLD_EPS
-    ladder = drawdown_ladder(pd.Series([equity], index=[hour]), params.risk, peak_before=float(prev["peak_equity_usd"])).iloc[0]
-    breach = []
-    if ladder["level"] == "halt":
-        breach.append(f"drawdown {ladder['drawdown']:.1%} from the peak {ladder['peak']:,.0f} USD reached the {params.risk.halt_dd:.0%} halt")
-    if halted_today:
-        breach.append(f"daily loss {day_loss:.1%} from the day's opening equity {day_open:,.0f} USD; limit {params.risk.daily_loss_limit:.0%}")
-    multiplier = 0.0 if (paused or halted_today) else float(ladder["multiplier"])
-    return {
-        **totals, "pnl_usd": pnl, "cash_usd": params.bankroll_usd + totals["realised_usd"] - totals["fees_usd"] + totals["funding_usd"] - open_cost,
-        "equity_usd": equity, "peak_equity_usd": float(ladder["peak"]), "drawdown": float(ladder["drawdown"]),
-        "day_open_equity_usd": day_open, "day_peak_equity_usd": day_peak, "risk_level": str(ladder["level"]),
-        "risk_multiplier": multiplier, "session_paused": paused, "daily_loss_halt": halted_today, "breach": "; ".join(breach),
-    }
-
-
 def no_predictions() -> pd.DataFrame:
     """An hour without ML predictions (the columns of ``model_predictions_1h``, no rows)."""
     return pd.DataFrame(columns=PREDICTION_COLUMNS)
 
 
-# -- the hour ---------------------------------------------------------------------------------
+class RangeBook:
+    """The book as a state machine over hours: :meth:`step` one hour, :meth:`tables` everything stepped."""
+
+    def __init__(self, state: BookState, inputs: RangeInputs, params: BookParams) -> None:
+        self.hour = state.hour
+        self.legs: list[Leg] = legs_from_frame(state.positions)
+        self.ledger: list[dict] = records_from_frame(state.ledger)
+        self.pending: list[dict] = records_from_frame(state.pending)
+        self.inputs = inputs
+        self.params = params
+        self.out: dict[str, list[dict]] = {name: [] for name in ("allocations", "intents", "fills", "positions", "ledger")}
+        self.last: dict[str, list[dict]] = {}
+
+    def step(self, hour: pd.Timestamp, kill_switch_active: bool = False) -> None:
+        """Process ``hour`` from the state at ``hour − 1h``."""
+        if self.hour is not None and self.hour != hour - HOUR:
+            raise ValueError(f"the book's state is of {self.hour}; hour {hour} needs the state of {hour - HOUR} (run the gap first)")
+        p, inp, legs = self.params, self.inputs.at(hour), self.legs
+        ebars = execution_bars(hour, inp.bars, option_specs(self.pending, legs), p)
+        fills = fill_hour(hour, self.pending, ebars, {leg.key: leg.qty for leg in legs}, p, cancel_entries=kill_switch_active)
+        before = {leg.key: (leg.realised_usd, leg.fees_usd, leg.funding_usd) for leg in legs}
+        all_legs = legs + _new_legs(fills, self.pending, legs, hour)
+        apply_ledger(all_legs, fills, ebars, inp.funding, hour)
+        rows = position_money(self.ledger, before, all_legs)
+        open_legs = [leg for leg in all_legs if leg.qty != 0]
+        open_cost = array_sum(leg.qty * leg.avg_entry for leg in open_legs if leg.kind != "perp")
+        risk = hour_risk(totals(rows), previous_total(self.ledger, p.bankroll_usd), hour, self.hour, p, open_cost)
+
+        under = underlying_bar(inp.bars)
+        tail = inp.tail
+        tail_ok = tail is not None and tail["status"] == "ok"
+        strength = {"L1": carry_strength(inp.carry, open_legs, p), "L2": inp.l2_strength,
+                    "L3": 1.0 if any(leg.layer == "L3" for leg in open_legs) or tail_ok else 0.0, ML_LAYER: inp.ml_strength}
+        alloc = {r["layer"]: r for r in allocation_rows(p.bankroll_usd, strength, p.allocator, risk_multiplier=risk["risk_multiplier"])}
+        wants = carry_wants(inp.carry, open_legs, inp.closes, float(alloc["L1"]["budget_usd"]), p)
+        wants += cascade_wants(inp.live, open_legs, risk["equity_usd"], float(alloc["L2"]["budget_usd"]), p)
+        hw, note = hedge_wants(tail, open_legs, None if under is None else float(under[5]), hour,
+                               float(alloc["L3"]["theta_budget_usd"]), float(alloc["L3"]["budget_usd"]), p)
+        wants += hw
+        reference = {key: float(bar[3]) for key, bar in ebars.items()}
+        mw, ml_note = ml_wants(inp.predictions, inp.reasons, open_legs, reference, hour, risk["equity_usd"],
+                               float(alloc[ML_LAYER]["budget_usd"]), risk["risk_level"], p)
+        wants += mw
+        known = inp.symbols | {leg.symbol for leg in open_legs}
+        if tail_ok:
+            for leg in ("put", "call"):
+                reference[("deribit", str(tail[f"{leg}_instrument"]))] = float(tail[f"{leg}_ask_usd"])
+            known = known | {strangle_symbol(str(tail["currency"]), pd.Timestamp(tail["expiry"]))}
+        intents = hour_intents(wants, hour, reference, open_legs, known, p, kill_switch_active)
+
+        notes = {"L3": note, ML_LAYER: ml_note}
+        last = {
+            "allocations": [{**alloc[layer], "hour": hour, "equity_usd": risk["equity_usd"], "risk_level": risk["risk_level"],
+                             "risk_multiplier": risk["risk_multiplier"], "kill_switch_active": kill_switch_active,
+                             "note": notes.get(layer, "")} for layer in LAYERS],
+            "intents": intents,
+            "fills": fills,
+            "positions": [{**{f: getattr(leg, f) for f in LEG_FIELDS}, "hour": hour} for leg in open_legs],
+            "ledger": ledger_records(rows, risk, hour),
+        }
+        for name, records in last.items():
+            self.out[name].extend(records)
+        self.last = last
+        self.hour, self.legs, self.ledger, self.pending = hour, open_legs, last["ledger"], intents
+
+    def tables(self) -> HourTables:
+        """Every stepped hour's tables, in hour order."""
+        return HourTables(*(frame_of(self.out[name], schema, name=name) for name, schema in _SCHEMAS.items()))
+
+    def state(self) -> BookState:
+        """The book at the end of the last stepped hour (its three tables)."""
+        if not self.last:
+            raise ValueError("no hour was stepped")
+        return BookState(self.hour, *(frame_of(self.last[name], _SCHEMAS[name], name=name)
+                                      for name in ("positions", "ledger", "intents")))
+
+
+_SCHEMAS = {"allocations": ALLOCATIONS, "intents": INTENTS, "fills": FILLS, "positions": POSITIONS, "ledger": LEDGER}
+
+
+def _new_legs(fills: list[dict], pending: list[dict], legs: list[Leg], hour: pd.Timestamp) -> list[Leg]:
+    """Legs opened by this hour's fills (their stop/target/option terms come from the intent)."""
+    known = {leg.key for leg in legs}
+    meta = None
+    out = []
+    for f in fills:
+        if not f["filled_qty"] > 0:
+            continue
+        key = (f["layer"], f["venue"], f["symbol"], str(f["leg"]).split(":", 1)[0])
+        if key in known:
+            continue
+        known.add(key)
+        meta = meta if meta is not None else {i["client_order_id"]: i for i in pending}
+        m = meta[f["client_order_id"]]
+        option = m["instrument_kind"] == "option"
+        out.append(Leg(
+            layer=f["layer"], venue=f["venue"], symbol=m["position"], instrument=f["symbol"], leg=key[3],
+            kind=m["instrument_kind"], qty=0.0, avg_entry=0.0, mark=float("nan"), unrealised_usd=0.0, realised_usd=0.0,
+            fees_usd=0.0, funding_usd=0.0, opened_hour=hour, stop=m["stop"], target=m["target"], expiry=m["expiry"],
+            strike=m["strike"], option_type=m["option_type"], iv=m["iv"], iv_as_of=m["hour"] if option else pd.NaT,
+            modelled=bool(f["modelled"]),
+        ))
+    return out
 
 
 def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
          cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams, kill_switch_active: bool = False,
          ml: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
-    """Process hour ``hour`` from the state at ``hour − 1h``.
+    """Process hour ``hour`` from the state at ``hour − 1h`` (:func:`run_book` over one hour).
 
     Parameters
     ----------
@@ -195,82 +222,22 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
         The state is not of the previous hour; a held leg has no price; funding is NaN on a
         held perp; an intent is malformed (bad quantity or price).
     """
-    if state.hour is not None and state.hour != hour - HOUR:
-        raise ValueError(f"the book's state is of {state.hour}; hour {hour} needs the state of {hour - HOUR} (run the gap first)")
-    legs = state.positions.drop(columns=["hour"], errors="ignore").reset_index(drop=True)
-    ebars = execution_bars(hour, bars, _option_specs(state.pending, legs), params)
-    held = {tuple(k): q for k, q in zip(legs[LEG_KEY].to_numpy(), legs["qty"], strict=True)} if len(legs) else {}
-    fills = fill_hour(state.pending, ebars, held, params, cancel_entries=kill_switch_active)
-    new = _new_legs(fills, state.pending, legs, hour)
-    all_legs = pd.concat([x for x in (legs, new) if len(x)], ignore_index=True) if len(new) else legs
-    after = apply_ledger(all_legs, fills, ebars, funding, hour)
-    prev = previous_total(state, params)
-    rows = ledger_rows(state.ledger, legs, after)
-    open_legs = after[after["qty"] != 0].reset_index(drop=True) if len(after) else after
-    paid = open_legs[open_legs["kind"] != "perp"] if len(open_legs) else open_legs
-    open_cost = float((paid["qty"] * paid["avg_entry"]).sum()) if len(paid) else 0.0
-    risk = _risk(rows, prev, hour, state.hour, params, open_cost)
-
-    armed = cascade
-    under = underlying_bar(bars)
-    tail_row = tail.iloc[0] if len(tail) else None
-    l3_strength = 1.0 if ((open_legs["layer"] == "L3").any() if len(open_legs) else False) or (tail_row is not None and tail_row["status"] == "ok") else 0.0
-    live = live_cascades(armed)
-    preds = no_predictions() if ml is None else ml
-    strength = {"L1": carry_strength(carry, open_legs, params), "L2": float(live["score"].max()) if len(live) else 0.0, "L3": l3_strength,
-                ML_LAYER: ml_strength(preds, params.ml)}
-    alloc = allocate(params.bankroll_usd, strength, params.allocator, risk_multiplier=risk["risk_multiplier"]).set_index("layer")
-
-    closes = bars.set_index(["venue", "symbol"])["close"] if len(bars) else pd.Series(dtype="float64")
-    wants = carry_wants(carry, open_legs, closes, float(alloc.at["L1", "budget_usd"]), params)
-    wants += cascade_wants(armed, open_legs, risk["equity_usd"], float(alloc.at["L2", "budget_usd"]), params)
-    hw, note = hedge_wants(tail_row, open_legs, None if under is None else float(under["close"]), hour,
-                           float(alloc.at["L3", "theta_budget_usd"]), float(alloc.at["L3", "budget_usd"]), params)
-    wants += hw
-    reference = {(v, s): float(c) for (v, s), c in ebars.set_index(["venue", "symbol"])["close"].items()}
-    mw, ml_note = ml_wants(preds, open_legs, reference, hour, risk["equity_usd"], float(alloc.at[ML_LAYER, "budget_usd"]),
-                           risk["risk_level"], params)
-    wants += mw
-    if tail_row is not None and tail_row["status"] == "ok":
-        for leg in ("put", "call"):
-            reference[("deribit", str(tail_row[f"{leg}_instrument"]))] = float(tail_row[f"{leg}_ask_usd"])
-    known = set(bars["symbol"]) | set(open_legs["symbol"] if len(open_legs) else [])
-    if tail_row is not None and tail_row["status"] == "ok":
-        known.add(strangle_symbol(str(tail_row["currency"]), pd.Timestamp(tail_row["expiry"])))
-    intents = hour_intents(wants, hour, reference, open_legs, known, params, kill_switch_active)
-
-    positions = conform(open_legs.assign(hour=hour), POSITIONS, name="positions") if len(open_legs) else empty(POSITIONS)
-    ledger = conform(ledger_frame(rows, risk, hour), LEDGER, name="ledger")
-    intents = conform(intents, INTENTS, name="intents")
-    allocations = alloc.reset_index().assign(hour=hour, equity_usd=risk["equity_usd"], risk_level=risk["risk_level"],
-                                             risk_multiplier=risk["risk_multiplier"], kill_switch_active=kill_switch_active,
-                                             note=[{"L3": note, ML_LAYER: ml_note}.get(layer, "") for layer in LAYERS])
-    fills = conform(fills, FILLS, name="fills") if len(fills) else empty(FILLS)
-    out = HourTables(conform(allocations, ALLOCATIONS, name="allocations"), intents, fills, positions, ledger)
-    return out, BookState(hour, positions, ledger, intents)
+    return run_book(state, pd.DatetimeIndex([hour]), bars, funding, carry, cascade, tail, params,
+                    kill_switch_from=hour if kill_switch_active else None, ml=ml)
 
 
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
              cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams,
              kill_switch_from: pd.Timestamp | None = None, ml: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
-    """Step through ``hours`` in order; returns every table concatenated and the final state.
+    """Step through ``hours`` in order; returns every table and the final state.
 
     ``kill_switch_from``: the kill switch holds entries from that hour on (a trip caused by hour H's
     data holds hour H and later, not the hours before it); None: not tripped. ``ml``: the
     ``model_predictions_1h`` rows of the range (None: no predictions; the sleeve opens nothing and
     only sells what it holds).
     """
-    def by_hour(df: pd.DataFrame) -> dict:
-        return dict(tuple(df.groupby("hour", sort=False))) if len(df) else {}
-
-    inputs = (bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml)
-    groups = [by_hour(df) for df in inputs]
-    empties = [df.iloc[0:0] for df in inputs]
-    parts: list[HourTables] = []
+    inputs = RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params)
+    book = RangeBook(state, inputs, params)
     for hour in hours:
-        b, f, c, a, t, m = (g.get(hour, e) for g, e in zip(groups, empties, strict=True))
-        blocked = kill_switch_from is not None and hour >= kill_switch_from
-        out, state = step(state, hour, b, f, c, a, t, params, blocked, ml=m)
-        parts.append(out)
-    return HourTables(*(pd.concat([getattr(p, name) for p in parts], ignore_index=True)
-                        for name in ("allocations", "intents", "fills", "positions", "ledger"))), state
+        book.step(hour, kill_switch_from is not None and hour >= kill_switch_from)
+    return book.tables(), book.state()

@@ -24,15 +24,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from quant.book.legs import Leg, array_sum
 from quant.book.orders import ML_LAYER
 from quant.book.params import HOUR, L3_VENUE, BookParams, spot_symbol, strangle_symbol
 from quant.book.risk import position_size, trade_risk_pct
 from quant.cascade.ladder import build_ladder
 from quant.cascade.params import SIDE_OF_DIRECTION
-from quant.ml.sizing import HELD_COLUMNS, ml_targets
+from quant.ml.sizing import ml_decisions
 from quant.options.hedge import IvMark, StranglePosition, decide_roll, value_strangle_by_model
 
 
@@ -67,54 +67,54 @@ def _close_side(qty: float) -> str:
 # -- L1 -------------------------------------------------------------------------------------
 
 
-def carry_strength(carry: pd.DataFrame, legs: pd.DataFrame, params: BookParams) -> float:
-    """L1 signal strength: units held and not exiting plus new entry candidates, over the max (10)."""
-    units = legs[(legs["layer"] == "L1") & (legs["leg"] == "perp")]
-    held = set(zip(units["venue"], units["symbol"], strict=True))
-    if carry.empty:
-        return min(1.0, len(held) / params.carry.max_positions)
-    keys = list(zip(carry["venue"], carry["symbol"], strict=True))
-    exiting = {k for k, e in zip(keys, carry["exit"].astype(bool), strict=True) if e and k in held}
-    new = {k for k, e in zip(keys, carry["entry"].astype(bool), strict=True) if e and k not in held}
+def carry_strength(carry: list[dict], legs: list[Leg], params: BookParams) -> float:
+    """L1 signal strength: units held and not exiting plus new entry candidates, over the max (10).
+
+    ``carry``: the hour's scan rows that say entry or exit (the others change nothing).
+    """
+    held = {(u.venue, u.symbol) for u in legs if u.layer == "L1" and u.leg == "perp"}
+    exiting = {(c["venue"], c["symbol"]) for c in carry if bool(c["exit"])} & held
+    new = {(c["venue"], c["symbol"]) for c in carry if bool(c["entry"])} - held
     return min(1.0, (len(held - exiting) + len(new)) / params.carry.max_positions)
 
 
-def carry_wants(carry: pd.DataFrame, legs: pd.DataFrame, closes: pd.Series, budget_usd: float,
+def carry_wants(carry: list[dict], legs: list[Leg], closes: Mapping[tuple[str, str], float], budget_usd: float,
                 params: BookParams) -> list[Want]:
-    """L1 exits and entries."""
+    """L1 exits and entries (``carry``: the hour's scan rows that say entry or exit)."""
     out: list[Want] = []
-    held = legs[legs["layer"] == "L1"]
-    sig = carry.set_index(["venue", "symbol"]) if len(carry) else carry
-    units = held[held["leg"] == "perp"]
+    held = [leg for leg in legs if leg.layer == "L1"]
+    sig = {(c["venue"], c["symbol"]): c for c in carry}
+    units = [leg for leg in held if leg.leg == "perp"]
     exiting: set[tuple[str, str]] = set()
-    for u in units.itertuples(index=False):
+    for u in units:
         key = (u.venue, u.symbol)
-        if key in sig.index and bool(sig.loc[key, "exit"]):
+        if key in sig and bool(sig[key]["exit"]):
             exiting.add(key)
-            why = f"carry exit: {sig.loc[key, 'reason']}"
-            for leg in held[(held["venue"] == u.venue) & (held["symbol"] == u.symbol)].itertuples(index=False):
-                out.append(Want("L1", leg.venue, leg.instrument, leg.symbol, leg.leg, _close_side(leg.qty), abs(leg.qty),
-                                "market", None, why, True, leg.kind))
-    held_keys = {(u.venue, u.symbol) for u in units.itertuples(index=False)}
+            why = f"carry exit: {sig[key]['reason']}"
+            for leg in held:
+                if leg.venue == u.venue and leg.symbol == u.symbol:
+                    out.append(Want("L1", leg.venue, leg.instrument, leg.symbol, leg.leg, _close_side(leg.qty), abs(leg.qty),
+                                    "market", None, why, True, leg.kind))
+    held_keys = {(u.venue, u.symbol) for u in units}
     keep = len(held_keys - exiting)
     p = params.carry
     unit_usd = budget_usd * p.weight_per_position
-    cands = carry[carry["entry"].astype(bool)] if len(carry) else carry
-    cands = cands.loc[np.array([(v, s) not in held_keys for v, s in zip(cands["venue"], cands["symbol"], strict=True)], dtype=bool)]
-    cands = cands.sort_values(["funding_apr", "venue", "symbol"], ascending=[False, True, True], kind="stable")
-    held_usd = float((units["qty"].abs() * units["mark"]).sum()) if len(units) else 0.0
+    cands = sorted((c for c in carry if bool(c["entry"]) and (c["venue"], c["symbol"]) not in held_keys),
+                   key=lambda c: (math.isnan(c["funding_apr"]), -c["funding_apr"] if not math.isnan(c["funding_apr"]) else 0.0,
+                                  c["venue"], c["symbol"]))
+    held_usd = array_sum(abs(u.qty) * u.mark for u in units)
     room = max(0.0, budget_usd - held_usd)
     slots = p.max_positions - keep
-    for c in cands.itertuples(index=False):
+    for c in cands:
         if slots <= 0 or room + 1e-9 < unit_usd or unit_usd <= 0:
             break
-        price = float(closes.get((c.venue, c.symbol), math.nan))
+        price = float(closes.get((c["venue"], c["symbol"]), math.nan))
         if not (math.isfinite(price) and price > 0):
             continue
         qty = unit_usd / price
-        why = f"carry entry: funding {c.funding_apr:.1%} APR, 24h volume {c.volume_24h_usd / 1e6:,.0f}M"
-        out.append(Want("L1", c.venue, c.symbol, c.symbol, "perp", "sell", qty, "market", None, why))
-        out.append(Want("L1", c.venue, spot_symbol(c.symbol), c.symbol, "spot", "buy", qty, "market", None,
+        why = f"carry entry: funding {c['funding_apr']:.1%} APR, 24h volume {c['volume_24h_usd'] / 1e6:,.0f}M"
+        out.append(Want("L1", c["venue"], c["symbol"], c["symbol"], "perp", "sell", qty, "market", None, why))
+        out.append(Want("L1", c["venue"], spot_symbol(c["symbol"]), c["symbol"], "spot", "buy", qty, "market", None,
                         why + "; spot leg modelled from the perp", kind="spot"))
         slots -= 1
         room -= unit_usd
@@ -131,33 +131,32 @@ def live_cascades(armed: pd.DataFrame) -> pd.DataFrame:
     return armed[armed["armed"].astype(bool) & armed["direction"].isin(list(SIDE_OF_DIRECTION))]
 
 
-def cascade_wants(armed: pd.DataFrame, legs: pd.DataFrame, equity: float, budget_usd: float,
+def cascade_wants(live: list[dict], legs: list[Leg], equity: float, budget_usd: float,
                   params: BookParams) -> list[Want]:
-    """L2 resting rungs while armed, and the stop + target of every held rung."""
+    """L2 resting rungs while armed (``live``: the hour's :func:`live_cascades` rows), and the stop + target of every held rung."""
     out: list[Want] = []
-    held = legs[legs["layer"] == "L2"]
-    for leg in held.itertuples(index=False):
+    held = [leg for leg in legs if leg.layer == "L2"]
+    for leg in held:
         side = _close_side(leg.qty)
         out.append(Want("L2", leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:stop", side, abs(leg.qty), "stop",
                         float(leg.stop), f"stop of {leg.leg}", True))
         out.append(Want("L2", leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:target", side, abs(leg.qty), "limit",
                         float(leg.target), f"target of {leg.leg}", True))
-    live = live_cascades(armed)
     if budget_usd <= 0:
         return out
-    for row in live.itertuples(index=False):
-        have = set(held.loc[(held["venue"] == row.venue) & (held["symbol"] == row.symbol), "leg"])
-        ladder = build_ladder(float(row.close), budget_usd, str(row.direction), params.cascade)
-        risk_pct = trade_risk_pct(float(row.rv_24h), params.l2_target_rv, params.risk)
-        sizes = dict(zip(range(1, len(params.cascade.sizes) + 1), params.cascade.sizes, strict=True))
+    sizes = dict(zip(range(1, len(params.cascade.sizes) + 1), params.cascade.sizes, strict=True))
+    for row in live:
+        have = {leg.leg for leg in held if leg.venue == row["venue"] and leg.symbol == row["symbol"]}
+        ladder = build_ladder(float(row["close"]), budget_usd, str(row["direction"]), params.cascade)
+        risk_pct = trade_risk_pct(float(row["rv_24h"]), params.l2_target_rv, params.risk)
         for rung in ladder.rungs:
             leg = f"rung{rung.rung}"
             if leg in have:
                 continue
             qty = min(rung.qty, position_size(equity, rung.limit, rung.stop, risk_pct * sizes[rung.rung]))
-            why = (f"cascade score {row.score:.2f} ({row.direction}), rung {rung.rung} at {rung.limit:.6g}, "
+            why = (f"cascade score {row['score']:.2f} ({row['direction']}), rung {rung.rung} at {rung.limit:.6g}, "
                    f"stop {rung.stop:.6g}, target {rung.target:.6g} ({rung.reward_risk:.1f}:1)")
-            out.append(Want("L2", row.venue, row.symbol, row.symbol, leg, rung.side, qty, "limit", rung.limit, why,
+            out.append(Want("L2", row["venue"], row["symbol"], row["symbol"], leg, rung.side, qty, "limit", rung.limit, why,
                             stop=rung.stop, target=rung.target))
     return out
 
@@ -165,27 +164,27 @@ def cascade_wants(armed: pd.DataFrame, legs: pd.DataFrame, equity: float, budget
 # -- L3 -------------------------------------------------------------------------------------
 
 
-def held_strangle(legs: pd.DataFrame) -> StranglePosition | None:
+def held_strangle(legs: list[Leg]) -> StranglePosition | None:
     """The held strangle rebuilt from its two legs (None when no hedge is held)."""
-    held = legs[legs["layer"] == "L3"]
-    if held.empty:
+    held = [leg for leg in legs if leg.layer == "L3"]
+    if not held:
         return None
-    put, call = held[held["option_type"] == "P"], held[held["option_type"] == "C"]
+    put, call = [x for x in held if x.option_type == "P"], [x for x in held if x.option_type == "C"]
     if len(put) != 1 or len(call) != 1:
-        raise ValueError(f"L3 must hold exactly one put and one call, holds {held['instrument'].tolist()}")
-    p, c = put.iloc[0], call.iloc[0]
-    premium = float(p["qty"] * p["avg_entry"] + c["qty"] * c["avg_entry"])
-    return StranglePosition(currency=str(p["symbol"]).split("-")[0], expiry=pd.Timestamp(p["expiry"]),
-                            put_strike=float(p["strike"]), call_strike=float(c["strike"]), contracts=float(p["qty"]),
+        raise ValueError(f"L3 must hold exactly one put and one call, holds {[x.instrument for x in held]}")
+    p, c = put[0], call[0]
+    premium = float(p.qty * p.avg_entry + c.qty * c.avg_entry)
+    return StranglePosition(currency=str(p.symbol).split("-")[0], expiry=pd.Timestamp(p.expiry),
+                            put_strike=float(p.strike), call_strike=float(c.strike), contracts=float(p.qty),
                             premium_usd=premium,
-                            entry_iv=IvMark(float(p["iv"]), float(c["iv"]), pd.Timestamp(p["iv_as_of"]), "entry IV (modelled chain)"))
+                            entry_iv=IvMark(float(p.iv), float(c.iv), pd.Timestamp(p.iv_as_of), "entry IV (modelled chain)"))
 
 
-def hedge_wants(tail: pd.Series | None, legs: pd.DataFrame, underlying_close: float | None, hour: pd.Timestamp,
+def hedge_wants(tail: Mapping | None, legs: list[Leg], underlying_close: float | None, hour: pd.Timestamp,
                 theta_budget_usd: float, budget_usd: float, params: BookParams) -> tuple[list[Want], str]:
-    """L3 roll / entry; returns the wants and a sentence on the hedge."""
+    """L3 roll / entry (``tail``: the hour's ``tail_hedge_signals_1h`` row); returns the wants and a sentence on the hedge."""
     out: list[Want] = []
-    held = legs[legs["layer"] == "L3"]
+    held = [leg for leg in legs if leg.layer == "L3"]
     position = held_strangle(legs)
     note = "no hedge held"
     if position is not None:
@@ -193,10 +192,10 @@ def hedge_wants(tail: pd.Series | None, legs: pd.DataFrame, underlying_close: fl
             return out, "hedge held; no underlying price this hour, no decision"
         val = value_strangle_by_model(position, underlying_close, hour + HOUR)
         decision = decide_roll(val.dte_days, val.put_delta, val.call_delta, val.value_usd, position.premium_usd, params.roll)
-        note = f"hedge {held['symbol'].iloc[0]}: {decision.reason.value} ({decision.detail}), modelled value {val.value_usd:,.0f} USD"
+        note = f"hedge {held[0].symbol}: {decision.reason.value} ({decision.detail}), modelled value {val.value_usd:,.0f} USD"
         if not decision.roll:
             return out, note
-        for leg in held.itertuples(index=False):
+        for leg in held:
             out.append(Want("L3", leg.venue, leg.instrument, leg.symbol, leg.leg, "sell", abs(leg.qty), "market", None,
                             f"roll: {decision.reason.value} ({decision.detail})", True, "option", expiry=pd.Timestamp(leg.expiry),
                             strike=float(leg.strike), option_type=str(leg.option_type), iv=float(leg.iv)))
@@ -231,32 +230,35 @@ def hedge_wants(tail: pd.Series | None, legs: pd.DataFrame, underlying_close: fl
 ML_LEG = "long"
 
 
-def ml_wants(predictions: pd.DataFrame, legs: pd.DataFrame, spot_closes: Mapping[tuple[str, str], float],
+def ml_wants(predictions: list[dict], reasons: list[str], legs: list[Leg], spot_closes: Mapping[tuple[str, str], float],
              hour: pd.Timestamp, equity: float, budget_usd: float, risk_level: str,
              params: BookParams) -> tuple[list[Want], str]:
     """ML exits and entries from the hour's predictions; returns the wants and a sentence on the sleeve.
 
-    ``spot_closes`` maps (venue, spot instrument) to the hour's modelled spot close (the execution
-    bars); ``budget_usd`` is the allocator's budget for the layer; ``risk_level`` the ladder's level.
+    ``predictions``: the hour's ``model_predictions_1h`` rows, ``reasons`` their
+    ``quant.ml.sizing.signal_reasons``; ``spot_closes`` maps (venue, spot instrument) to the
+    hour's modelled spot close (the execution bars); ``budget_usd`` is the allocator's budget for
+    the layer; ``risk_level`` the ladder's level.
     """
-    held_legs = legs[legs["layer"] == ML_LAYER] if len(legs) else legs
-    held = (held_legs.loc[:, HELD_COLUMNS] if len(held_legs) else pd.DataFrame(columns=HELD_COLUMNS))
-    instrument = dict(zip(zip(held_legs["venue"], held_legs["symbol"], strict=True), held_legs["instrument"], strict=True)) if len(held_legs) else {}
-    if predictions.empty and held.empty:
+    held = [leg for leg in legs if leg.layer == ML_LAYER]
+    if not predictions and not held:
         return [], "ML: no predictions, nothing held"
-    keys = list(zip(predictions["venue"], predictions["symbol"], strict=True)) if len(predictions) else []
-    prices = pd.Series({k: float(spot_closes.get((k[0], spot_symbol(k[1])), math.nan)) for k in keys}, dtype="float64")
-    targets = ml_targets(predictions, held, prices, hour, equity, params.bankroll_usd, risk_level, params.ml, budget_usd)
+    instrument = {(leg.venue, leg.symbol): leg.instrument for leg in held}
+    prices = {(r["venue"], r["symbol"]): float(spot_closes.get((r["venue"], spot_symbol(r["symbol"])), math.nan))
+              for r in predictions}
+    targets = ml_decisions(predictions, reasons, held, prices, hour, equity, params.bankroll_usd, risk_level, params.ml,
+                           budget_usd)
     out: list[Want] = []
-    for t in targets.itertuples(index=False):
-        if t.action == "exit":
-            out.append(Want(ML_LAYER, t.venue, instrument[(t.venue, t.symbol)], t.symbol, ML_LEG, "sell", float(t.qty),
-                            "market", None, t.reason, True, "spot"))
-        elif t.action == "enter":
-            out.append(Want(ML_LAYER, t.venue, spot_symbol(t.symbol), t.symbol, ML_LEG, "buy", float(t.qty), "market", None,
-                            f"{t.reason}; spot modelled from the perp", kind="spot", stop=float(t.stop),
-                            expiry=pd.Timestamp(t.expiry)))
-    counts = targets["action"].value_counts()
-    note = (f"ML: {counts.get('enter', 0)} entries, {counts.get('exit', 0)} exits, {counts.get('hold', 0)} held, "
-            f"{counts.get('skip', 0)} predictions not traded")
+    counts = {"enter": 0, "exit": 0, "hold": 0, "skip": 0}
+    for t in targets:
+        counts[t["action"]] += 1
+        if t["action"] == "exit":
+            out.append(Want(ML_LAYER, t["venue"], instrument[(t["venue"], t["symbol"])], t["symbol"], ML_LEG, "sell",
+                            float(t["qty"]), "market", None, t["reason"], True, "spot"))
+        elif t["action"] == "enter":
+            out.append(Want(ML_LAYER, t["venue"], spot_symbol(t["symbol"]), t["symbol"], ML_LEG, "buy", float(t["qty"]), "market",
+                            None, f"{t['reason']}; spot modelled from the perp", kind="spot", stop=float(t["stop"]),
+                            expiry=pd.Timestamp(t["expiry"])))
+    note = (f"ML: {counts['enter']} entries, {counts['exit']} exits, {counts['hold']} held, "
+            f"{counts['skip']} predictions not traded")
     return out, note

@@ -198,12 +198,31 @@ def ml_targets(predictions: pd.DataFrame, held: pd.DataFrame, prices: pd.Series,
     not held (``enter`` / ``skip``), in that order; exits and entries carry ``qty`` and ``price``.
     """
     p = params or MlSleeveParams()
-    _check_level(risk_level)
-    if not all(math.isfinite(x) and x > 0 for x in (equity, bankroll)):
-        raise ValueError(f"equity and bankroll must be positive amounts, got {equity} and {bankroll}")
+    _check_inputs(risk_level, equity, bankroll)
     preds = _hour_rows(predictions, hour)
-    why = signal_reasons(preds, p)
-    by_key = {(v, s): i for i, (v, s) in enumerate(zip(preds["venue"], preds["symbol"], strict=True))}
+    why = signal_reasons(preds, p).tolist()
+    rows = ml_decisions(preds.to_dict("records"), why, list(held.itertuples(index=False)), prices, hour, equity, bankroll,
+                        risk_level, p, budget_usd)
+    return pd.DataFrame(rows, columns=TARGET_COLUMNS).astype(
+        {"qty": "float64", "price": "float64", "notional_usd": "float64", "stop": "float64",
+         "probability": "float64", "expected_return": "float64"})
+
+
+def _candidate_order(row: dict) -> tuple:
+    """Best expected return first, then probability, venue, symbol; a missing number sorts last (as pandas does)."""
+    er, pr = float(row["expected_return"]), float(row["probability"])
+    return (math.isnan(er), 0.0 if math.isnan(er) else -er, math.isnan(pr), 0.0 if math.isnan(pr) else -pr,
+            row["venue"], row["symbol"])
+
+
+def ml_decisions(preds: list[dict], why: list[str], held: list, prices, hour: pd.Timestamp, equity: float, bankroll: float,
+                 risk_level: str, params: MlSleeveParams, budget_usd: float = math.inf) -> list[dict]:
+    """:func:`ml_targets` on records: the hour's prediction rows (dicts) with their :func:`signal_reasons`,
+    the held positions (objects with ``HELD_COLUMNS`` attributes) and ``prices.get((venue, symbol))``;
+    one dict per ``TARGET_COLUMNS`` row, in :func:`ml_targets`' order."""
+    p = params
+    _check_inputs(risk_level, equity, bankroll)
+    by_key = {(r["venue"], r["symbol"]): i for i, r in enumerate(preds)}
     rows, held_keys = _held_rows(held, preds, why, by_key, hour, p)
     exposure = sum(r["notional_usd"] for r in rows)
     clusters: dict[str, float] = {}
@@ -213,21 +232,19 @@ def ml_targets(predictions: pd.DataFrame, held: pd.DataFrame, prices: pd.Series,
                  cluster_cap=bankroll * p.max_cluster_pct, clusters=clusters, slots=p.max_positions - len(rows),
                  minimum=bankroll * p.min_position_pct)
     blocked = _entry_block(risk_level, budget_usd)
-    order = preds.assign(sizing_reason=why.to_numpy()).sort_values(
-        ["expected_return", "probability", "venue", "symbol"], ascending=[False, False, True, True], kind="stable")
-    for r in order.itertuples(index=False):
-        if (r.venue, r.symbol) in held_keys:
+    order = sorted(range(len(preds)), key=lambda i: _candidate_order(preds[i]))
+    for i in order:
+        r = preds[i]
+        if (r["venue"], r["symbol"]) in held_keys:
             continue
         base = _base_row(r, p)
-        price = float(prices.get((r.venue, r.symbol), math.nan))
-        reason = r.sizing_reason or blocked or ("no price at the hour's close" if not (math.isfinite(price) and price > 0) else "")
+        price = float(prices.get((r["venue"], r["symbol"]), math.nan))
+        reason = why[i] or blocked or ("no price at the hour's close" if not (math.isfinite(price) and price > 0) else "")
         if reason:
             rows.append({**base, "action": "skip", "reason": reason})
             continue
         rows.append(room.size(base, r, price, equity, risk_pct_at(risk_level, p), hour, p))
-    return pd.DataFrame(rows, columns=TARGET_COLUMNS).astype(
-        {"qty": "float64", "price": "float64", "notional_usd": "float64", "stop": "float64",
-         "probability": "float64", "expected_return": "float64"})
+    return rows
 
 
 @dataclass
@@ -244,7 +261,7 @@ class _Room:
              p: MlSleeveParams) -> dict:
         if self.slots <= 0:
             return {**base, "action": "skip", "reason": f"already {p.max_positions} positions"}
-        frac = stop_fraction(float(r.sigma_1h), float(r.horizon_h), p)
+        frac = stop_fraction(float(r["sigma_1h"]), float(r["horizon_h"]), p)
         wanted = equity * risk_pct / frac
         left_cluster = self.cluster_cap - self.clusters.get(base["cluster"], 0.0)
         notional = min(wanted, self.cap, left_cluster)
@@ -256,14 +273,20 @@ class _Room:
         self.slots -= 1
         cut = "" if notional >= wanted else " (cut to the caps)"
         return {**base, "action": "enter", "qty": notional / price, "price": price, "notional_usd": notional,
-                "stop": price * (1.0 - frac) if frac < 1.0 else math.nan, "expiry": hour + int(r.horizon_h) * HOUR,
-                "reason": (f"ML entry: p {r.probability:.2f}, expected {r.expected_return:+.2%} net, risk {risk_pct:.1%} of equity "
+                "stop": price * (1.0 - frac) if frac < 1.0 else math.nan, "expiry": hour + int(r["horizon_h"]) * HOUR,
+                "reason": (f"ML entry: p {r['probability']:.2f}, expected {r['expected_return']:+.2%} net, risk {risk_pct:.1%} of equity "
                            f"at a {frac:.2%} stop -> {notional:,.0f} USD{cut}")}
 
 
 def _check_level(risk_level: str) -> None:
     if risk_level not in RISK_LEVELS:
         raise ValueError(f"risk_level must be one of {RISK_LEVELS}, got {risk_level!r}")
+
+
+def _check_inputs(risk_level: str, equity: float, bankroll: float) -> None:
+    _check_level(risk_level)
+    if not all(math.isfinite(x) and x > 0 for x in (equity, bankroll)):
+        raise ValueError(f"equity and bankroll must be positive amounts, got {equity} and {bankroll}")
 
 
 def _entry_block(risk_level: str, budget_usd: float) -> str:
@@ -286,34 +309,34 @@ def _hour_rows(predictions: pd.DataFrame, hour: pd.Timestamp) -> pd.DataFrame:
     return preds
 
 
-def _base_row(r, p: MlSleeveParams) -> dict:
-    return {"venue": r.venue, "symbol": r.symbol, "action": "skip", "qty": math.nan, "price": math.nan, "notional_usd": 0.0,
-            "stop": math.nan, "expiry": pd.NaT, "cluster": cluster_of(str(r.symbol), float(r.corr_btc_7d), p),
-            "probability": float(r.probability), "expected_return": float(r.expected_return), "reason": ""}
+def _base_row(r: dict, p: MlSleeveParams) -> dict:
+    return {"venue": r["venue"], "symbol": r["symbol"], "action": "skip", "qty": math.nan, "price": math.nan, "notional_usd": 0.0,
+            "stop": math.nan, "expiry": pd.NaT, "cluster": cluster_of(str(r["symbol"]), float(r["corr_btc_7d"]), p),
+            "probability": float(r["probability"]), "expected_return": float(r["expected_return"]), "reason": ""}
 
 
-def _held_rows(held: pd.DataFrame, preds: pd.DataFrame, why: pd.Series, by_key: dict, hour: pd.Timestamp,
+def _held_rows(held: list, preds: list[dict], why: list[str], by_key: dict, hour: pd.Timestamp,
                p: MlSleeveParams) -> tuple[list[dict], set]:
     rows, keys = [], set()
-    for h in held.itertuples(index=False):
+    for h in held:
         key = (h.venue, h.symbol)
         keys.add(key)
         i = by_key.get(key)
-        pred = preds.iloc[i] if i is not None else None
+        pred = preds[i] if i is not None else None
         corr = float(pred["corr_btc_7d"]) if pred is not None else math.nan
         row = {"venue": h.venue, "symbol": h.symbol, "action": "hold", "qty": float(h.qty), "price": float(h.mark),
                "notional_usd": float(h.qty) * float(h.mark), "stop": float(h.stop), "expiry": h.expiry,
                "cluster": cluster_of(str(h.symbol), corr, p),
                "probability": math.nan if pred is None else float(pred["probability"]),
                "expected_return": math.nan if pred is None else float(pred["expected_return"]), "reason": "held"}
-        exit_why = _exit_reason(h, pred, "" if i is None else str(why.iloc[i]), hour, p)
+        exit_why = _exit_reason(h, pred, "" if i is None else str(why[i]), hour, p)
         if exit_why:
             row.update(action="exit", reason=exit_why)
         rows.append(row)
     return rows, keys
 
 
-def _exit_reason(h, pred: pd.Series | None, entry_why: str, hour: pd.Timestamp, p: MlSleeveParams) -> str:
+def _exit_reason(h, pred: dict | None, entry_why: str, hour: pd.Timestamp, p: MlSleeveParams) -> str:
     stop = float(h.stop)
     if math.isfinite(stop) and float(h.mark) <= stop:
         return f"ML exit: stop {stop:.6g} hit (close {float(h.mark):.6g})"

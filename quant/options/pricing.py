@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import brentq
-from scipy.stats import norm
+from scipy.special import ndtr
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -41,6 +41,8 @@ IV_UPPER = 20.0
 #: brentq absolute tolerance on σ; price error is then ≈ vega·1e-12 (far below any tick).
 IV_XTOL = 1e-12
 SQRT2 = math.sqrt(2.0)
+#: √(2π), the normal density's constant (``scipy.stats`` spells it ``_norm_pdf_C``).
+NORM_PDF_C = math.sqrt(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def gbs_price(
         df_s = s * np.exp((b - r) * t)
         df_k = k * np.exp(-r * t)
         model = np.where(
-            call, df_s * norm.cdf(d1) - df_k * norm.cdf(d2), df_k * norm.cdf(-d2) - df_s * norm.cdf(-d1)
+            call, df_s * ndtr(d1) - df_k * ndtr(d2), df_k * ndtr(-d2) - df_s * ndtr(-d1)
         )
         intrinsic = np.where(call, np.maximum(df_s - df_k, 0.0), np.maximum(df_k - df_s, 0.0))
     price = np.where(np.isnan(sig_rt), intrinsic, model)
@@ -168,13 +170,13 @@ def gbs_greeks(
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         carry_df = np.exp((b - r) * t)
         df_k = k * np.exp(-r * t)
-        pdf = norm.pdf(d1)
-        delta = np.where(call, carry_df * norm.cdf(d1), carry_df * (norm.cdf(d1) - 1.0))
+        pdf = _norm_pdf(d1)
+        delta = np.where(call, carry_df * ndtr(d1), carry_df * (ndtr(d1) - 1.0))
         gamma = carry_df * pdf / (s * sig_rt)
         vega = s * carry_df * pdf * np.sqrt(t) * VOL_POINT
         decay = -s * carry_df * pdf * v / (2.0 * np.sqrt(t))
-        theta_call = decay - (b - r) * s * carry_df * norm.cdf(d1) - r * df_k * norm.cdf(d2)
-        theta_put = decay + (b - r) * s * carry_df * norm.cdf(-d1) + r * df_k * norm.cdf(-d2)
+        theta_call = decay - (b - r) * s * carry_df * ndtr(d1) - r * df_k * ndtr(d2)
+        theta_put = decay + (b - r) * s * carry_df * ndtr(-d1) + r * df_k * ndtr(-d2)
         theta = np.where(call, theta_call, theta_put) / DAYS_PER_YEAR
     defined = ~np.isnan(sig_rt) & _valid_inputs(s, k, t, v)
     return Greeks(
@@ -241,6 +243,11 @@ def no_arbitrage_bounds(
     lower = np.where(call, np.maximum(df_s - df_k, 0.0), np.maximum(df_k - df_s, 0.0))
     upper = np.where(call, df_s, df_k)
     return lower, upper
+
+
+def _norm_pdf(x: FloatArray) -> FloatArray:
+    """Standard normal density, as ``scipy.stats.norm.pdf`` computes it (without its argument checks, ~50× the cost)."""
+    return np.exp(-(x**2) / 2.0) / NORM_PDF_C
 
 
 def _norm_cdf(x: float) -> float:
