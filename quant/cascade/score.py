@@ -48,6 +48,7 @@ from quant.cascade.params import (  # noqa: F401 - re-exported names of the laye
     _check_score_params,
     trailing_windows,
 )
+from quant.cascade.window_kernels import observed_counts, window_rank_counts, window_sum_squares
 from quant.ramps import linear_ramp  # noqa: F401 - part of this module's API
 
 
@@ -66,9 +67,8 @@ def oi_percentile_rank(oi_usd: ArrayLike, window: int) -> tuple[np.ndarray, np.n
     with data in the window. ``rank`` is NaN where the current value is missing.
     """
     values = np.asarray(oi_usd, dtype="float64")
-    windows = trailing_windows(values, window)
-    n = np.isfinite(windows).sum(axis=-1)
-    at_or_below = (windows <= values[..., None]).sum(axis=-1)
+    at_or_below, n = window_rank_counts(values.reshape(len(values), -1), window)  # integers: any order is exact
+    at_or_below, n = at_or_below.reshape(values.shape), n.reshape(values.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         rank = PERCENT * at_or_below / n
     return np.where(np.isfinite(values), rank, np.nan), n
@@ -84,10 +84,14 @@ def realised_vol(close: ArrayLike, window: int, min_returns: int) -> np.ndarray:
     c = np.where(c > 0, c, np.nan)
     returns = np.full_like(c, np.nan)
     returns[1:] = np.log(c[1:] / c[:-1])
-    windows = trailing_windows(returns, window)
-    n = np.isfinite(windows).sum(axis=-1)
+    if returns.ndim == 2 and returns.shape[1] > 1 and returns.flags.c_contiguous:
+        total, n = window_sum_squares(returns, window)  # numpy's own summation order here (window_kernels)
+    else:
+        windows = trailing_windows(returns, window)
+        n = np.isfinite(windows).sum(axis=-1)
+        total = np.nansum(windows * windows, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rv = np.sqrt(np.nansum(windows * windows, axis=-1) / n)
+        rv = np.sqrt(total / n)
     return np.where(n >= min_returns, rv, np.nan)
 
 
@@ -166,7 +170,7 @@ def cascade_scores(
     rank, n_oi = oi_percentile_rank(oi_wide, p.oi_window_h)
     rv_short = realised_vol(close_wide, p.vol_short_h, p.vol_min_returns_short)[at_px]
     rv_long = realised_vol(close_wide, p.vol_long_h, p.vol_min_returns_long)[at_px]
-    n_px = trailing_windows(np.isfinite(close_wide).astype("float64"), p.vol_long_h + 1).sum(axis=-1)[at_px]
+    n_px = observed_counts(close_wide, p.vol_long_h + 1)[at_px]
     rank, n_oi = rank[at_oi], n_oi[at_oi]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(rv_long > 0, rv_short / rv_long, np.nan)
