@@ -1,9 +1,10 @@
-"""The allocator: bankroll-% budgets for L1/L2/L3/ML, base 40/25/15/20 shifted by signal strength.
+"""The allocator: bankroll-% budgets for L1/L2/L3/ML/ST, base 25/25/15/20/15 shifted by signal strength.
 
 Every amount is ``bankroll_usd × a percentage``: bumping the bankroll is the only change needed to
 grow. Each hour the layers report a signal strength in [0, 1] (L1: how much of the carry book the
 scanner fills with eligible symbols; L2: the cascade score while armed; L3: 1 while a hedge is
-wanted; ML: the best probability among the hour's predictions that may trade). The split of the
+wanted; ML: the best probability among the hour's predictions that may trade; ST: the best
+confidence among the strategies' decisions, 1 while one is held). The split of the
 deployable capital is::
 
     w_l = base_l × (1 + tilt × (s_l − mean(s)))   for layers with s_l > 0, else 0
@@ -16,7 +17,9 @@ theta budget of 0.5% of bankroll (sized in ``quant.options``).
 
 The base weights: the ML sleeve (spot, long only) gets 0.20 — at most a fifth of the deployable
 capital at equal strength, 10% of the bankroll — taken from the carry layer (0.60 before it
-existed), so the L2 ladder's and the L3 premium's budgets are unchanged.
+existed), so the L2 ladder's and the L3 premium's budgets are unchanged. The strategies layer (ST:
+the registry's independent strategies, each trade risking 1% of equity, at most three at once)
+gets 0.15, taken from carry too (0.40 before): 7.5% of the bankroll at equal strength.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from quant.book.orders import LAYERS, ML_LAYER
 from quant.book.safeguards import MAX_LADDER_PCT, MAX_POSITION_PCT, MAX_TOTAL_PCT, MIN_POSITION_PCT
 from quant.ml.sizing import MlSleeveParams
 
-BASE_WEIGHTS = {"L1": 0.40, "L2": 0.25, "L3": 0.15, "ML": 0.20}
+BASE_WEIGHTS = {"L1": 0.25, "L2": 0.25, "L3": 0.15, "ML": 0.20, "ST": 0.15}
 MAX_ML_PCT = MlSleeveParams().max_exposure_pct
 TILT = 0.5
 THETA_BUDGET_PCT = 0.005

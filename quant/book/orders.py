@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-LAYERS = ("L1", "L2", "L3", "ML")
+LAYERS = ("L1", "L2", "L3", "ML", "ST")
 #: The ML sleeve: spot, long only, no leverage (``quant.ml.sizing``).
 ML_LAYER = "ML"
+#: The strategies of the registry (``quant.strategies``), traded by ``quant.book.strategy_layer``.
+STRATEGY_LAYER = "ST"
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop")
 #: Prefix of every Perpetua client order id (venues allow 32–36 characters).
@@ -55,7 +57,7 @@ class OrderIntent:
     qty : base units, > 0.
     order_type : "market", "limit" (rests at ``limit``) or "stop" (triggers at ``limit``).
     limit : limit / stop price in quote currency; None for market orders.
-    layer : "L1", "L2", "L3" or "ML"; leg : the leg within the layer ("perp", "spot", "rung1", "long", …).
+    layer : "L1", "L2", "L3", "ML" or "ST"; leg : the leg within the layer ("perp", "spot", "rung1", "long", …).
     reason : why, in words a person reads in the report.
     reduce_only : True for orders that only close exposure (never blocked by the caps).
     """

@@ -80,7 +80,8 @@ def layer_fill_params() -> dict[str, FillParams]:
     slippage); L3 options pay 1% of premium in fees and 3% slippage, a typical Deribit OTM
     half-spread. The ML sleeve's spot trades pay the sleeve's ``cost_per_trade`` (0.4%, fee and
     spread together, the cost its labels and expected returns are net of) as the fee of every buy
-    and sell, market or limit, with no further slippage.
+    and sell, market or limit, with no further slippage. The strategies (ST) pay the design's 5 bps
+    entry and 10 bps stop slippage on perp taker/maker fees (the simulator's defaults).
     """
     ml_bps = MlSleeveParams().cost_per_trade / BPS
     return {
@@ -88,7 +89,28 @@ def layer_fill_params() -> dict[str, FillParams]:
         "L2": FillParams(),
         "L3": FillParams(taker_fee_bps=100.0, entry_slippage_bps=300.0, stop_slippage_bps=300.0, max_volume_share=1.0),
         "ML": FillParams(maker_fee_bps=ml_bps, taker_fee_bps=ml_bps, entry_slippage_bps=0.0, stop_slippage_bps=0.0),
+        "ST": FillParams(entry_slippage_bps=5.0, stop_slippage_bps=10.0),
     }
+
+
+@dataclass(frozen=True)
+class StrategyLayerParams:
+    """The design's rules for strategy trades (fractions of equity; hours)."""
+
+    risk_pct: float = 0.01
+    max_positions: int = 3
+    min_reward_risk: float = 2.0
+    max_hold_h: int = 168
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.risk_pct) and 0.0 < self.risk_pct <= 0.05):
+            raise ValueError(f"risk_pct must be in (0, 0.05], got {self.risk_pct}")
+        if int(self.max_positions) != self.max_positions or self.max_positions < 0:
+            raise ValueError(f"max_positions must be a whole number >= 0, got {self.max_positions}")
+        if not self.min_reward_risk >= 2.0:
+            raise ValueError(f"min_reward_risk is at least the design's 2:1, got {self.min_reward_risk}")
+        if int(self.max_hold_h) != self.max_hold_h or self.max_hold_h < 1:
+            raise ValueError(f"max_hold_h must be a whole number of hours >= 1, got {self.max_hold_h}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,7 @@ class BookParams:
     spot_basis : the modelled spot legs (L1's hedge, the ML sleeve) are ``perp × (1 − spot_basis)`` (no spot candles).
     l2_target_rv : hourly realised vol at which an L2 trade risks the most (2%); more vol, less.
     ml : the ML sleeve's sizing (``quant.ml.sizing``).
+    strategies : the strategies layer's rules (``quant.book.strategy_layer``).
     """
 
     bankroll_usd: float = DEFAULT_BANKROLL_USD
@@ -110,6 +133,7 @@ class BookParams:
     risk: RiskParams = field(default_factory=RiskParams)
     allocator: AllocatorParams = field(default_factory=AllocatorParams)
     ml: MlSleeveParams = field(default_factory=MlSleeveParams)
+    strategies: StrategyLayerParams = field(default_factory=StrategyLayerParams)
     fills: dict[str, FillParams] = field(default_factory=layer_fill_params)
     spot_basis: float = 0.0
     l2_target_rv: float = 0.01

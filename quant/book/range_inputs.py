@@ -22,6 +22,8 @@ from quant.ml.sizing import signal_reasons
 
 BAR_FIELDS = ("venue", "symbol", "open", "high", "low", "close", "volume")
 #: The prediction columns the sleeve's sizing reads.
+#: The strategy-decision columns the strategies layer reads (``quant.strategies.DECISION_COLUMNS``).
+DECISION_FIELDS = ("hour", "venue", "symbol", "strategy", "side", "entry", "stop", "target", "confidence", "reason")
 PREDICTION_FIELDS = ("venue", "symbol", "probability", "expected_return", "sigma_1h", "corr_btc_7d", "horizon_h", "status")
 
 
@@ -40,6 +42,7 @@ class HourInputs:
     predictions: list[dict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     ml_strength: float = 0.0
+    decisions: list[dict] = field(default_factory=list)
 
 
 def _hour_slices(df: pd.DataFrame) -> dict[int, np.ndarray]:
@@ -61,7 +64,7 @@ class RangeInputs:
     """``run_book``'s inputs split by hour; :meth:`at` gives one hour's :class:`HourInputs`."""
 
     def __init__(self, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame, cascade: pd.DataFrame,
-                 tail: pd.DataFrame, ml: pd.DataFrame, params: BookParams) -> None:
+                 tail: pd.DataFrame, ml: pd.DataFrame, params: BookParams, strategies: pd.DataFrame | None = None) -> None:
         self.hours: dict[int, HourInputs] = {}
         self._bars(bars)
         self._funding(funding)
@@ -84,6 +87,8 @@ class RangeInputs:
             for h, rec in zip(slices, records_from_frame(firsts), strict=True):
                 self._at(h).tail = rec
         self._predictions(ml, params)
+        if strategies is not None and len(strategies):
+            self._decisions(strategies)
 
     def _at(self, h: int) -> HourInputs:
         hour = self.hours.get(h)
@@ -130,3 +135,13 @@ class RangeInputs:
                 seen.add(key)
             ok = [float(r["probability"]) for r, why in zip(hour.predictions, hour.reasons, strict=True) if why == ""]
             hour.ml_strength = max(ok) if ok else 0.0
+
+    def _decisions(self, strategies: pd.DataFrame) -> None:
+        """The accepted strategy decisions of each hour, best confidence first (then strategy, venue, symbol)."""
+        rows = strategies
+        if "status" in rows:
+            rows = rows[rows["status"] == "accepted"]
+        rows = rows.sort_values(["hour", "confidence", "strategy", "venue", "symbol"], ascending=[True, False, True, True, True],
+                                kind="stable").reset_index(drop=True)
+        for h, recs in _group(records_from_frame(rows.loc[:, list(DECISION_FIELDS)]), _hour_slices(rows)).items():
+            self._at(h).decisions = recs

@@ -16,8 +16,9 @@ Hour ``H`` (its bar opens at H and closes at H+1h) is processed as:
 5. **intents** — what each layer wants (``quant.book.wants``), screened by
    ``quant.book.safeguards`` against the positions after this hour's fills; with the kill switch
    active only reduce-only orders pass. The approved ones are the next hour's pending orders.
-   The layers are L1 carry, L2 cascade, L3 tail hedge and the ML sleeve (``ml``: the hour's
-   ``model_predictions_1h`` rows; none given, the sleeve only manages what it holds).
+   The layers are L1 carry, L2 cascade, L3 tail hedge, the ML sleeve (``ml``: the hour's
+   ``model_predictions_1h`` rows; none given, the sleeve only manages what it holds) and the
+   strategies (``strategies``: the hour's ``strategy_signals_1h`` decisions, ``quant.book.strategy_layer``).
 
 The range is one state machine (:class:`RangeBook`): the inputs are split by hour once
 (``quant.book.range_inputs``), the state between hours is plain records (``quant.book.legs``)
@@ -51,6 +52,7 @@ from quant.book.params import (
 )
 from quant.book.range_inputs import RangeInputs
 from quant.book.risk_state import hour_risk
+from quant.book.strategy_layer import STRATEGY_LAYER, strategy_strength, strategy_wants
 from quant.book.wants import carry_strength, carry_wants, cascade_wants, hedge_wants, ml_wants
 from quant.frames import empty
 from quant.ml.predictions import PREDICTION_COLUMNS
@@ -130,7 +132,8 @@ class RangeBook:
         tail = inp.tail
         tail_ok = tail is not None and tail["status"] == "ok"
         strength = {"L1": carry_strength(inp.carry, open_legs, p), "L2": inp.l2_strength,
-                    "L3": 1.0 if any(leg.layer == "L3" for leg in open_legs) or tail_ok else 0.0, ML_LAYER: inp.ml_strength}
+                    "L3": 1.0 if any(leg.layer == "L3" for leg in open_legs) or tail_ok else 0.0, ML_LAYER: inp.ml_strength,
+                    STRATEGY_LAYER: strategy_strength(inp.decisions, open_legs)}
         alloc = {r["layer"]: r for r in allocation_rows(p.bankroll_usd, strength, p.allocator, risk_multiplier=risk["risk_multiplier"])}
         wants = carry_wants(inp.carry, open_legs, inp.closes, float(alloc["L1"]["budget_usd"]), p)
         wants += cascade_wants(inp.live, open_legs, risk["equity_usd"], float(alloc["L2"]["budget_usd"]), p)
@@ -141,7 +144,10 @@ class RangeBook:
         mw, ml_note = ml_wants(inp.predictions, inp.reasons, open_legs, reference, hour, risk["equity_usd"],
                                float(alloc[ML_LAYER]["budget_usd"]), risk["risk_level"], p)
         wants += mw
-        known = inp.symbols | {leg.symbol for leg in open_legs}
+        sw = strategy_wants(inp.decisions, open_legs, hour, risk["equity_usd"], float(alloc[STRATEGY_LAYER]["budget_usd"]),
+                            p.strategies)
+        wants += sw
+        known = inp.symbols | {leg.symbol for leg in open_legs} | {w.position for w in sw}
         if tail_ok:
             for leg in ("put", "call"):
                 reference[("deribit", str(tail[f"{leg}_instrument"]))] = float(tail[f"{leg}_ask_usd"])
@@ -205,7 +211,7 @@ def _new_legs(fills: list[dict], pending: list[dict], legs: list[Leg], hour: pd.
 
 def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
          cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams, kill_switch_active: bool = False,
-         ml: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
+         ml: pd.DataFrame | None = None, strategies: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
     """Process hour ``hour`` from the state at ``hour − 1h`` (:func:`run_book` over one hour).
 
     Parameters
@@ -215,6 +221,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
     cascade : the hour's ``cascade_signals_1h`` rows, with ``armed`` (``quant.cascade.arming``).
     kill_switch_active : the persistent kill switch is tripped: only reduce-only orders pass.
     ml : the hour's ``model_predictions_1h`` rows (``quant.ml.predictions``); None: no predictions.
+    strategies : the hour's ``strategy_signals_1h`` rows (``quant.strategies`` decisions); None: none.
 
     Raises
     ------
@@ -223,20 +230,22 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
         held perp; an intent is malformed (bad quantity or price).
     """
     return run_book(state, pd.DatetimeIndex([hour]), bars, funding, carry, cascade, tail, params,
-                    kill_switch_from=hour if kill_switch_active else None, ml=ml)
+                    kill_switch_from=hour if kill_switch_active else None, ml=ml, strategies=strategies)
 
 
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
              cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams,
-             kill_switch_from: pd.Timestamp | None = None, ml: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
+             kill_switch_from: pd.Timestamp | None = None, ml: pd.DataFrame | None = None,
+             strategies: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
     """Step through ``hours`` in order; returns every table and the final state.
 
     ``kill_switch_from``: the kill switch holds entries from that hour on (a trip caused by hour H's
     data holds hour H and later, not the hours before it); None: not tripped. ``ml``: the
     ``model_predictions_1h`` rows of the range (None: no predictions; the sleeve opens nothing and
-    only sells what it holds).
+    only sells what it holds). ``strategies``: the ``strategy_signals_1h`` rows of the range (only
+    ``accepted`` ones trade; None: the strategies layer opens nothing and manages what it holds).
     """
-    inputs = RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params)
+    inputs = RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params, strategies)
     book = RangeBook(state, inputs, params)
     for hour in hours:
         book.step(hour, kill_switch_from is not None and hour >= kill_switch_from)

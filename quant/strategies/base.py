@@ -187,8 +187,21 @@ def validate_decisions(name: str, df: pd.DataFrame, min_reward_risk: float = MIN
         )
     bad = reasons != ""
     rejected = df.loc[bad, ["hour", "venue", "symbol"]].assign(strategy=name, reason=reasons[bad])
-    accepted = df.loc[~bad].assign(strategy=name)
+    accepted = one_per_instrument(df.loc[~bad].assign(strategy=name))
     return decisions(accepted), rejected[REJECTION_COLUMNS].reset_index(drop=True)
+
+
+def one_per_instrument(df: pd.DataFrame) -> pd.DataFrame:
+    """At most one decision of a strategy per (hour, venue, symbol): the most confident, then the first.
+
+    A strategy is one position per instrument (``quant.book.strategy_layer``); several zones
+    retested in one bar, or one coin in two pairs, are one decision, not several orders.
+    """
+    if df.empty:
+        return df
+    order = df.assign(_pos=np.arange(len(df))).sort_values(["confidence", "_pos"], ascending=[False, True], kind="stable")
+    keep = order.drop_duplicates(["hour", "venue", "symbol"], keep="first").sort_values("_pos")
+    return keep.drop(columns="_pos")
 
 
 def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str, object] | None = None

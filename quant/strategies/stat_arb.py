@@ -134,10 +134,20 @@ def _pair_rows(venue: str, bars: pd.DataFrame, a: str, b: str, p: Mapping[str, o
 
 
 def _pairflow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
+    """Every pair's legs; a pair whose coin is already a leg of an earlier pair (``PAIRS`` order) that
+    hour is left out whole: one position per instrument, and a pair is never traded on one leg."""
     rows: list[dict] = []
     for venue, vb in data.bars.groupby("venue", sort=True):
+        claimed: set[tuple] = set()
         for a, b in PAIRS:
-            rows += _pair_rows(venue, vb, a, b, p)
+            legs = _pair_rows(venue, vb, a, b, p)
+            for first in range(0, len(legs), 2):
+                pair = legs[first:first + 2]
+                keys = {(r["hour"], r["symbol"]) for r in pair}
+                if keys & claimed:
+                    continue
+                claimed |= keys
+                rows += pair
     return decisions(rows)
 
 

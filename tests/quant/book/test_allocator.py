@@ -13,7 +13,7 @@ def by_layer(df):
     return df.set_index("layer")
 
 
-ALL_ON = {"L1": 1.0, "L2": 1.0, "L3": 1.0, "ML": 1.0}
+ALL_ON = {"L1": 1.0, "L2": 1.0, "L3": 1.0, "ML": 1.0, "ST": 1.0}
 
 
 def test_the_base_weights_cover_every_layer_and_sum_to_one():
@@ -26,9 +26,9 @@ def test_the_base_weights_cover_every_layer_and_sum_to_one():
 
 def test_equal_strength_keeps_the_base_split():
     out = by_layer(allocate(100_000, ALL_ON))
-    # deployable = 100k × 50% = 50k; 40/25/15/20 -> 20k / 12.5k / 7.5k / 10k
-    assert out["weight"].tolist() == pytest.approx([0.40, 0.25, 0.15, 0.20])
-    assert out["budget_usd"].tolist() == pytest.approx([20_000, 12_500, 7_500, 10_000])
+    # deployable = 100k × 50% = 50k; 25/25/15/20/15 -> 12.5k / 12.5k / 7.5k / 10k / 7.5k
+    assert out["weight"].tolist() == pytest.approx([0.25, 0.25, 0.15, 0.20, 0.15])
+    assert out["budget_usd"].tolist() == pytest.approx([12_500, 12_500, 7_500, 10_000, 7_500])
     assert out.loc["L2", "cap_usd"] == pytest.approx(20_000)  # 20% of bankroll
     assert out.loc["ML", "cap_usd"] == pytest.approx(20_000)  # the sleeve's own 20% of bankroll
     assert out.loc["L3", "theta_budget_usd"] == pytest.approx(500)  # 0.5% of bankroll a day
@@ -37,10 +37,10 @@ def test_equal_strength_keeps_the_base_split():
 
 
 def test_signal_strength_shifts_the_split():
-    # s = (1, 0.2, 1, 1): mean 0.8; raw L1 = 0.4 × (1 + 0.5 × 0.2) = 0.44; L2 = 0.25 × (1 − 0.5 × 0.6) = 0.175;
-    # L3 = 0.15 × 1.1 = 0.165; ML = 0.2 × 1.1 = 0.22; total 1.0 -> the raw weights themselves
-    out = by_layer(allocate(100_000, {"L1": 1.0, "L2": 0.2, "L3": 1.0, "ML": 1.0}))
-    assert out["weight"].tolist() == pytest.approx([0.44, 0.175, 0.165, 0.22], rel=1e-12)
+    # s = (1, 1, 1, 0.2, 1): mean 0.84; raw L1 = L2 = 0.25 × (1 + 0.5 × 0.16) = 0.27; L3 = ST = 0.15 × 1.08 = 0.162;
+    # ML = 0.2 × (1 − 0.5 × 0.64) = 0.136; total 1.0 (ML's base 0.2 is 1/5: the weighted and plain means agree)
+    out = by_layer(allocate(100_000, {"L1": 1.0, "L2": 1.0, "L3": 1.0, "ML": 0.2, "ST": 1.0}))
+    assert out["weight"].tolist() == pytest.approx([0.27, 0.27, 0.162, 0.136, 0.162], rel=1e-12)
     assert out["weight"].sum() == pytest.approx(1.0)
 
 
@@ -49,8 +49,9 @@ def test_no_signal_layer_gets_nothing_and_its_share_stays_cash():
     assert out.loc["L2", "weight"] == 0.0
     assert out.loc["L3", "weight"] == 0.0
     assert out.loc["ML", "weight"] == 0.0  # no strength given: no signal
-    assert out.loc["L1", "weight"] == pytest.approx(0.40)  # not inflated to 100%
-    assert out.loc["L1", "budget_usd"] == pytest.approx(20_000)
+    assert out.loc["ST", "weight"] == 0.0
+    assert out.loc["L1", "weight"] == pytest.approx(0.25)  # not inflated to 100%
+    assert out.loc["L1", "budget_usd"] == pytest.approx(12_500)
     assert "no signal" in out.loc["L2", "reason"]
 
 
@@ -64,9 +65,9 @@ def test_drawdown_multiplier_scales_everything():
 
 
 def test_growth_is_a_bankroll_bump():
-    small = allocate(100_000, {"L1": 1.0, "L2": 0.5, "L3": 1.0, "ML": 0.6})
-    big = allocate(300_000, {"L1": 1.0, "L2": 0.5, "L3": 1.0, "ML": 0.6})
-    assert (big["budget_usd"] / small["budget_usd"]).tolist() == pytest.approx([3.0, 3.0, 3.0, 3.0])
+    small = allocate(100_000, {"L1": 1.0, "L2": 0.5, "L3": 1.0, "ML": 0.6, "ST": 0.7})
+    big = allocate(300_000, {"L1": 1.0, "L2": 0.5, "L3": 1.0, "ML": 0.6, "ST": 0.7})
+    assert (big["budget_usd"] / small["budget_usd"]).tolist() == pytest.approx([3.0] * 5)
 
 
 def test_the_ml_budget_is_capped_by_the_sleeves_exposure_cap():

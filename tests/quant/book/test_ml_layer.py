@@ -156,7 +156,7 @@ def test_every_existing_caller_still_works_without_predictions():
     assert (alloc.xs("ML", level="layer")["budget_usd"] == 0.0).all()
     assert not (out.intents["layer"] == "ML").any()
     one, _ = step(fresh_state(), T0, b[b["hour"] == T0], f.iloc[0:0], c[c["hour"] == T0], NO_CASCADE, NO_TAIL, BookParams())
-    assert list(one.allocations["layer"]) == ["L1", "L2", "L3", "ML"]
+    assert list(one.allocations["layer"]) == ["L1", "L2", "L3", "ML", "ST"]
 
 
 def test_a_close_through_the_stop_sells_at_the_next_open():

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant.book.allocator import AllocatorParams
 from quant.book.params import BookParams
 from quant.book.step import fresh_state, run_book, state_from_tables, step
 from quant.cascade.arming import arm_with_memory
@@ -72,9 +73,13 @@ def l1_market():
     return b, c, f
 
 
+#: Carry's base weight of 0.40 (before the strategies layer took 0.15 of it), so a unit is a round 2,000 USD.
+CARRY_040 = BookParams(allocator=AllocatorParams(base_weights={"L1": 0.40, "L2": 0.25, "L3": 0.15, "ML": 0.20, "ST": 0.0}))
+
+
 def test_carry_unit_enters_collects_funding_and_exits_to_the_cent():
     b, c, f = l1_market()
-    out, _ = run(4, b, c, f)
+    out, _ = run(4, b, c, f, params=CARRY_040)
     # hour 0: L1 alone has a signal (strength 1/10) -> weight 0.4 of the deployable 50% of 100,000 = 20,000;
     # one equal-weight unit = 20,000 / 10 = 2,000 USD -> 50 HYPE at 40 on each leg.
     alloc0 = out.allocations[out.allocations["hour"] == T0].set_index("layer")
@@ -114,7 +119,7 @@ def test_carry_unit_enters_collects_funding_and_exits_to_the_cent():
 def test_carry_pnl_equals_a_plain_cash_flow_loop():
     """An independent computation: every fill's cash flow, the fees and the funding, summed by hand."""
     b, c, f = l1_market()
-    out, _ = run(4, b, c, f)
+    out, _ = run(4, b, c, f, params=CARRY_040)
     cash = 0.0
     for r in out.fills.itertuples():
         if r.filled_qty > 0:

@@ -87,7 +87,7 @@ def table() -> pd.DataFrame:
 
 
 def test_layer_table_shape_rows_and_columns(table):
-    assert list(table.index) == ["L1", "L2", "L3", "ML", "total"]  # the book's four layers, then the book
+    assert list(table.index) == ["L1", "L2", "L3", "ML", "ST", "total"]  # the book's five layers, then the book
     assert table.index.name == "layer"
     assert list(table.columns) == list(LAYER_TABLE_COLUMNS)
 
@@ -163,6 +163,7 @@ def test_fill_counts(table):
         "L2": {"fills": 1, "rejected": 1, "partial": 0},
         "L3": {"fills": 0, "rejected": 1, "partial": 0},
         "ML": {"fills": 0, "rejected": 0, "partial": 0},
+        "ST": {"fills": 0, "rejected": 0, "partial": 0},
         "total": {"fills": 4, "rejected": 2, "partial": 1},
     }
 
@@ -271,9 +272,9 @@ def test_plot_equity_png_returns_png_bytes(hours):
 def test_format_layer_table_one_line_per_layer(table):
     text = format_layer_table(table)
     lines = text.splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 8
     assert lines[0].split()[:3] == ["layer", "P&L", "USD"]
-    assert [line.split()[0] for line in lines[2:]] == ["L1", "L2", "L3", "ML", "total"]
+    assert [line.split()[0] for line in lines[2:]] == ["L1", "L2", "L3", "ML", "ST", "total"]
     # L1: P&L 20.00, return 0.20 %, APR 438.00 %, Sharpe 36.25, max DD 0.10 %, fees 3.00, funding 0.00, 3 fills, 0 rejected
     assert lines[2].split() == ["L1", "20.00", "0.20", "438.00", "36.25", "0.10", "3.00", "0.00", "3", "0"]
     assert lines[4].split()[4] == "n/a"  # L3 Sharpe is undefined
@@ -283,9 +284,10 @@ def test_format_layer_table_one_line_per_layer(table):
 def test_markdown_layer_table(table):
     lines = markdown_layer_table(table).splitlines()
     assert lines[0].startswith("| layer | P&L USD | return % | APR % | Sharpe |")
-    assert len(lines) == 7
+    assert len(lines) == 8
     assert lines[5].startswith("| ML | 0.00 |")
-    assert lines[6].startswith("| total | 5.00 |")
+    assert lines[6].startswith("| ST | 0.00 |")
+    assert lines[7].startswith("| total | 5.00 |")
 
 
 def test_plain_loop_reference_on_a_random_book():
