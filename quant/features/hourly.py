@@ -250,7 +250,7 @@ def _wide(ohlcv: pd.DataFrame, grid: pd.DatetimeIndex) -> tuple[dict[str, np.nda
         return {}, instruments
     row = ((hour[inside] - grid[0]) // HOUR).to_numpy()
     col = instruments.get_indexer(keys)
-    if len(np.unique(row * len(instruments) + col)) < len(rows):
+    if len(rows) and np.bincount(row * len(instruments) + col).max() > 1:
         raise ValueError("ohlcv has duplicate (hour, venue, symbol) rows")
     arrays = {}
     for field in _FIELDS:
