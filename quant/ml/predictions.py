@@ -56,7 +56,7 @@ def prediction_rows(frame: pd.DataFrame, hours: pd.DatetimeIndex, *, ensemble: E
     target = frame[frame["hour"].isin(hours)]
     n = len(target)
     cols: dict[str, object] = {
-        "hour": target["hour"].to_numpy(), "venue": target["venue"].to_numpy(dtype=object),
+        "hour": target["hour"].array, "venue": target["venue"].to_numpy(dtype=object),
         "symbol": target["symbol"].to_numpy(dtype=object),
     }
     nan = np.full(n, np.nan)
