@@ -17,6 +17,7 @@
 
 
 import time
+from collections.abc import Callable
 
 import pandas as pd
 from dagster import (
@@ -150,15 +151,28 @@ def model_predictions_1h(context: AssetExecutionContext, features_1h: pd.DataFra
     earlier = stored_hours(hourly_parquet.root, "features_1h", start - (SEQUENCE_H - 1) * HOUR, start)
     if len(earlier):
         features_1h = pd.concat([read_hours(hourly_parquet.root, "features_1h", earlier), features_1h], ignore_index=True)
-    frame = features_1h.merge(perp_ohlcv_1h[["hour", "venue", "symbol", "sigma_1h"]], on=["hour", "venue", "symbol"], how="left")
+    df = window_predictions(features_1h, perp_ohlcv_1h, hours, ml_models, context.log.warning)
+    per_hour(context, df, hours, _prediction_meta)
+    return df
+
+
+def window_predictions(features: pd.DataFrame, bars: pd.DataFrame, hours: pd.DatetimeIndex, ml_models: MlModelStore,
+                       warn: Callable[[str], object]) -> pd.DataFrame:
+    """``model_predictions_1h`` rows of ``hours`` from each fold's stored ensemble (a fold never trained: "no model").
+
+    ``features``: ``features_1h`` rows of the hours and the ``SEQUENCE_H − 1`` before them that
+    exist; ``bars``: ``perp_ohlcv_1h`` rows (their ``sigma_1h``). Raises ``Failure`` when a trained
+    fold's artifact is missing or corrupt (never a silent "no model").
+    """
+    start, end = hours[0], hours[-1] + HOUR
+    frame = features.merge(bars[["hour", "venue", "symbol", "sigma_1h"]], on=["hour", "venue", "symbol"], how="left")
     parts = []
     for key in FOLDS.get_partition_keys_in_range(_fold_range(start, end)):
         a, b = fold_window(key)
         inside = hours[(hours >= a) & (hours < b)]
         if not ml_models.has_manifest(key):
             # never trained (the weekly run did not happen): the sleeve holds, the other layers trade on
-            context.log.warning(f"fold {key} was never trained: no ML orders for its hours (materialise "
-                                f"ml_fold_models partition {key})")
+            warn(f"fold {key} was never trained: no ML orders for its hours (materialise ml_fold_models partition {key})")
             ensemble, manifest = None, {"reason": f"fold {key} was never trained", "config": {"horizon_h": 0}}
         else:
             try:
@@ -168,9 +182,7 @@ def model_predictions_1h(context: AssetExecutionContext, features_1h: pd.DataFra
         parts.append(prediction_rows(frame[frame["hour"] < b], inside, ensemble=ensemble, fold=key,
                                      model_version=manifest.get("key", ""), horizon_h=int(manifest["config"]["horizon_h"]),
                                      no_model_reason=manifest.get("reason")))
-    df = pd.concat(parts, ignore_index=True)
-    per_hour(context, df, hours, _prediction_meta)
-    return df
+    return pd.concat(parts, ignore_index=True)
 
 
 def _fold_range(start: pd.Timestamp, end: pd.Timestamp):

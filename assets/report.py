@@ -26,13 +26,14 @@ from quant.report.display import (
 )
 from quant.report.ml import BAR_COLUMNS, ml_sleeve_report
 from quant.report.sparkline import sparkline_markdown
+from quant.report.strategies import markdown_strategy_table, strategy_table
 from quant.report.tables import (
     equity_curve,
     layer_table,
     symbol_table,
 )
 from resources.partitions import HOURLY
-from resources.storage import PARTITION_KEY_FORMAT, read_hours, stored_hours
+from resources.storage import PARTITION_KEY_FORMAT, MissingPartitionError, read_hours, stored_hours
 
 GROUP = "reports"
 PREDICTIONS, BARS = "model_predictions_1h", "perp_ohlcv_1h"
@@ -72,6 +73,10 @@ def build_report(root: str, hours: pd.DatetimeIndex, trials: list[dict] | None =
     """
     ledger = read_hours(root, "ledger_1h", hours)
     fills = read_hours(root, "fills_1h", hours)
+    try:  # the open strategy positions of the last hour (a store without them: entries less exits)
+        positions = read_hours(root, "positions_1h", hours[-1:])
+    except MissingPartitionError:
+        positions = None
     total = ledger[ledger["layer"] == "total"]
     bankrolls = (total["equity_usd"] - total["pnl_usd"]).round(6).unique()
     if len(bankrolls) != 1:
@@ -82,20 +87,22 @@ def build_report(root: str, hours: pd.DatetimeIndex, trials: list[dict] | None =
     modelled = int(fills["modelled"].astype(bool).sum()) if len(fills) else 0
     predictions, bars = ml_inputs(root, hours)
     ml = ml_sleeve_report(ledger, predictions, bars, trials or [], float(bankrolls[0]), fills=fills)
+    strategies = strategy_table(ledger, fills, positions)
     return {"layers": layers, "symbols": symbol_table(ledger, fills), "curve": curve, "png": plot_equity_png(curve, title),
             "title": title, "modelled_fills": modelled, "text": format_layer_table(layers), "ml": ml,
-            "ml_text": format_ml_table(ml)}
+            "ml_text": format_ml_table(ml), "strategies": strategies}
 
 
-@asset(group_name=GROUP, deps=[AssetDep(n) for n in ("ledger_1h", "fills_1h", PREDICTIONS, BARS)],
+@asset(group_name=GROUP, deps=[AssetDep(n) for n in ("ledger_1h", "fills_1h", "positions_1h", PREDICTIONS, BARS)],
        required_resource_keys={"hourly_parquet", "ml_models"}, kinds={"pandas", "matplotlib"})
 def performance_report(context: AssetExecutionContext) -> MaterializeResult:
-    """Per-layer table (L1, L2, L3, ML, total: P&L, return, APR, Sharpe, max drawdown, fees, funding,
+    """Per-layer table (L1, L2, L3, ML, ST, total: P&L, return, APR, Sharpe, max drawdown, fees, funding,
     fills and fills rejected for lack of a counterparty), per-symbol attribution, and the equity
     and drawdown plot of the current book. L1 spot legs and L3 options are valued by model where
     the sample has no market (the count of modelled fills is in the metadata). The ML section sets
     the sleeve beside its stack signal, the best base model, buy-and-hold and always-flat, net of
     0.4% a trade, with the deflated Sharpe ratio over every model and configuration ever trained.
+    The strategies table gives each registry strategy's P&L, entries and exits (stop, target, time).
     """
     root = context.resources.hourly_parquet.root
     # storage is the truth: the instance forgets hours on purge-runs or a new DAGSTER_HOME
@@ -108,6 +115,7 @@ def performance_report(context: AssetExecutionContext) -> MaterializeResult:
     (out / "equity.png").write_bytes(report["png"])
     (out / "layers.txt").write_text(report["text"])
     (out / "ml.txt").write_text(report["ml_text"])
+    (out / "strategies.txt").write_text(markdown_strategy_table(report["strategies"]) + "\n")
     report["symbols"].to_csv(str(out / "symbols.csv"), index=False)
     image = base64.b64encode(report["png"]).decode()
     total = report["layers"].loc["total"]
@@ -129,6 +137,7 @@ def performance_report(context: AssetExecutionContext) -> MaterializeResult:
         "ml_sharpe": MetadataValue.float(round(ml.sharpe, 4)),
         "ml_deflated_sharpe": MetadataValue.float(round(ml.deflated.dsr, 4)),
         "ml_trials": MetadataValue.int(ml.n_trials),
+        "strategies": MetadataValue.md(markdown_strategy_table(report["strategies"])),
     })
 
 

@@ -34,6 +34,8 @@ from quant.book.wants import Want
 STRATEGY_LAYER = "ST"
 POSITION_SEP = "@"
 SIDE_OF = {"long": "buy", "short": "sell"}
+#: Leg suffixes of a position's exits: its stop, its target and the time stop (an entry has none).
+STOP_EXIT, TARGET_EXIT, TIME_EXIT = "stop", "target", "time"
 
 
 def position_name(strategy: str, symbol: str) -> str:
@@ -70,12 +72,12 @@ def strategy_wants(decisions: list[dict], legs: list[Leg], hour: pd.Timestamp, e
     for leg in held:
         side = "buy" if leg.qty < 0 else "sell"
         if not pd.isna(leg.expiry) and hour >= leg.expiry:
-            out.append(Want(STRATEGY_LAYER, leg.venue, leg.instrument, leg.symbol, leg.leg, side, abs(leg.qty), "market",
-                            None, f"{leg.leg}: held {params.max_hold_h} h without stop or target, closed", True))
+            out.append(Want(STRATEGY_LAYER, leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:{TIME_EXIT}", side, abs(leg.qty),
+                            "market", None, f"{leg.leg}: held {params.max_hold_h} h without stop or target, closed", True))
             continue
-        out.append(Want(STRATEGY_LAYER, leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:stop", side, abs(leg.qty), "stop",
+        out.append(Want(STRATEGY_LAYER, leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:{STOP_EXIT}", side, abs(leg.qty), "stop",
                         float(leg.stop), f"stop of {leg.symbol}", True))
-        out.append(Want(STRATEGY_LAYER, leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:target", side, abs(leg.qty), "limit",
+        out.append(Want(STRATEGY_LAYER, leg.venue, leg.instrument, leg.symbol, f"{leg.leg}:{TARGET_EXIT}", side, abs(leg.qty), "limit",
                         float(leg.target), f"target of {leg.symbol}", True))
     slots = params.max_positions - len(held)
     room = budget_usd - sum(abs(leg.qty) * leg.mark for leg in held)
