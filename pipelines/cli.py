@@ -1,4 +1,4 @@
-"""``perpetua``: the command line (demo, backfill, status, kill switch, UI, run purge).
+"""``perpetua``: the command line (demo, backfill, status, kill switch, UI, run purge, research journal).
 
 Every command works on the project-local Dagster instance (``var/dagster_home`` unless
 ``DAGSTER_HOME`` says otherwise), the same one ``make ui`` opens. Bad input is refused before any
@@ -20,6 +20,7 @@ import pandas as pd
 from pipelines.cli_input import non_negative_int, positive_int, utc_hour, window_with_data
 from pipelines.environments import ENVIRONMENTS, PROJECT_ROOT, Settings, settings
 from pipelines.instance_access import STORAGE_ERRORS, StorageUnreachable, error_reason, unreachable
+from pipelines.journal_cli import add_journal_parser
 
 #: Exit codes: bad input (argparse's own), a failed run, the instance's database unreachable.
 EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_UNREACHABLE = 2, 1, 3
@@ -230,6 +231,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--older-than-days", type=non_negative_int, default=30)
     r.add_argument("--dry-run", action="store_true", help="say what would be forgotten, delete nothing")
     r.set_defaults(fn=cmd_purge_runs)
+
+    add_journal_parser(sub)
     return p
 
 

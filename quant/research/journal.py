@@ -163,7 +163,7 @@ class Journal:
 
     def test(self, h: Hypothesis) -> Entry:
         """The one look at ``h``'s test window, with the configuration its latest run validated."""
-        refusal = self._definition_refusal(h) or self._test_refusal(h)
+        refusal = self.test_refusal(h)
         if refusal:
             return self._record("test", h, Verdict.REFUSED, [refusal])
         params = self._latest_run(h.id).selected
@@ -173,6 +173,10 @@ class Journal:
         reasons = judge(seen, h.thresholds, dsr, None, sweep=False)
         verdict = Verdict.REJECTED if reasons else Verdict.VALIDATED
         return self._record("test", h, verdict, reasons, selected=params, seen=seen, dsr=dsr)
+
+    def test_refusal(self, h: Hypothesis) -> str | None:
+        """Why a test look at ``h`` would be refused now (None: :meth:`test` would look), without recording anything."""
+        return self._definition_refusal(h) or self._test_refusal(h)
 
     def _latest_run(self, hypothesis_id: str) -> Entry | None:
         runs = [e for e in self._entries
