@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint ui bench clean
+.PHONY: install demo test lint ui bench bench-vectorbt-install clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (see README: Python 3.11)"; exit 1; }
@@ -35,6 +35,10 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.audit --whole
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.ml
+
+# vectorbt for the backtest-core comparison, beside the project (.bench-vendor, git-ignored), never in .venv.
+bench-vectorbt-install:
+	$(PY) -m pip install --quiet --target .bench-vendor --no-deps -r benchmarks/requirements-vectorbt.txt
 
 clean:
 	rm -rf var benchmarks/out .pytest_cache

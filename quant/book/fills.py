@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 BPS = 1e-4
 FILL_COLUMNS = [
@@ -51,11 +52,109 @@ class FillParams:
     max_volume_share: float = 0.10
 
 
+#: ``order_type`` codes of ``fill_one`` (anything else is -1: it never fills and pays the taker fee).
+ORDER_KIND_CODES = {"market": 0, "limit": 1, "stop": 2}
+KIND_MARKET, KIND_LIMIT, KIND_STOP, KIND_OTHER = 0, 1, 2, -1
+#: ``fill_one``'s status and reason codes index these.
+STATUS_OF_CODE = ("filled", "partial", "no_counterparty", "not_triggered")
+REASON_OF_CODE = (
+    "",
+    "capped at the bar's volume share",
+    "the bar never traded through the limit (a touch is not a fill)",
+    "stop price not reached",
+    "no volume traded in the execution hour",
+    "no market data for the execution hour",
+)
+_FILLED, _PARTIAL, _NO_COUNTERPARTY, _NOT_TRIGGERED = 0, 1, 2, 3
+_R_NONE, _R_CAPPED, _R_TOUCH, _R_STOP, _R_NO_VOLUME, _R_NO_BAR = 0, 1, 2, 3, 4, 5
+_MAX_FLOAT = np.finfo(np.float64).max
+
+
+@njit(cache=True)
+def _nan_to_num(x: float) -> float:
+    """``np.nan_to_num`` of one float: NaN → 0, ±inf → ±largest float."""
+    if np.isnan(x):
+        return 0.0
+    if x == np.inf:
+        return _MAX_FLOAT
+    if x == -np.inf:
+        return -_MAX_FLOAT
+    return x
+
+
+@njit(cache=True)
+def fill_one(  # noqa: C901 - the rules, in one place
+        is_buy: bool, kind: int, qty: float, limit: float, bar_open: float, bar_high: float, bar_low: float,
+        bar_volume: float, maker_fee_bps: float, taker_fee_bps: float, entry_slippage_bps: float,
+        stop_slippage_bps: float, max_volume_share: float) -> tuple[float, float, float, float, int, int]:
+    """The fill rules for ONE intent against its execution bar — the module docstring, as a function.
+
+    ``kind`` is ``ORDER_KIND_CODES[order_type]`` (-1 for anything else); ``limit`` is the limit or
+    stop price (NaN for market orders); the bar's ``bar_open`` is NaN when there is no bar.
+    Returns ``(filled_qty, fill_price, notional, fee, status_code, reason_code)``: fill_price is NaN
+    when nothing filled; the codes index ``STATUS_OF_CODE`` and ``REASON_OF_CODE``.
+    """
+    price = np.nan
+    if kind == KIND_MARKET:
+        slip = entry_slippage_bps * BPS
+        price = bar_open * (1 + slip) if is_buy else bar_open * (1 - slip)
+    crossed = bar_low < limit if is_buy else bar_high > limit
+    if kind == KIND_LIMIT and crossed:
+        price = min(limit, bar_open) if is_buy else max(limit, bar_open)
+    triggered = bar_high >= limit if is_buy else bar_low <= limit
+    if kind == KIND_STOP and triggered:
+        sslip = stop_slippage_bps * BPS
+        price = max(limit, bar_open) * (1 + sslip) if is_buy else min(limit, bar_open) * (1 - sslip)
+    no_bar = np.isnan(bar_open)
+    no_volume = not no_bar and not bar_volume > 0
+    capacity = 0.0 if no_bar else max_volume_share * _nan_to_num(bar_volume)
+    filled = 0.0
+    if np.isfinite(price) and not no_volume:
+        filled = np.nan if np.isnan(qty) else (capacity if capacity < qty else qty)
+    if not filled > 0:
+        price = np.nan
+    notional = filled * _nan_to_num(price)
+    fee = notional * (maker_fee_bps if kind == KIND_LIMIT else taker_fee_bps) * BPS
+    if no_bar:
+        return filled, price, notional, fee, _NO_COUNTERPARTY, _R_NO_BAR
+    if no_volume:
+        return filled, price, notional, fee, _NO_COUNTERPARTY, _R_NO_VOLUME
+    if kind == KIND_STOP and not triggered:
+        return filled, price, notional, fee, _NOT_TRIGGERED, _R_STOP
+    if kind == KIND_LIMIT and not crossed:
+        return filled, price, notional, fee, _NO_COUNTERPARTY, _R_TOUCH
+    if filled >= qty:
+        return filled, price, notional, fee, _FILLED, _R_NONE
+    return filled, price, notional, fee, _PARTIAL, _R_CAPPED
+
+
+@njit(cache=True)
+def _fill_all(is_buy, kind, qty, limit, bar_open, bar_high, bar_low, bar_volume, maker_fee_bps, taker_fee_bps,
+              entry_slippage_bps, stop_slippage_bps, max_volume_share):
+    n = qty.shape[0]
+    filled, price, notional, fee = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    status, reason = np.empty(n, np.int8), np.empty(n, np.int8)
+    for i in range(n):
+        filled[i], price[i], notional[i], fee[i], status[i], reason[i] = fill_one(
+            is_buy[i], kind[i], qty[i], limit[i], bar_open[i], bar_high[i], bar_low[i], bar_volume[i],
+            maker_fee_bps, taker_fee_bps, entry_slippage_bps, stop_slippage_bps, max_volume_share)
+    return filled, price, notional, fee, status, reason
+
+
+@njit(cache=True)
+def _first_bad_bar(o, h, lo, c, v) -> int:
+    """Index of the first bar with a price not finite and > 0 or a volume not >= 0; -1 if none."""
+    for i in range(o.shape[0]):
+        if not (np.isfinite(o[i]) and o[i] > 0 and np.isfinite(h[i]) and h[i] > 0 and np.isfinite(lo[i]) and lo[i] > 0
+                and np.isfinite(c[i]) and c[i] > 0 and v[i] >= 0):
+            return i
+    return -1
+
+
 def _validate_bars(bars: pd.DataFrame) -> None:
-    prices = bars[["open", "high", "low", "close"]].to_numpy(dtype="float64")
-    bad = ~(np.isfinite(prices) & (prices > 0)).all(axis=1) | ~(bars["volume"].to_numpy(dtype="float64") >= 0)
-    if bad.any():
-        row = bars.loc[bad].iloc[0]
+    bad = _first_bad_bar(*(bars[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close", "volume")))
+    if bad >= 0:
+        row = bars.iloc[bad]
         raise ValueError(
             f"bad bar for {row['venue']} {row['symbol']} at {row['hour']}: prices must be finite and > 0 "
             f"and volume >= 0 (open={row['open']}, high={row['high']}, low={row['low']}, close={row['close']}, volume={row['volume']})"
@@ -67,22 +166,40 @@ _HOUR_NS = 3_600_000_000_000
 _KEY_STRIDE = 10**7
 
 
+def _instrument_codes(bars: pd.DataFrame, intents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per (venue, symbol), shared by bars and intents.
+
+    Bars come grouped by instrument, so only the first bar of each run of equal (venue, symbol) is
+    named; the names of those few bars and of the intents are factorized together.
+    """
+    venue, symbol = bars["venue"], bars["symbol"]
+    heads = (venue.ne(venue.shift()) | symbol.ne(symbol.shift())).to_numpy(dtype=bool)
+    at = np.flatnonzero(heads)
+    head_names = bars["venue"].iloc[at] + "|" + bars["symbol"].iloc[at]
+    names = pd.concat([head_names, intents["venue"] + "|" + intents["symbol"]], ignore_index=True)
+    codes, _ = pd.factorize(names)
+    bar_codes = np.repeat(codes[:len(at)].astype(np.int64), np.diff(np.append(at, len(bars))))
+    return bar_codes, codes[len(at):].astype(np.int64)
+
+
 def _bar_of_each_intent(intents: pd.DataFrame, bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
     """open, high, low, volume of each intent's execution bar (NaN where there is none).
 
     A sorted integer key (instrument code, hour) and one ``searchsorted`` replace a pandas merge:
     the fill step is the hot path of every backtest.
     """
-    names = pd.concat([bars["venue"] + "|" + bars["symbol"], intents["venue"] + "|" + intents["symbol"]], ignore_index=True)
-    codes, _ = pd.factorize(names)
     n_bars = len(bars)
-    bar_key = codes[:n_bars].astype(np.int64) * _KEY_STRIDE + bars["hour"].to_numpy(dtype="datetime64[ns]").view("int64") // _HOUR_NS
-    want = codes[n_bars:].astype(np.int64) * _KEY_STRIDE + intents["exec_hour"].to_numpy(dtype="datetime64[ns]").view("int64") // _HOUR_NS
-    order = np.argsort(bar_key, kind="stable")
-    sorted_keys = bar_key[order]
-    if n_bars > 1 and (np.diff(sorted_keys) == 0).any():
-        dup = bars.iloc[order[1:][np.diff(sorted_keys) == 0][0]]
-        raise ValueError(f"two bars for {dup['venue']} {dup['symbol']} at {dup['hour']}")
+    bar_codes, want_codes = _instrument_codes(bars, intents)
+    bar_key = bar_codes * _KEY_STRIDE + bars["hour"].to_numpy(dtype="datetime64[ns]").view("int64") // _HOUR_NS
+    want = want_codes * _KEY_STRIDE + intents["exec_hour"].to_numpy(dtype="datetime64[ns]").view("int64") // _HOUR_NS
+    if n_bars > 1 and (np.diff(bar_key) > 0).all():  # already in key order (the usual layout): no sort, no duplicate
+        order, sorted_keys = np.arange(n_bars), bar_key
+    else:
+        order = np.argsort(bar_key, kind="stable")
+        sorted_keys = bar_key[order]
+        if n_bars > 1 and (np.diff(sorted_keys) == 0).any():
+            dup = bars.iloc[order[1:][np.diff(sorted_keys) == 0][0]]
+            raise ValueError(f"two bars for {dup['venue']} {dup['symbol']} at {dup['hour']}")
     pos = np.clip(np.searchsorted(sorted_keys, want), 0, max(n_bars - 1, 0))
     found = (sorted_keys[pos] == want) if n_bars else np.zeros(len(want), bool)
     rows = order[pos] if n_bars else np.zeros(len(want), np.int64)  # no bars at all: nothing to index
@@ -95,6 +212,8 @@ def _bar_of_each_intent(intents: pd.DataFrame, bars: pd.DataFrame) -> tuple[np.n
 
 def simulate_fills(intents: pd.DataFrame, bars: pd.DataFrame, params: FillParams | None = None) -> pd.DataFrame:
     """Fill ``intents`` (``quant.book.orders.INTENT_COLUMNS``) against hourly ``bars``.
+
+    Each intent goes through ``fill_one`` (the rules) in one compiled loop.
 
     Parameters
     ----------
@@ -113,55 +232,19 @@ def simulate_fills(intents: pd.DataFrame, bars: pd.DataFrame, params: FillParams
     _validate_bars(bars)
     df = intents
     o, h, lo, vol = _bar_of_each_intent(intents, bars)
-    buy = (df["side"] == "buy").to_numpy()
-    kind = df["order_type"].to_numpy()
-    lim = df["limit"].to_numpy(dtype="float64")
-
-    price = np.full(len(df), np.nan)
-    market = kind == "market"
-    slip = p.entry_slippage_bps * BPS
-    price[market] = np.where(buy[market], o[market] * (1 + slip), o[market] * (1 - slip))
-    limit = kind == "limit"
-    crossed = np.where(buy, lo < lim, h > lim)
-    take = limit & crossed
-    price[take] = np.where(buy[take], np.minimum(lim[take], o[take]), np.maximum(lim[take], o[take]))
-    stop = kind == "stop"
-    triggered = np.where(buy, h >= lim, lo <= lim)
-    fire = stop & triggered
-    sslip = p.stop_slippage_bps * BPS
-    price[fire] = np.where(buy[fire], np.maximum(lim[fire], o[fire]) * (1 + sslip), np.minimum(lim[fire], o[fire]) * (1 - sslip))
-
-    no_bar = np.isnan(o)
-    no_volume = ~no_bar & ~(vol > 0)
-    capacity = np.where(no_bar, 0.0, p.max_volume_share * np.nan_to_num(vol))
-    qty = df["qty"].to_numpy(dtype="float64")
-    filled = np.where(np.isfinite(price) & ~no_volume, np.minimum(qty, capacity), 0.0)
-    price = np.where(filled > 0, price, np.nan)
-    fee_bps = np.where(limit, p.maker_fee_bps, p.taker_fee_bps)
-    notional = filled * np.nan_to_num(price)
-
+    kind = np.full(len(df), KIND_OTHER, dtype=np.int8)
+    order_type = df["order_type"]
+    for name, code in ORDER_KIND_CODES.items():
+        kind[np.asarray(order_type == name, dtype=bool)] = code
+    filled, price, notional, fee, status, reason = _fill_all(
+        np.asarray(df["side"] == "buy", dtype=bool), kind, df["qty"].to_numpy(dtype="float64"),
+        df["limit"].to_numpy(dtype="float64"), o, h, lo, vol, float(p.maker_fee_bps), float(p.taker_fee_bps),
+        float(p.entry_slippage_bps), float(p.stop_slippage_bps), float(p.max_volume_share))
     out = df[["client_order_id", "exec_hour", "venue", "symbol", "side", "order_type", "layer", "leg", "qty"]].reset_index(drop=True)
     out["filled_qty"] = filled
     out["fill_price"] = price
     out["notional"] = notional
-    out["fee"] = notional * fee_bps * BPS
-    status, reason = _status(filled, qty, no_bar, no_volume, limit, stop, crossed, triggered)
-    out["status"] = status
-    out["reason"] = reason
-    return out.reset_index(drop=True)
-
-
-def _status(filled, qty, no_bar, no_volume, limit, stop, crossed, triggered) -> tuple[np.ndarray, np.ndarray]:
-    status = np.where(filled >= qty, "filled", "partial").astype(object)
-    reason = np.where(filled >= qty, "", "capped at the bar's volume share").astype(object)
-    never = limit & ~crossed & ~no_bar & ~no_volume
-    status[never] = "no_counterparty"
-    reason[never] = "the bar never traded through the limit (a touch is not a fill)"
-    untriggered = stop & ~triggered & ~no_bar & ~no_volume
-    status[untriggered] = "not_triggered"
-    reason[untriggered] = "stop price not reached"
-    status[no_volume] = "no_counterparty"
-    reason[no_volume] = "no volume traded in the execution hour"
-    status[no_bar] = "no_counterparty"
-    reason[no_bar] = "no market data for the execution hour"
-    return status.astype(str), reason.astype(str)
+    out["fee"] = fee
+    out["status"] = np.array(STATUS_OF_CODE)[status]
+    out["reason"] = np.array(REASON_OF_CODE)[reason]
+    return out

@@ -56,44 +56,65 @@ def _apply_fill(q: float, avg: float, dq: float, px: float) -> tuple[float, floa
 
 
 @njit(cache=True)
-def _ledger_kernel(qty0, avg0, real0, fees0, fund0, is_perp, fill_leg, fill_hour, fill_qty, fill_px, fill_fee,
-                   settles, rate, funding_px, mark):
+def _ledger_kernel(  # noqa: C901 - one compiled pass over legs and hours
+        qty0, avg0, real0, fees0, fund0, is_perp, fill_leg, fill_hour, fill_qty, fill_px, fill_fee, settles, rate, funding_px, mark):
+    """Leg by leg (legs are independent; each leg's fills keep their hour order), writing each
+    leg's row of the [legs, hours] outputs contiguously. The first invalid value is the earliest
+    in (hour, funding before mark, leg) order, as an hour-by-hour pass over all legs would meet it.
+    Returns (status, t, arrays): status ``-1 - leg`` on an error, ``t`` the hour index of a funding
+    error or ``-1 - hour`` of a mark error."""
     legs, hours = mark.shape
-    out_q = np.zeros((legs, hours))
-    out_avg = np.zeros((legs, hours))
-    out_real = np.zeros((legs, hours))
-    out_unreal = np.zeros((legs, hours))
-    out_fees = np.zeros((legs, hours))
-    out_fund = np.zeros((legs, hours))
-    q = qty0.copy()
-    avg = avg0.copy()
-    real = real0.copy()
-    fees = fees0.copy()
-    fund = fund0.copy()
-    k = 0
+    out_q = np.empty((legs, hours))
+    out_avg = np.empty((legs, hours))
+    out_real = np.empty((legs, hours))
+    out_unreal = np.empty((legs, hours))
+    out_fees = np.empty((legs, hours))
+    out_fund = np.empty((legs, hours))
     n = fill_leg.shape[0]
-    for t in range(hours):
-        for p in range(legs):
-            if is_perp[p] and settles[p, t] and q[p] != 0.0:
+    if n and fill_hour[0] < 0:  # a fill before the first hour is never reached, nor any fill after it
+        n = 0
+    # the fills of each leg, in their (hour) order: a stable counting sort by leg
+    start = np.zeros(legs + 1, np.int64)
+    for k in range(n):
+        start[fill_leg[k] + 1] += 1
+    for p in range(legs):
+        start[p + 1] += start[p]
+    nxt = start[:-1].copy()
+    by_leg = np.empty(n, np.int64)
+    for k in range(n):
+        by_leg[nxt[fill_leg[k]]] = k
+        nxt[fill_leg[k]] += 1
+    err_leg, err_at = -1, hours * 2  # err_at = 2 × hour + (0 funding, 1 mark)
+    for p in range(legs):
+        q, avg, real, fees, fund = qty0[p], avg0[p], real0[p], fees0[p], fund0[p]
+        j, j_end = start[p], start[p + 1]
+        for t in range(hours):
+            if 2 * t >= err_at:
+                break  # an earlier error elsewhere: this leg's rest no longer matters
+            if is_perp[p] and settles[p, t] and q != 0.0:
                 if not (np.isfinite(rate[p, t]) and np.isfinite(funding_px[p, t]) and funding_px[p, t] > 0.0):
-                    return -1 - p, t, out_q, out_avg, out_real, out_unreal, out_fees, out_fund
-                fund[p] -= q[p] * funding_px[p, t] * rate[p, t]
-        while k < n and fill_hour[k] == t:
-            p = fill_leg[k]
-            nq, navg, r = _apply_fill(q[p], avg[p], fill_qty[k], fill_px[k])
-            q[p], avg[p] = nq, navg
-            real[p] += r
-            fees[p] += fill_fee[k]
-            k += 1
-        for p in range(legs):
-            if q[p] != 0.0 and not (np.isfinite(mark[p, t]) and mark[p, t] > 0.0):
-                return -1 - p, -1 - t, out_q, out_avg, out_real, out_unreal, out_fees, out_fund
-            out_q[p, t] = q[p]
-            out_avg[p, t] = avg[p]
-            out_real[p, t] = real[p]
-            out_unreal[p, t] = q[p] * (mark[p, t] - avg[p]) if q[p] != 0.0 else 0.0
-            out_fees[p, t] = fees[p]
-            out_fund[p, t] = fund[p]
+                    err_leg, err_at = p, 2 * t
+                    break
+                fund -= q * funding_px[p, t] * rate[p, t]
+            while j < j_end and fill_hour[by_leg[j]] == t:
+                k = by_leg[j]
+                q, avg, r = _apply_fill(q, avg, fill_qty[k], fill_px[k])
+                real += r
+                fees += fill_fee[k]
+                j += 1
+            if q != 0.0 and not (np.isfinite(mark[p, t]) and mark[p, t] > 0.0):
+                if 2 * t + 1 < err_at:
+                    err_leg, err_at = p, 2 * t + 1
+                break
+            out_q[p, t] = q
+            out_avg[p, t] = avg
+            out_real[p, t] = real
+            out_unreal[p, t] = q * (mark[p, t] - avg) if q != 0.0 else 0.0
+            out_fees[p, t] = fees
+            out_fund[p, t] = fund
+    if err_leg >= 0:
+        t = err_at // 2
+        return -1 - err_leg, (t if err_at % 2 == 0 else -1 - t), out_q, out_avg, out_real, out_unreal, out_fees, out_fund
     return 0, 0, out_q, out_avg, out_real, out_unreal, out_fees, out_fund
 
 

@@ -193,3 +193,23 @@ def test_vectorised_fills_equal_a_plain_loop_on_real_bars():
 def test_two_bars_for_one_hour_is_an_error():
     with pytest.raises(ValueError, match="two bars for binance BTC/USDT:USDT"):
         fill(intent(), [bar(), bar(o=101.0)])
+
+
+def test_fill_one_is_the_rule_simulate_fills_applies_to_each_intent():
+    from quant.book.fills import ORDER_KIND_CODES, REASON_OF_CODE, STATUS_OF_CODE, STATUSES, fill_one
+
+    assert set(STATUS_OF_CODE) == set(STATUSES)
+    p = FillParams()
+    cases = [("buy", "limit", 99.0, bar()), ("sell", "limit", 102.0, bar()), ("buy", "market", None, bar()),
+             ("sell", "stop", 99.0, bar(o=97.0, h=97.5, lo=96.0, c=97.0)), ("sell", "stop", 97.0, bar()),
+             ("buy", "limit", 99.0, bar(v=5.0)), ("buy", "market", None, bar(v=0.0)), ("buy", "market", None, None)]
+    for side, kind, limit, b in cases:
+        one = intent(side=side, kind=kind, limit=limit, qty=1.0)
+        got = fill(one, [b] if b else [bar(hour=X + pd.Timedelta(hours=5))])
+        o, h, lo, v = (math.nan,) * 4 if b is None else (b["open"], b["high"], b["low"], b["volume"])
+        filled, price, notional, fee, status, reason = fill_one(
+            side == "buy", ORDER_KIND_CODES[kind], 1.0, math.nan if limit is None else limit, o, h, lo, v, p.maker_fee_bps,
+            p.taker_fee_bps, p.entry_slippage_bps, p.stop_slippage_bps, p.max_volume_share)
+        assert (STATUS_OF_CODE[status], REASON_OF_CODE[reason]) == (got["status"], got["reason"])
+        assert (filled, notional, fee) == (got["filled_qty"], got["notional"], got["fee"])
+        assert price == got["fill_price"] or (math.isnan(price) and math.isnan(got["fill_price"]))

@@ -124,3 +124,19 @@ def test_equals_a_plain_pandas_loop_to_the_cent():
                 fees += r["fee"]
         unreal = qty * (mark[p, -1] - avg)
         assert got.pnl()[p, -1] == pytest.approx(realised + unreal - fees + funding, abs=0.005)
+
+
+def test_the_first_error_is_the_earliest_hour_whichever_leg_holds_it():
+    # leg 0 breaks at hour 2 (NaN funding), leg 1 at hour 1 (NaN mark): an hour-by-hour pass meets leg 1 first;
+    # at one hour, funding (start of the hour) comes before the mark (its close)
+    mark = np.array([[100.0, 100.0, 100.0], [100.0, np.nan, 100.0]])
+    rate = np.array([[0.0, 0.0, np.nan], [0.0, 0.0, 0.0]])
+    settles = np.array([[False, False, True], [False, False, False]])
+    both = fills((0, 0, 1.0, 100.0, 0.0), (1, 0, 1.0, 100.0, 0.0))
+    with pytest.raises(ValueError, match="^b: mark price at hour index 1"):
+        run_ledger(mark=mark, is_perp=np.array([True, True]), settles=settles, rate=rate, funding_px=flat(2, 3, 100.0),
+                   fills=both, names=["a", "b"])
+    rate[0, 1], settles[0, 1] = np.nan, True
+    with pytest.raises(ValueError, match="^a: funding at hour index 1"):
+        run_ledger(mark=mark, is_perp=np.array([True, True]), settles=settles, rate=rate, funding_px=flat(2, 3, 100.0),
+                   fills=both, names=["a", "b"])
