@@ -24,7 +24,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from quant.book.fills import BPS, FILL_COLUMNS, FillParams
+from quant.book.fills import (
+    FILL_COLUMNS,
+    ORDER_KIND_CODES,
+    REASON_OF_CODE,
+    STATUS_OF_CODE,
+    FillParams,
+    fill_one,
+)
 from quant.book.legs import Leg, is_missing
 from quant.book.params import HOUR, L3_UNDERLYING, MODEL_OPTION_CONTRACTS_PER_HOUR, BookParams, spot_symbol
 from quant.options.chain import SECONDS_PER_DAY
@@ -121,45 +128,20 @@ def _validate_bars(hour: pd.Timestamp, ebars: dict[tuple[str, str], list]) -> No
 
 
 def fill_intent(intent: dict, bar: list | None, p: FillParams) -> dict:
-    """The fill simulator's rules (``quant.book.fills``) for one intent against its execution bar (None: none)."""
-    o, h, lo, vol = (NAN, NAN, NAN, NAN) if bar is None else bar[:2] + [bar[2], bar[4]]
-    buy = intent["side"] == "buy"
+    """The one fill simulator's rules (``quant.book.fills.fill_one``) for one intent against its execution bar (None: none)."""
+    o, h, lo, vol = (NAN, NAN, NAN, NAN) if bar is None else (bar[0], bar[1], bar[2], bar[4])
     kind = intent["order_type"]
     lim = intent["limit"]
-    lim = NAN if lim is None else float(lim)
-    price = NAN
-    if kind == "market":
-        slip = p.entry_slippage_bps * BPS
-        price = o * (1 + slip) if buy else o * (1 - slip)
-    crossed = lo < lim if buy else h > lim
-    if kind == "limit" and crossed:
-        price = min(lim, o) if buy else max(lim, o)
-    triggered = h >= lim if buy else lo <= lim
-    if kind == "stop" and triggered:
-        sslip = p.stop_slippage_bps * BPS
-        price = max(lim, o) * (1 + sslip) if buy else min(lim, o) * (1 - sslip)
-    no_bar = math.isnan(o)
-    no_volume = not no_bar and not vol > 0
-    capacity = 0.0 if no_bar else p.max_volume_share * (0.0 if math.isnan(vol) else vol)
     qty = float(intent["qty"])
-    filled = min(qty, capacity) if (math.isfinite(price) and not no_volume) else 0.0
-    price = price if filled > 0 else NAN
-    notional = filled * (0.0 if math.isnan(price) else price)
-    fee_bps = p.maker_fee_bps if kind == "limit" else p.taker_fee_bps
-    status, reason = ("filled", "") if filled >= qty else ("partial", "capped at the bar's volume share")
-    if no_bar:
-        status, reason = "no_counterparty", "no market data for the execution hour"
-    elif no_volume:
-        status, reason = "no_counterparty", "no volume traded in the execution hour"
-    elif kind == "stop" and not triggered:
-        status, reason = "not_triggered", "stop price not reached"
-    elif kind == "limit" and not crossed:
-        status, reason = "no_counterparty", "the bar never traded through the limit (a touch is not a fill)"
+    filled, price, notional, fee, status, reason = fill_one(
+        intent["side"] == "buy", ORDER_KIND_CODES.get(kind, -1), qty, NAN if lim is None else float(lim), o, h, lo, vol,
+        p.maker_fee_bps, p.taker_fee_bps, p.entry_slippage_bps, p.stop_slippage_bps, p.max_volume_share)
     return {
         "client_order_id": intent["client_order_id"], "exec_hour": intent["exec_hour"], "venue": intent["venue"],
         "symbol": intent["symbol"], "side": intent["side"], "order_type": kind, "layer": intent["layer"], "leg": intent["leg"],
-        "qty": qty, "filled_qty": filled, "fill_price": price, "notional": notional, "fee": notional * fee_bps * BPS,
-        "status": status, "reason": reason, "position": intent["position"], "reduce_only": bool(intent["reduce_only"]),
+        "qty": qty, "filled_qty": filled, "fill_price": price, "notional": notional, "fee": fee,
+        "status": STATUS_OF_CODE[status], "reason": REASON_OF_CODE[reason], "position": intent["position"],
+        "reduce_only": bool(intent["reduce_only"]),
     }
 
 
