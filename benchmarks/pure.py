@@ -39,12 +39,14 @@ from assets.signals import (
     CASCADE_PRICE_LOOKBACK_H,
     HEDGE,
 )
+from assets.strategies import STRATEGY_FLOW_LOOKBACK_H, STRATEGY_PRICE_LOOKBACK_H
 from checks.book import ALLOCATION_RULES, FILL_RULES, INTENT_RULES, LEDGER_RULES, POSITION_RULES
 from checks.engine import Rule, RuleEnv
 from checks.features import FEATURE_RULES, REGIME_RULES
 from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RULES
 from checks.ml import PREDICTION_RULES
 from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
+from checks.strategies import STRATEGY_SIGNAL_RULES
 from quant.book.params import BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
 from quant.carry import scan as carry_scan
@@ -58,6 +60,7 @@ from quant.ml.predictions import prediction_rows
 from quant.options.chain import parse_book_summary_cached
 from quant.options.tail_hedge import tail_hedge_signals
 from quant.quality import by_hour
+from quant.registry_signals import registry_signals, strategy_input
 from resources.exchange.replay import ReplayExchange
 from resources.exchange.replay_options import ReplayOptions
 from resources.partitions import FOLDS, HOURLY, fold_window
@@ -73,7 +76,11 @@ FEATURE_LOOKBACK = pd.Timedelta(hours=FEATURE_LOOKBACK_H)
 CASCADE_OI_LOOKBACK = pd.Timedelta(hours=CASCADE_OI_LOOKBACK_H)
 CASCADE_PRICE_LOOKBACK = pd.Timedelta(hours=CASCADE_PRICE_LOOKBACK_H)
 CASCADE_FUNDING_LOOKBACK = pd.Timedelta(hours=CASCADE_FUNDING_LOOKBACK_H)
-LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK, CASCADE_OI_LOOKBACK, CASCADE_PRICE_LOOKBACK, CASCADE_FUNDING_LOOKBACK)
+#: Hours before a window that the strategy registry reads: candles (with their features' week), funding and OI.
+STRATEGY_PRICE_LOOKBACK = pd.Timedelta(hours=STRATEGY_PRICE_LOOKBACK_H)
+STRATEGY_FLOW_LOOKBACK = pd.Timedelta(hours=STRATEGY_FLOW_LOOKBACK_H)
+LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK, CASCADE_OI_LOOKBACK, CASCADE_PRICE_LOOKBACK, CASCADE_FUNDING_LOOKBACK,
+               STRATEGY_PRICE_LOOKBACK, STRATEGY_FLOW_LOOKBACK)
 FIRST_HOUR = pd.Timestamp(HOURLY.start).tz_convert("UTC")
 SOURCES = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 RULES: dict[str, list[Rule]] = {
@@ -86,6 +93,7 @@ RULES: dict[str, list[Rule]] = {
     "carry_signals_1h": CARRY_RULES,
     "cascade_signals_1h": CASCADE_RULES,
     "tail_hedge_signals_1h": TAIL_HEDGE_RULES,
+    "strategy_signals_1h": STRATEGY_SIGNAL_RULES,
     "model_predictions_1h": PREDICTION_RULES,
     "ledger_1h": LEDGER_RULES,
     "positions_1h": POSITION_RULES,
@@ -117,6 +125,9 @@ DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
         [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))], load("perp_ohlcv_1h", NONE), hours,
         underlying=HEDGE,
     ),
+    "strategy_signals_1h": lambda load, hours: registry_signals(strategy_input(
+        load("perp_ohlcv_1h", STRATEGY_PRICE_LOOKBACK), load("funding_settlements", STRATEGY_FLOW_LOOKBACK),
+        load("open_interest_1h", STRATEGY_FLOW_LOOKBACK), hours), hours),
     "model_predictions_1h": lambda load, hours: _untrained_predictions(load, hours),
 }
 #: The ``trading_book`` outputs, each the ``quant.book.HourTables`` field it is.

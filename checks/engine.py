@@ -16,9 +16,11 @@ Why one check per asset and not one per rule: every evaluation is a stored event
 statements and ~9 KB); 46 named checks cost 46 events an hour, the 14 asset checks 14, with the
 same rules, counts and first violations in each result (see BENCHMARKS.md for the measured cost).
 
-A failure trips the persistent kill switch once per failing rule (source ``check:<asset>__<rule>``)
+A failure of an ERROR rule (the default) trips the persistent kill switch once per failing rule (source ``check:<asset>__<rule>``)
 with its hours and first reasons; the switch stays tripped until a person resets it. Blocking checks
-only stop downstream assets in the same run, so the order path reads the kill switch itself.
+only stop downstream assets in the same run, so the order path reads the kill switch itself. A WARN
+rule (``Rule.severity``) is reported the same way but trips nothing: the check fails with WARN
+severity, which Dagster does not block on, unless an ERROR rule failed too.
 """
 
 
@@ -80,6 +82,10 @@ class Rule:
     threshold: str
     evaluate: Callable[[pd.DataFrame, RuleEnv], pd.DataFrame]
     expectations: Callable[[Any], list[Any]] | None = None
+    #: ERROR (the default): a violation fails the check, blocks the step and trips the kill switch.
+    #: WARN: a violation fails the check as a warning, reported like the others, and blocks nothing
+    #: (for what concerns one producer, not the data every layer trades on).
+    severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
 
     def violations(self, frame: pd.DataFrame, env: RuleEnv) -> pd.DataFrame:
         """The rule's violations; a rule that cannot run on this frame is a violation in every hour."""
@@ -118,13 +124,24 @@ def _metadata(rules: Sequence[Rule], found: dict[str, pd.DataFrame], hours: int)
         by_name = {r.name: r for r in rules}
         lines = []
         for name, v in failed.items():
+            warn = " — warning, blocks nothing" if by_name[name].severity == AssetCheckSeverity.WARN else ""
             lines.append(f"**{name}** ({len(v)} violation(s) in {v['hour'].nunique()} hour(s); threshold: "
-                         f"{by_name[name].threshold})")
+                         f"{by_name[name].threshold}){warn}")
             lines += [f"- {line}" for line in _first_lines(v)]
         meta["failed_rules"] = MetadataValue.json({name: len(v) for name, v in failed.items()})
         meta["hours_failed"] = MetadataValue.int(int(pd.concat([v["hour"] for v in failed.values()]).nunique()))
         meta["violations"] = MetadataValue.md("\n".join(lines))
+        warned = [name for name in failed if by_name[name].severity == AssetCheckSeverity.WARN]
+        if warned:
+            meta["warning_rules"] = MetadataValue.json(warned)
     return meta
+
+
+def _severity(rules: Sequence[Rule], found: dict[str, pd.DataFrame]) -> AssetCheckSeverity:
+    """ERROR unless every failing rule is a warning (then WARN: Dagster blocks only on ERROR)."""
+    failing = [r for r in rules if len(found[r.name])]
+    return AssetCheckSeverity.WARN if failing and all(r.severity == AssetCheckSeverity.WARN for r in failing) \
+        else AssetCheckSeverity.ERROR
 
 
 def _describe(rules: Sequence[Rule], found: dict[str, pd.DataFrame]) -> str:
@@ -183,8 +200,9 @@ def evaluate_rules(
     found = {rule.name: rule.violations(frame, env) for rule in rules}
     if len(hours) > 1:
         _log_hours(context, asset, rules, found, hours)
+    severity = {r.name: r.severity for r in rules}
     for name, violations in found.items():
-        if len(violations):
+        if len(violations) and severity[name] == AssetCheckSeverity.ERROR:
             kill_switch.store().trip(
                 source=f"check:{asset}__{name}",
                 reason=_describe_rule(name, violations),
@@ -195,7 +213,7 @@ def evaluate_rules(
         asset_key=AssetKey(asset),
         check_name=check_name(asset),
         passed=not any(len(v) for v in found.values()),
-        severity=AssetCheckSeverity.ERROR,
+        severity=_severity(rules, found),
         metadata=_metadata(rules, found, len(hours)),
         description=_describe(rules, found),
     )
@@ -220,7 +238,7 @@ def _log_hours(
                 check_name=check_name(asset),
                 passed=not any(len(v) for v in mine.values()),
                 metadata=_metadata(rules, mine, 1),
-                severity=AssetCheckSeverity.ERROR,
+                severity=_severity(rules, mine),
                 description=_describe(rules, mine),
                 blocking=True,
                 partition=key,
@@ -231,7 +249,8 @@ def _log_hours(
 
 def quality_spec(asset: str, rules: list[Rule]) -> AssetCheckSpec:
     """The one blocking check of ``asset``, ``<asset>__quality``, declared on the asset itself."""
-    listing = "; ".join(f"{r.name}: {r.description} (threshold: {r.threshold})" for r in rules)
+    listing = "; ".join(f"{r.name}{' (warning)' if r.severity == AssetCheckSeverity.WARN else ''}: {r.description} "
+                        f"(threshold: {r.threshold})" for r in rules)
     return AssetCheckSpec(
         name=check_name(asset),
         asset=asset,

@@ -18,6 +18,7 @@ from dagster import DagsterInstance, Definitions
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
+from assets.strategies import STRATEGY_FLOW_LOOKBACK_H, STRATEGY_PRICE_LOOKBACK_H
 from checks.engine import partition_key
 from pipelines.jobs import ML_EVALUATION_JOB, ML_FOLD_JOB
 from quant.features.hourly import FEATURE_LOOKBACK_H
@@ -39,8 +40,11 @@ CONSOLE_LOG_LEVEL = "WARNING"
 DEFAULT_CHUNK_HOURS = 168
 #: Source hours materialised before a window so its look-backs exist: 7 days of candles for the
 #: features (``quant.features.FEATURE_LOOKBACK_H``) and the cascade score (7 days of candles and
-#: open interest, a day of funding), 23 hours for the scan. Hours already stored are not run again.
-WARMUP_HOURS = max(FEATURE_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_FUNDING_LOOKBACK_H)
+#: open interest, a day of funding), 23 hours for the scan, and the strategy registry's history
+#: (``assets.strategies``: up to 887 hours of funding and open interest, a week more of candles for
+#: their features), the longest. Hours already stored are not run again.
+WARMUP_HOURS = max(FEATURE_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_FUNDING_LOOKBACK_H,
+                   STRATEGY_PRICE_LOOKBACK_H, STRATEGY_FLOW_LOOKBACK_H)
 WARMUP_JOB = "market_sources"
 #: The asset whose presence in a job makes a backfill train the folds first.
 PREDICTIONS_ASSET = "model_predictions_1h"

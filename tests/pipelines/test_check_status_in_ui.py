@@ -78,7 +78,7 @@ def _check_keys() -> list[AssetCheckKey]:
 def test_every_hour_of_every_check_is_current_and_passed(ranged):
     _, instance, run_id = ranged
     keys = _check_keys()
-    assert len(keys) == 15  # one check per asset (the ML predictions too)
+    assert len(keys) == 16  # one check per asset (the ML predictions and the strategy registry too)
     infos = instance.event_log_storage.get_asset_check_partition_info(keys)
     by_check: dict[AssetCheckKey, dict[str, object]] = {}
     for info in infos:
@@ -108,7 +108,7 @@ def test_graphql_partition_view_reads_passed_for_every_hour(ranged):
             ranges = chk["partitionStatuses"]["ranges"]
             assert [(r["startKey"], r["endKey"], r["status"]) for r in ranges] == [(KEYS[0], KEYS[-1], "SUCCEEDED")], chk["name"]
             seen += 1
-    assert seen == 15
+    assert seen == 16
 
 
 def test_each_hour_carries_its_own_metadata(ranged):

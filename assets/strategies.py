@@ -1,0 +1,88 @@
+"""The strategy registry as an hourly asset: every strategy on every hourly close, without arbitration."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, MetadataValue
+
+from assets.market_data import hourly_asset
+from assets.metadata import per_hour
+from checks.strategies import STRATEGY_RULES
+from quant.features.hourly import FEATURE_LOOKBACK_H
+from quant.market_data.tables import hours_of
+from quant.registry_signals import (
+    HISTORY_H,
+    LOOKBACK_CAP_H,
+    STATUS_ACCEPTED,
+    STATUS_REJECTED,
+    capped,
+    raised,
+    registry_signals,
+    strategy_input,
+)
+from resources.partitions import lookback, window_of
+
+GROUP = "signals"
+#: Hours of candles read before each hour: the strategies' history, and the features' own week before it.
+STRATEGY_PRICE_LOOKBACK_H = HISTORY_H + FEATURE_LOOKBACK_H
+#: Hours of funding and open interest read before each hour (the strategies' history).
+STRATEGY_FLOW_LOOKBACK_H = HISTORY_H
+
+
+@hourly_asset(
+    STRATEGY_RULES,
+    group=GROUP,
+    ins={
+        "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(STRATEGY_PRICE_LOOKBACK_H)),
+        "funding_settlements": AssetIn(partition_mapping=lookback(STRATEGY_FLOW_LOOKBACK_H)),
+        "open_interest_1h": AssetIn(partition_mapping=lookback(STRATEGY_FLOW_LOOKBACK_H)),
+    },
+)
+def strategy_signals_1h(
+    context: AssetExecutionContext,
+    perp_ohlcv_1h: pd.DataFrame,
+    funding_settlements: pd.DataFrame,
+    open_interest_1h: pd.DataFrame,
+) -> pd.DataFrame:
+    """Every registered strategy at every hourly close, no arbitration: one row per (hour, strategy, venue, symbol, seq).
+
+    ``status`` accepted: a decision that passed ``run_strategy``'s validation — ``side`` long or
+    short, ``entry``/``stop``/``target`` in quote currency (entry at the bar's close, stop on the
+    losing side, target at >= 2:1), ``confidence`` in (0, 1], the strategy's ``reason``. Rejected:
+    ``rejection`` says why (a NaN price, a stop on the wrong side, under 2:1 ...); a strategy that
+    raised has one rejected row per hour with empty venue and symbol, and the others go on.
+    ``seq`` numbers a strategy's several decisions on one instrument in one hour (zones retested
+    together, pair legs sharing a coin). Nothing here reaches the book or the order path.
+
+    Look-back: each strategy runs on its declared ``lookback_h`` capped at 720 h, from the Monday
+    00:00 UTC of the week holding H − look-back up to H (``quant.registry_signals``), so one hour
+    alone and inside a backfill decide the same bits and a range runs each strategy once a week.
+    The cap (not the registry's 3,360 h of monday_range) because mapping a look-back costs Dagster
+    ~1 ms per partition per input on every hourly run; on the bundled data 720 h reproduces (stops to 1e-3) the
+    whole-window decisions of every strategy that does not depend on its window's first bar, and
+    changes monday_range's (run on 30 days instead of 20 weeks; ``capped`` in the metadata).
+    Features are computed from the candles with ``features_1h``'s own function (the same bits)
+    rather than read from it: a backfill's warm-up stores the exchange-fed assets only, so the
+    hours of ``features_1h`` before a fresh window do not exist. No option chain is passed.
+    """
+    start, end = window_of(context)
+    hours = hours_of(start, end)
+    df = registry_signals(strategy_input(perp_ohlcv_1h, funding_settlements, open_interest_1h, hours), hours)
+    over = capped()
+    per_hour(context, df, hours, lambda rows: _meta(rows, over))
+    return df
+
+
+def _meta(rows: pd.DataFrame, over: dict[str, int]) -> dict[str, MetadataValue]:
+    accepted = rows[rows["status"] == STATUS_ACCEPTED]
+    rejected = rows[rows["status"] == STATUS_REJECTED]
+    broken = sorted(set(rows.loc[raised(rows), "strategy"]))
+    return {
+        "accepted": MetadataValue.int(len(accepted)),
+        "rejected": MetadataValue.int(len(rejected)),
+        "decisions_per_strategy": MetadataValue.json({str(k): int(v) for k, v in accepted["strategy"].value_counts().sort_index().items()}),
+        "rejections_per_strategy": MetadataValue.json({str(k): int(v) for k, v in rejected["strategy"].value_counts().sort_index().items()}),
+        "strategies_raised": MetadataValue.text(", ".join(broken) or "none"),
+        "capped": MetadataValue.json({name: f"{h} h declared, run on {LOOKBACK_CAP_H} h" for name, h in over.items()}),
+    }
+
+
+STRATEGY_ASSETS = [strategy_signals_1h]
