@@ -123,4 +123,4 @@ def test_the_capped_history_decides_the_last_week_as_the_whole_window(name):
         cols, keys = ["hour", "venue", "symbol", "side", "entry", "stop", "target", "confidence"], ["hour", "venue", "symbol", "side", "entry"]
         want = whole[whole["hour"] >= week[0]][cols].sort_values(keys).reset_index(drop=True)
         got = table[table["status"] == STATUS_ACCEPTED][cols].sort_values(keys).reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-3, obj=f"{name} in the week before {b}")
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-3, check_dtype=False, obj=f"{name} in the week before {b}")
