@@ -81,6 +81,7 @@ def trading_book(
     cascade_signals_1h: pd.DataFrame,
     tail_hedge_signals_1h: pd.DataFrame,
     model_predictions_1h: pd.DataFrame,
+    strategy_signals_1h: pd.DataFrame,
     kill_switch: KillSwitch,
     hourly_parquet: ResourceParam[HourlyParquetIOManager],
 ):
@@ -97,7 +98,8 @@ def trading_book(
                             f"from {since} only reduce-only orders pass")
     try:
         tables, _ = run_book(state, hours, perp_ohlcv_1h, funding_settlements, carry_signals_1h, cascade_signals_1h,
-                             tail_hedge_signals_1h, params, kill_switch_from=blocked_from, ml=model_predictions_1h)
+                             tail_hedge_signals_1h, params, kill_switch_from=blocked_from, ml=model_predictions_1h,
+                             strategies=strategy_signals_1h)
     except ValueError as exc:
         raise Failure(description=f"trading book, {start:%Y-%m-%d %H:00}..{end:%Y-%m-%d %H:00}: {exc}") from exc
     outputs = (

@@ -25,21 +25,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from assets.book import OUTPUTS as BOOK_OUTPUTS
-from assets.market_data import SCAN_LOOKBACK_H
-from assets.signals import (
-    CASCADE,
-    CASCADE_FUNDING_LOOKBACK_H,
-    CASCADE_OI_LOOKBACK_H,
-    CASCADE_PRICE_LOOKBACK_H,
-    HEDGE,
-)
-from assets.strategies import STRATEGY_FLOW_LOOKBACK_H, STRATEGY_PRICE_LOOKBACK_H
 from checks.book import ALLOCATION_RULES, FILL_RULES, INTENT_RULES, LEDGER_RULES, POSITION_RULES
 from checks.engine import Rule, RuleEnv
 from checks.features import FEATURE_RULES, REGIME_RULES
@@ -47,42 +37,31 @@ from checks.market_data import FUNDING_RULES, OHLCV_RULES, OI_RULES, UNIVERSE_RU
 from checks.ml import PREDICTION_RULES
 from checks.signals import CARRY_RULES, CASCADE_RULES, TAIL_HEDGE_RULES
 from checks.strategies import STRATEGY_SIGNAL_RULES
+from pipelines.range_chain import (
+    DERIVED as CHAIN,
+)
+from pipelines.range_chain import (
+    FIRST_HOUR,
+    HOUR,
+    LOOKBACK,
+    NONE,
+    SOURCES,
+    Load,
+    Tables,
+    loader,
+    source_tables,
+)
 from quant.book.params import BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
-from quant.carry import scan as carry_scan
-from quant.cascade.arming import armed_cascade_scores
-from quant.features.hourly import FEATURE_LOOKBACK_H, compute_features
-from quant.features.regime import calm_market, regime_scores
 from quant.market_data import tables as md
-from quant.market_data.funding import SNAP_TOLERANCE
 from quant.market_data.universe import Universe
 from quant.ml.predictions import prediction_rows
-from quant.options.chain import parse_book_summary_cached
-from quant.options.tail_hedge import tail_hedge_signals
 from quant.quality import by_hour
-from quant.registry_signals import registry_signals, strategy_input
 from resources.exchange.replay import ReplayExchange
-from resources.exchange.replay_options import ReplayOptions
-from resources.partitions import FOLDS, HOURLY, fold_window
+from resources.partitions import FOLDS, fold_window
 from resources.storage import MissingPartitionError, read_hours
 from resources.storage import write_hours as store_hours
 
-NONE = pd.Timedelta(0)
-HOUR = pd.Timedelta(hours=1)
-#: Hours before a window that the universe scan (24h volume, latest funding) and the features read.
-SCAN_LOOKBACK = pd.Timedelta(hours=SCAN_LOOKBACK_H - 1)
-FEATURE_LOOKBACK = pd.Timedelta(hours=FEATURE_LOOKBACK_H)
-#: Hours before a window that the cascade score reads: open interest, candles, funding.
-CASCADE_OI_LOOKBACK = pd.Timedelta(hours=CASCADE_OI_LOOKBACK_H)
-CASCADE_PRICE_LOOKBACK = pd.Timedelta(hours=CASCADE_PRICE_LOOKBACK_H)
-CASCADE_FUNDING_LOOKBACK = pd.Timedelta(hours=CASCADE_FUNDING_LOOKBACK_H)
-#: Hours before a window that the strategy registry reads: candles (with their features' week), funding and OI.
-STRATEGY_PRICE_LOOKBACK = pd.Timedelta(hours=STRATEGY_PRICE_LOOKBACK_H)
-STRATEGY_FLOW_LOOKBACK = pd.Timedelta(hours=STRATEGY_FLOW_LOOKBACK_H)
-LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK, CASCADE_OI_LOOKBACK, CASCADE_PRICE_LOOKBACK, CASCADE_FUNDING_LOOKBACK,
-               STRATEGY_PRICE_LOOKBACK, STRATEGY_FLOW_LOOKBACK)
-FIRST_HOUR = pd.Timestamp(HOURLY.start).tz_convert("UTC")
-SOURCES = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 RULES: dict[str, list[Rule]] = {
     "perp_ohlcv_1h": OHLCV_RULES,
     "funding_settlements": FUNDING_RULES,
@@ -102,32 +81,11 @@ RULES: dict[str, list[Rule]] = {
     "layer_allocations_1h": ALLOCATION_RULES,
 }
 
-Tables = dict[str, pd.DataFrame]
-#: ``load(asset, look_back)``: the upstream rows of [start - look_back, end), as the IO manager loads them.
-Load = Callable[[str, pd.Timedelta], pd.DataFrame]
-Fetch = Callable[[str, str, datetime, datetime], pd.DataFrame]
 
-#: Derived assets in dependency order: each body's quant call, fed by ``load``.
+#: Derived assets in dependency order: the product's range chain, plus the ML predictions of a
+#: store without trained folds (the audit's fresh store).
 DERIVED: dict[str, Callable[[Load, pd.DatetimeIndex], pd.DataFrame]] = {
-    "universe_scan_1h": lambda load, hours: md.universe_scan(
-        load("perp_ohlcv_1h", SCAN_LOOKBACK), load("funding_settlements", SCAN_LOOKBACK), hours
-    ),
-    "features_1h": lambda load, hours: compute_features(load("perp_ohlcv_1h", FEATURE_LOOKBACK), hours),
-    "regime_scores_1h": lambda load, hours: regime_scores(load("features_1h", NONE)),
-    "carry_signals_1h": lambda load, hours: carry_scan(
-        load("universe_scan_1h", NONE), hibernate=calm_market(load("regime_scores_1h", NONE), hours)
-    ),
-    "cascade_signals_1h": lambda load, hours: armed_cascade_scores(
-        load("open_interest_1h", CASCADE_OI_LOOKBACK), load("perp_ohlcv_1h", CASCADE_PRICE_LOOKBACK),
-        load("funding_settlements", CASCADE_FUNDING_LOOKBACK), hours, CASCADE,
-    ),
-    "tail_hedge_signals_1h": lambda load, hours: tail_hedge_signals(
-        [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))], load("perp_ohlcv_1h", NONE), hours,
-        underlying=HEDGE,
-    ),
-    "strategy_signals_1h": lambda load, hours: registry_signals(strategy_input(
-        load("perp_ohlcv_1h", STRATEGY_PRICE_LOOKBACK), load("funding_settlements", STRATEGY_FLOW_LOOKBACK),
-        load("open_interest_1h", STRATEGY_FLOW_LOOKBACK), hours), hours),
+    **CHAIN,
     "model_predictions_1h": lambda load, hours: _untrained_predictions(load, hours),
 }
 #: The ``trading_book`` outputs, each the ``quant.book.HourTables`` field it is.
@@ -159,22 +117,6 @@ class PureResult:
     book_seconds: float = 0.0
     #: The book at the end of the window (what the next hour starts from).
     book: BookState | None = None
-
-
-def _fetch(fetch: Fetch, pairs: list[tuple[str, str]], start: pd.Timestamp, end: pd.Timestamp) -> list:
-    return [(v, s, fetch(v, s, start.to_pydatetime(), end.to_pydatetime())) for v, s in pairs]
-
-
-def source_tables(ex: ReplayExchange, uni: Universe, start: pd.Timestamp, end: pd.Timestamp) -> Tables:
-    """The three exchange-fed tables of [start, end), as the asset bodies compute them."""
-    candles = _fetch(ex.candles, uni.pairs("candles"), start - md.OHLCV_WARMUP, end)
-    funding = _fetch(ex.funding_history, uni.pairs("funding"), start - SNAP_TOLERANCE, end - SNAP_TOLERANCE)
-    oi = _fetch(ex.open_interest_history, uni.pairs("open_interest"), start, end)
-    return {
-        "perp_ohlcv_1h": md.ohlcv_table(candles, start),
-        "funding_settlements": md.funding_table(funding),
-        "open_interest_1h": md.open_interest_table(oi),
-    }
 
 
 def check_rules(asset: str, frame: pd.DataFrame, hours: pd.DatetimeIndex, uni: Universe) -> int:
@@ -237,21 +179,8 @@ def _untrained_predictions(load: Load, hours: pd.DatetimeIndex) -> pd.DataFrame:
 def book_tables(load: Load, hours: pd.DatetimeIndex, state: BookState) -> tuple[Tables, BookState]:
     """The ``trading_book`` body: ``hours`` stepped from ``state`` (default ``BookParams``, kill switch not tripped)."""
     out, final = run_book(state, hours, *(load(asset, NONE) for asset in BOOK_INPUTS), BookParams(),
-                          ml=load("model_predictions_1h", NONE))
+                          ml=load("model_predictions_1h", NONE), strategies=load("strategy_signals_1h", NONE))
     return {asset: getattr(out, field) for asset, field in BOOK.items()}, final
-
-
-def _loader(store: Path | None, before: Tables, now: Tables, start: pd.Timestamp, end: pd.Timestamp) -> Load:
-    def load(asset: str, look_back: pd.Timedelta) -> pd.DataFrame:
-        first = max(start - look_back, FIRST_HOUR)
-        if store is not None:
-            return read_hours(str(store), asset, md.hours_of(first, end))
-        if first >= start or asset not in before:
-            return now[asset]
-        frame = pd.concat([before[asset], now[asset]], ignore_index=True)
-        return frame[frame["hour"] >= first]
-
-    return load
 
 
 def run_window(
@@ -274,7 +203,7 @@ def run_window(
     hours = md.hours_of(start, end)
     t0 = time.perf_counter()
     tables = source_tables(ex, uni, start, end)
-    load = _loader(store, lookback, tables, start, end)
+    load = loader(store, lookback, tables, start, end)
     if store is not None:
         for asset in SOURCES:
             write_hours(store, asset, tables[asset], hours)
@@ -297,12 +226,6 @@ def run_window(
     seconds = time.perf_counter() - t0
     _CARRIED[final.hour] = final
     return PureResult(seconds, len(hours), {k: len(v) for k, v in tables.items()}, violations, book_seconds, final)
-
-
-def lookback_of(ex: ReplayExchange, uni: Universe, start: pd.Timestamp) -> Tables:
-    """Source tables of the hours before ``start`` that the scan and features read (none at the first hour)."""
-    first = max(start - LOOKBACK, FIRST_HOUR)
-    return source_tables(ex, uni, first, start) if first < start else {}
 
 
 def measure(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.cli_input import non_negative_int, positive_int, utc_hour, window_with_data
+from pipelines.cli_input import ACCEPTED_FORM, non_negative_int, positive_int, utc_hour, window_with_data
 from pipelines.environments import ENVIRONMENTS, PROJECT_ROOT, Settings, settings
 from pipelines.instance_access import STORAGE_ERRORS, StorageUnreachable, error_reason, unreachable
 from pipelines.journal_cli import add_journal_parser
@@ -85,6 +85,31 @@ def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     return 0 if results and all(c.success for c in results) else EXIT_RUN_FAILED
 
 
+def cmd_backtest(args: argparse.Namespace, s: Settings) -> int:
+    from pipelines.backtest import book_params, run_backtest
+    from quant.report.display import format_layer_table
+    from quant.report.strategies import markdown_strategy_table, strategy_table
+    from quant.report.tables import layer_table
+    from resources.partitions import describe_windows
+
+    try:
+        params = book_params(args.set or [])
+    except ValueError as exc:
+        raise SystemExit(f"perpetua backtest: {exc}") from None
+    parts = window_with_data(args.start, args.end)  # refuses bad windows before any work
+    print(f"backtest {args.start:%Y-%m-%d %H:00} -> {args.end:%Y-%m-%d %H:00} UTC over {describe_windows(parts)}"
+          + (f" with {', '.join(args.set)}" if args.set else ""))
+    result = run_backtest(s.storage_root, args.start, args.end, parts, params)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.seconds.items(), key=lambda kv: -kv[1]))
+    print(f"{result.hours} h in {sum(result.seconds.values()):.1f}s ({stages})")
+    ledger, fills = result.tables["ledger_1h"], result.tables["fills_1h"]
+    print(format_layer_table(layer_table(ledger, fills, params.bankroll_usd)))
+    print("\nStrategies (layer ST):")
+    print(markdown_strategy_table(strategy_table(ledger, fills, result.tables["positions_1h"])))
+    print(f"tables: {result.out} (beside the audited store; the UI is unchanged)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, s: Settings) -> int:
     code = cmd_backfill(args, s)
     print()
@@ -120,6 +145,8 @@ def cmd_report(args: argparse.Namespace, s: Settings) -> int:
     print((reports / "layers.txt").read_text())
     print()
     print((reports / "ml.txt").read_text())
+    print("\nStrategies (layer ST, the registry's decisions traded through the book):")
+    print((reports / "strategies.txt").read_text())
     print(f"equity and drawdown plot: {reports / 'equity.png'} (also on the performance_report asset in the UI)")
     return 0
 
@@ -207,6 +234,12 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--chunk-hours", type=positive_int, default=168)
     b.set_defaults(fn=cmd_backfill)
 
+    t = sub.add_parser("backtest", help="every layer over a window in one pass; tables beside the audited store")
+    t.add_argument("--start", type=utc_hour, required=True, help=f"first hour, {ACCEPTED_FORM}")
+    t.add_argument("--end", type=utc_hour, required=True, help="end hour (exclusive), same form")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a book setting, e.g. bankroll_usd=50000 or strategies.risk_pct=0.005 (repeatable)")
+    t.set_defaults(fn=cmd_backtest)
     d = sub.add_parser("demo", help=f"backfill the demo window ({DEMO_START[:10]} .. {DEMO_END[:10]}) and print a summary")
     d.add_argument("--start", type=utc_hour, default=DEMO_START)
     d.add_argument("--end", type=utc_hour, default=DEMO_END)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import pure
+from pipelines import range_chain as chain
 from quant.book.allocator import AllocatorParams
 from quant.book.params import BookParams
 from quant.book.step import fresh_state, run_book
@@ -92,16 +93,16 @@ def window_inputs(start: pd.Timestamp, end: pd.Timestamp, stored: Path | None = 
     """
     ex, uni = ReplayExchange(), MarketUniverse().get()
     hours = md.hours_of(start, end)
-    lookback = pure.lookback_of(ex, uni, start)
-    tables = pure.source_tables(ex, uni, start, end)
-    load = pure._loader(None, lookback, tables, start, end)
-    for asset, compute in pure.DERIVED.items():
-        if asset == "features_1h" or (stored is None and asset != "model_predictions_1h"):
+    lookback = chain.lookback_of(ex, uni, start)
+    tables = chain.source_tables(ex, uni, start, end)
+    load = chain.loader(None, lookback, tables, start, end)
+    for asset, compute in chain.DERIVED.items():
+        if asset == "features_1h" or (stored is None and asset != "strategy_signals_1h"):
             tables[asset] = compute(load, hours)
-    got = {name: load(_ASSET[name], pure.NONE) for name in ("bars", "funding")}
+    got = {name: load(_ASSET[name], chain.NONE) for name in ("bars", "funding")}
     for name in STORED:
-        got[name] = pd.read_parquet(stored / f"w{index}_{name}.parquet") if stored is not None else load(_ASSET[name], pure.NONE)
-    got["ml"] = synthetic_predictions(load("features_1h", pure.NONE), got["bars"])
+        got[name] = pd.read_parquet(stored / f"w{index}_{name}.parquet") if stored is not None else load(_ASSET[name], chain.NONE)
+    got["ml"] = synthetic_predictions(load("features_1h", chain.NONE), got["bars"])
     return got
 
 

@@ -1,0 +1,149 @@
+"""``perpetua backtest``: every layer once over a range, the book as one state machine, tables beside the audited store.
+
+The audited path materialises every hour as Dagster partitions with checks and lineage; research
+needs the same numbers without that bookkeeping. A backtest runs ``pipelines.range_chain`` (the
+asset bodies' quant calls) once over each data window inside [start, end), predicts with the
+model store's folds as ``model_predictions_1h`` does (``assets.ml.window_predictions``), steps
+``quant.book.run_book`` from a fresh book at the range's first hour (and afresh at a later
+window's first hour, as the audited book does), and writes the five book tables and the signals
+as Parquet under ``<storage root>/../backtests/<start>_<end>/`` — beside the audited store,
+never in it, so nothing a backtest does can change what the UI shows. No kill switch applies:
+a backtest is research (the check rules still run in the audited path).
+
+``--set key=value`` overrides ``quant.book.params.BookParams``: ``bankroll_usd=50000``,
+``strategies.risk_pct=0.005``, ``allocator.tilt=0.3``, ``ml.min_probability=0.55`` (dotted
+paths into the nested settings; values of the field's own type; an unknown key is refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from upath import UPath
+
+from assets.ml import window_predictions
+from pipelines.range_chain import derived_tables, loader, lookback_of, source_tables
+from quant.book.params import BookParams
+from quant.book.step import HourTables, fresh_state, run_book
+from quant.market_data import tables as md
+from resources.exchange.replay import ReplayExchange
+from resources.market import MarketUniverse
+from resources.model_store import MlModelStore, ml_root
+
+BOOK_TABLES = {"ledger_1h": "ledger", "positions_1h": "positions", "order_intents_1h": "intents", "fills_1h": "fills",
+               "layer_allocations_1h": "allocations"}
+SIGNAL_TABLES = ("carry_signals_1h", "cascade_signals_1h", "tail_hedge_signals_1h", "strategy_signals_1h",
+                 "model_predictions_1h")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    tables: dict[str, pd.DataFrame]
+    out: UPath
+    hours: int
+    seconds: dict[str, float]
+
+
+def book_params(sets: list[str]) -> BookParams:
+    """``BookParams`` with each ``key=value`` applied (dotted keys reach nested settings); ValueError naming a bad one."""
+    params = BookParams()
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: write key=value, e.g. bankroll_usd=50000 or strategies.risk_pct=0.005")
+        params = _replace(params, key.split("."), raw, key)
+    return params
+
+
+def _replace(obj: object, path: list[str], raw: str, key: str) -> object:
+    fields = {f.name: f for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else {}
+    name = path[0]
+    if name not in fields:
+        raise ValueError(f"--set {key}: {type(obj).__name__} has no setting {name!r} (it has: {', '.join(sorted(fields))})")
+    current = getattr(obj, name)
+    if len(path) > 1:
+        return dataclasses.replace(obj, **{name: _replace(current, path[1:], raw, key)})
+    return dataclasses.replace(obj, **{name: _coerce(current, raw, key)})
+
+
+def _coerce(current: object, raw: str, key: str) -> object:
+    kind = type(current)
+    if kind is bool:
+        if raw.lower() not in ("true", "false"):
+            raise ValueError(f"--set {key}={raw}: write true or false")
+        return raw.lower() == "true"
+    if kind not in (int, float):
+        raise ValueError(f"--set {key}: a {kind.__name__} setting cannot be set from the command line")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"--set {key}={raw}: {key} is a {kind.__name__}") from None
+
+
+def out_dir(storage_root: str, start: pd.Timestamp, end: pd.Timestamp) -> UPath:
+    """``<storage root>/../backtests/<start>_<end>``: beside the audited store."""
+    return UPath(storage_root).parent / "backtests" / f"{start:%Y%m%dT%H}_{end:%Y%m%dT%H}"
+
+
+def _piece(ex: ReplayExchange, uni, start: pd.Timestamp, end: pd.Timestamp, store: MlModelStore,
+           seconds: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """Every signal table of one data window [start, end), each stage timed into ``seconds``."""
+    hours = md.hours_of(start, end)
+    t = time.perf_counter()
+    before = lookback_of(ex, uni, start)
+    tables = source_tables(ex, uni, start, end)
+    load = loader(None, before, tables, start, end)
+    seconds["sources"] = seconds.get("sources", 0.0) + time.perf_counter() - t
+
+    def timed(asset: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        seconds[asset] = seconds.get(asset, 0.0) + now - t
+        t = now
+
+    t = time.perf_counter()
+    derived_tables(load, hours, tables, on_step=timed)
+    tables["model_predictions_1h"] = window_predictions(load("features_1h", pd.Timedelta(0)), tables["perp_ohlcv_1h"], hours,
+                                                        store, lambda msg: None)
+    timed("model_predictions_1h")
+    return tables
+
+
+def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, windows: list[tuple[pd.Timestamp, pd.Timestamp]],
+                 params: BookParams, say: Callable[[str], object] = print) -> BacktestResult:
+    """Backtest every hour of ``windows`` (the data windows inside [start, end)); writes and returns the tables."""
+    ex, uni = ReplayExchange(), MarketUniverse().get()
+    store = MlModelStore(root=ml_root(storage_root))
+    seconds: dict[str, float] = {}
+    total_h = sum(len(md.hours_of(a, b)) for a, b in windows)
+    done_h, parts, t0 = 0, [], time.perf_counter()
+    for a, b in windows:
+        tables = _piece(ex, uni, a, b, store, seconds)
+        t = time.perf_counter()
+        book, _ = run_book(fresh_state(), md.hours_of(a, b), tables["perp_ohlcv_1h"], tables["funding_settlements"],
+                           tables["carry_signals_1h"], tables["cascade_signals_1h"], tables["tail_hedge_signals_1h"], params,
+                           ml=tables["model_predictions_1h"], strategies=tables["strategy_signals_1h"])
+        seconds["book"] = seconds.get("book", 0.0) + time.perf_counter() - t
+        parts.append((tables, book))
+        done_h += len(md.hours_of(a, b))
+        spent = time.perf_counter() - t0
+        say(f"  {a:%Y-%m-%d %H:00} -> {b:%Y-%m-%d %H:00}: {len(md.hours_of(a, b))} h in {spent:.1f}s "
+            f"({done_h}/{total_h} h; ETA {spent / done_h * (total_h - done_h):.0f}s)")
+    out = {name: pd.concat([getattr(book, field) for _, book in parts], ignore_index=True) for name, field in BOOK_TABLES.items()}
+    out |= {name: pd.concat([tables[name] for tables, _ in parts], ignore_index=True) for name in SIGNAL_TABLES}
+    folder = out_dir(storage_root, start, end)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in out.items():
+        tmp = folder / f".{name}.parquet.tmp"
+        frame.to_parquet(str(tmp), index=False)
+        tmp.rename(folder / f"{name}.parquet")  # a half-written file is never read as a table
+    return BacktestResult(out, folder, total_h, seconds)
+
+
+def as_hour_tables(result: BacktestResult) -> HourTables:
+    """The book's five tables of a backtest, in ``quant.book.HourTables`` form."""
+    return HourTables(**{field: result.tables[name] for name, field in BOOK_TABLES.items()})
