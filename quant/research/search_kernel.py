@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from quant.book.allocator import allocation_rows
-from quant.book.fills import BPS
+from quant.book.fills import ORDER_KIND_CODES, fill_one
 from quant.book.ledger import _apply_fill
 from quant.book.params import BookParams
 from quant.book.risk import LEVEL_MULTIPLIER, THRESHOLD_EPS
@@ -54,6 +54,8 @@ LEVELS = ("normal", "reduce_risk", "reduce_exposure", "halt")
 PAUSED = len(LEVELS)
 #: The strategies layer's reward-to-risk slack (``quant.book.strategy_layer.strategy_wants``).
 LAYER_RR_EPS = 1e-9
+#: ``quant.book.fills.ORDER_KIND_CODES`` of the orders the layer places.
+MARKET_ORDER, LIMIT_ORDER, STOP_ORDER = ORDER_KIND_CODES["market"], ORDER_KIND_CODES["limit"], ORDER_KIND_CODES["stop"]
 #: Kernel status codes.
 OK, BAD_FUNDING, BAD_MARK, BAD_EQUITY = 0, 1, 2, 3
 STATUS_TEXT = {BAD_FUNDING: "funding is not a number while the position is open",
@@ -84,7 +86,7 @@ def kernel_config(params: BookParams) -> KernelConfig:
     values = {
         "bankroll": params.bankroll_usd, "risk_pct": st.risk_pct, "min_rr": st.min_reward_risk, "max_hold_h": st.max_hold_h,
         "max_positions": st.max_positions, "maker_fee": f.maker_fee_bps, "taker_fee": f.taker_fee_bps,
-        "entry_slip": f.entry_slippage_bps * BPS, "stop_slip": f.stop_slippage_bps * BPS, "volume_share": f.max_volume_share,
+        "entry_slip": f.entry_slippage_bps, "stop_slip": f.stop_slippage_bps, "volume_share": f.max_volume_share,
         "reduce_risk_dd": r.reduce_risk_dd, "reduce_exposure_dd": r.reduce_exposure_dd, "halt_dd": r.halt_dd,
         "daily_loss": r.daily_loss_limit, "session_pause": r.session_dd_pause,
         "min_position_usd": limits.usd(limits.min_position_pct), "max_position_usd": limits.usd(limits.max_position_pct),
@@ -100,30 +102,25 @@ def _st_budget(params: BookParams, multiplier: float) -> float:
 
 
 @njit(cache=True)
-def _volume_capped(qty, price, vol, share):
-    """``fill_intent``'s quantity: nothing without a price or volume, else at most ``share`` of the volume."""
-    if not np.isfinite(price) or not vol > 0.0:
-        return 0.0
-    return min(qty, share * vol)
+def _fill(buy, kind, qty, limit, o, h, lo, vol, c):
+    """The one fill simulator's rules (``quant.book.fills.fill_one``) with the ST layer's costs: (qty, price, fee)."""
+    filled, px, _, fee, _, _ = fill_one(buy, kind, qty, limit, o, h, lo, vol, c[5], c[6], c[7], c[8], c[9])
+    return filled, px, fee
 
 
 @njit(cache=True)
 def _bracket_fills(q, o, h, lo, vol, stop, target, c, fk, fq, fp, ff):
-    """The stop (first) and target of a leg holding ``q``; returns how many of the two filled (written to f*)."""
+    """The stop (first) and target of a leg holding ``q``; returns how many of the two filled (written to f*).
+
+    The target is clamped to what the stop left, its fee scaled with it (``hour_fills._clamp_reduce_only``).
+    """
     qty = abs(q)
     buy = q < 0.0
-    if buy:
-        s_px = max(stop, o) * (1.0 + c[8]) if h >= stop else np.nan
-        t_px = min(target, o) if lo < target else np.nan
-    else:
-        s_px = min(stop, o) * (1.0 - c[8]) if lo <= stop else np.nan
-        t_px = max(target, o) if h > target else np.nan
     n = 0
     left = qty
-    for kind, px, fee_bps in ((STOP, s_px, c[6]), (TARGET, t_px, c[5])):
-        want = _volume_capped(qty, px, vol, c[9])
+    for kind, order_kind, limit in ((STOP, STOP_ORDER, stop), (TARGET, LIMIT_ORDER, target)):
+        want, px, fee = _fill(buy, order_kind, qty, limit, o, h, lo, vol, c)
         if want > 0.0:
-            fee = want * px * fee_bps * BPS
             take = min(want, left)
             if take < want:
                 fee = fee * (take / want)
@@ -199,10 +196,9 @@ def run_kernel(o, h, lo, cl, vol, settles, rate, new_day, d_sign, d_entry, d_sto
         n = 0
         if pend in (ENTRY, EXIT):
             buy = p_buy
-            px = bo * (1.0 + c[7]) if buy else bo * (1.0 - c[7])
-            got = _volume_capped(p_qty, px, bv, c[9])
+            got, px, fee = _fill(buy, MARKET_ORDER, p_qty, np.nan, bo, bh, bl, bv, c)
             if got > 0.0:
-                fk[0], fq[0], fp[0], ff[0] = pend, got if buy else -got, px, got * px * c[6] * BPS
+                fk[0], fq[0], fp[0], ff[0] = pend, got if buy else -got, px, fee
                 n = 1
         elif pend == STOP:
             n = _bracket_fills(q, bo, bh, bl, bv, l_stop, l_target, c, fk, fq, fp, ff)
