@@ -22,7 +22,8 @@ window:
 ``ml``          ``prediction_rows`` with no trained ensemble (the untrained rows of
                 ``benchmarks.pure``) in ONE call; the fold column is then set per hour's week
                 (a trained run calls it once per fold, with that fold's ensemble)
-``book``        ``quant.book.step.run_book`` from a fresh book over every hour
+``book``        ``quant.book.step.run_book`` from a fresh book over every hour (no ``strategies``
+                input: the strategy layer is not part of this benchmark)
 ==============  ==============================================================================
 
 Symbol-hours are instruments (coin × venue, 2 per coin) × hours. ``--stages`` times the stages
