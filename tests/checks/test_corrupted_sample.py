@@ -143,11 +143,11 @@ def test_clean_window_passes_every_check(local_settings, instance):
     assert [(r.job, r.success) for r in results] == [("market_sources", True), ("hourly_cycle", True)]
     evals = _evaluations(instance, results[-1].run_id)
     assert {e.check_name for e in evals if not e.passed} == set()
-    # market data + features/regime + carry, cascade and tail-hedge signals
-    # one check per asset: 4 market data, 2 features, 3 signals, the ML predictions, 5 book
-    assert len({e.check_name for e in evals}) == 15
+    # market data + features/regime + carry, cascade and tail-hedge signals + the strategy registry
+    # one check per asset: 4 market data, 2 features, 3 signals, the strategies, the ML predictions, 5 book
+    assert len({e.check_name for e in evals}) == 16
     rules = sum(e.metadata["rules_checked"].value for e in evals if e.partition == partition_key(DAY))
-    assert rules == 27 + 5 + 3 + 3 + 5 + 3 + 7  # market data, features, L1/L2/L3 signals, ML predictions, book
+    assert rules == 27 + 5 + 3 + 3 + 5 + 4 + 3 + 7  # market data, features, L1/L2/L3 signals, strategies, ML, book
     assert not KillSwitchStore(local_settings.kill_switch_url).is_tripped()
     for asset in ("universe_scan_1h", "features_1h", "regime_scores_1h"):
         assert len(instance.get_materialized_partitions(AssetKey(asset))) == 3
