@@ -32,7 +32,7 @@ from tests.support.postgres import port_accepts, throwaway_postgres
 EXAMPLE = Path(__file__).resolve().parents[2] / "dagster.yaml.postgres.example"
 ASSETS = (
     "perp_ohlcv_1h", "funding_settlements", "open_interest_1h", "universe_scan_1h", "features_1h", "regime_scores_1h",
-    "carry_signals_1h", "cascade_signals_1h", "tail_hedge_signals_1h", "model_predictions_1h",
+    "carry_signals_1h", "cascade_signals_1h", "tail_hedge_signals_1h", "strategy_signals_1h", "model_predictions_1h",
     "ledger_1h", "positions_1h", "order_intents_1h", "fills_1h", "layer_allocations_1h",
 )
 #: The sample's first hours: starting at the first partition, the scan's 23-hour look-back needs no warm-up.
