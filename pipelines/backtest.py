@@ -18,6 +18,8 @@ paths into the nested settings; values of the field's own type; an unknown key i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +50,11 @@ class BacktestResult:
     seconds: dict[str, float]
 
 
+#: Settings the safeguards hold fixed (``quant.book.safeguards.RiskLimits`` screens every order with
+#: its own caps): setting the allocator's copy would change budgets the screen then rejects.
+FIXED = ("allocator.max_total_pct", "allocator.max_ladder_pct", "allocator.max_position_pct", "allocator.min_position_pct")
+
+
 def book_params(sets: list[str]) -> BookParams:
     """``BookParams`` with each ``key=value`` applied (dotted keys reach nested settings); ValueError naming a bad one."""
     params = BookParams()
@@ -55,6 +62,9 @@ def book_params(sets: list[str]) -> BookParams:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set {item!r}: write key=value, e.g. bankroll_usd=50000 or strategies.risk_pct=0.005")
+        if key in FIXED:
+            raise ValueError(f"--set {key}: the safeguards' caps are fixed percentages of the bankroll "
+                             "(quant/book/safeguards.py); set bankroll_usd to grow")
         params = _replace(params, key.split("."), raw, key)
     return params
 
@@ -79,14 +89,26 @@ def _coerce(current: object, raw: str, key: str) -> object:
     if kind not in (int, float):
         raise ValueError(f"--set {key}: a {kind.__name__} setting cannot be set from the command line")
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
         raise ValueError(f"--set {key}={raw}: {key} is a {kind.__name__}") from None
+    if not math.isfinite(value):  # a NaN threshold compares false everywhere: it would switch a limit off unseen
+        raise ValueError(f"--set {key}={raw}: a setting must be a finite number")
+    return value
 
 
-def out_dir(storage_root: str, start: pd.Timestamp, end: pd.Timestamp) -> UPath:
-    """``<storage root>/../backtests/<start>_<end>``: beside the audited store."""
-    return UPath(storage_root).parent / "backtests" / f"{start:%Y%m%dT%H}_{end:%Y%m%dT%H}"
+def out_dir(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, sets: list[str] | None = None) -> UPath:
+    """``<storage root>/../backtests/<start>_<end>[_<settings hash>]``: beside the audited store, one folder per settings.
+
+    A store at a bucket's root has no parent: its backtests go to ``<root>-backtests`` instead, never inside it.
+    """
+    name = f"{start:%Y%m%dT%H}_{end:%Y%m%dT%H}"
+    if sets:
+        name += "_" + hashlib.sha256("\n".join(sorted(sets)).encode()).hexdigest()[:10]
+    root = UPath(storage_root)
+    beside = root.parent / "backtests"
+    inside = str(beside).rstrip("/").startswith(str(root).rstrip("/") + "/") or str(beside) == str(root)
+    return (UPath(str(root).rstrip("/") + "-backtests") if inside else beside) / name
 
 
 def _piece(ex: ReplayExchange, uni, start: pd.Timestamp, end: pd.Timestamp, store: MlModelStore,
@@ -114,7 +136,7 @@ def _piece(ex: ReplayExchange, uni, start: pd.Timestamp, end: pd.Timestamp, stor
 
 
 def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, windows: list[tuple[pd.Timestamp, pd.Timestamp]],
-                 params: BookParams, say: Callable[[str], object] = print) -> BacktestResult:
+                 params: BookParams, say: Callable[[str], object] = print, sets: list[str] | None = None) -> BacktestResult:
     """Backtest every hour of ``windows`` (the data windows inside [start, end)); writes and returns the tables."""
     ex, uni = ReplayExchange(), MarketUniverse().get()
     store = MlModelStore(root=ml_root(storage_root))
@@ -135,7 +157,7 @@ def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, wind
             f"({done_h}/{total_h} h; ETA {spent / done_h * (total_h - done_h):.0f}s)")
     out = {name: pd.concat([getattr(book, field) for _, book in parts], ignore_index=True) for name, field in BOOK_TABLES.items()}
     out |= {name: pd.concat([tables[name] for tables, _ in parts], ignore_index=True) for name in SIGNAL_TABLES}
-    folder = out_dir(storage_root, start, end)
+    folder = out_dir(storage_root, start, end, sets)
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in out.items():
         tmp = folder / f".{name}.parquet.tmp"

@@ -99,7 +99,7 @@ def cmd_backtest(args: argparse.Namespace, s: Settings) -> int:
     parts = window_with_data(args.start, args.end)  # refuses bad windows before any work
     print(f"backtest {args.start:%Y-%m-%d %H:00} -> {args.end:%Y-%m-%d %H:00} UTC over {describe_windows(parts)}"
           + (f" with {', '.join(args.set)}" if args.set else ""))
-    result = run_backtest(s.storage_root, args.start, args.end, parts, params)
+    result = run_backtest(s.storage_root, args.start, args.end, parts, params, sets=args.set)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.seconds.items(), key=lambda kv: -kv[1]))
     print(f"{result.hours} h in {sum(result.seconds.values()):.1f}s ({stages})")
     ledger, fills = result.tables["ledger_1h"], result.tables["fills_1h"]

@@ -138,9 +138,10 @@ class RangeInputs:
 
     def _decisions(self, strategies: pd.DataFrame) -> None:
         """The accepted strategy decisions of each hour, best confidence first (then strategy, venue, symbol)."""
-        rows = strategies
-        if "status" in rows:
-            rows = rows[rows["status"] == "accepted"]
+        if "status" not in strategies:  # only what quant.strategies.validate_decisions accepted may trade
+            raise ValueError("strategy decisions need a status column (only 'accepted' rows trade): pass "
+                             "strategy_signals_1h rows, or run_strategy's accepted decisions with status='accepted'")
+        rows = strategies[strategies["status"] == "accepted"]
         rows = rows.sort_values(["hour", "confidence", "strategy", "venue", "symbol"], ascending=[True, False, True, True, True],
                                 kind="stable").reset_index(drop=True)
         for h, recs in _group(records_from_frame(rows.loc[:, list(DECISION_FIELDS)]), _hour_slices(rows)).items():

@@ -6,7 +6,7 @@ The design's execution rules for its independent strategies (``quant.strategies`
   (``quant.book.risk.position_size``), then cut to the layer's budget left (the allocator's
   ``ST`` row); a decision under ``min_reward_risk`` (2:1) never becomes an order;
 * at most ``max_positions`` (3) strategy positions at once, across all strategies; one position
-  per (strategy, venue, symbol); candidates in order of confidence (then strategy, venue, symbol);
+  per (strategy, symbol), whichever venue decided first; candidates in order of confidence (then strategy, venue, symbol);
 * an entry is a market order at the next hour's open (the fill simulator charges the layer's
   5 bps entry slippage and taker fee); each held position carries a reduce-only stop (10 bps
   stop slippage) and a reduce-only target limit every hour until one fills — the OCO pair
@@ -18,6 +18,11 @@ The design's execution rules for its independent strategies (``quant.strategies`
 
 A position is named ``<strategy>@<symbol>`` and its leg is the strategy's name, so the ledger
 attributes P&L to each strategy and two strategies on one instrument are two positions.
+
+Known limits: each decision is its own position, so a PairFlow pair can open (or be stopped) on one
+leg when slots or budget run out between its legs; the drawdown ladder cuts the layer's budget but
+not its 1% risk per trade (the ML sleeve halves its risk from 10% drawdown; here only the budget
+shrinks).
 """
 
 from __future__ import annotations

@@ -69,11 +69,22 @@ def test_settings_are_set_by_dotted_keys_of_their_own_type():
 @pytest.mark.parametrize(("item", "says"), [
     ("bankroll", "key=value"), ("nonsense=1", "has no setting 'nonsense'"), ("strategies.max_positions=2.5", "is a int"),
     ("bankroll_usd=-5", "bankroll_usd must be a positive amount"), ("strategies.risk_pct=0.5", "risk_pct must be in"),
-    ("fills=1", "cannot be set from the command line"),
+    ("fills=1", "cannot be set from the command line"), ("risk.halt_dd=nan", "finite number"),
+    ("allocator.max_total_pct=0.8", "caps are fixed"),
 ])
 def test_bad_settings_are_refused_before_any_work(item, says):
     with pytest.raises(ValueError, match=says):
         book_params([item])
+
+
+def test_each_settings_get_their_own_folder_and_a_bucket_root_keeps_them_outside():
+    a, b = pd.Timestamp("2026-01-20", tz="UTC"), pd.Timestamp("2026-01-21", tz="UTC")
+    plain, other = out_dir("/data/store", a, b), out_dir("/data/store", a, b, ["bankroll_usd=50000"])
+    assert str(plain) == "/data/backtests/20260120T00_20260121T00"
+    assert other != plain
+    assert str(other.parent) == "/data/backtests"
+    bucket = out_dir("memory://bucket", a, b)
+    assert not str(bucket).startswith("memory://bucket/")
 
 
 def test_the_cli_refuses_bad_input_before_doing_work(capsys):

@@ -118,3 +118,9 @@ def test_a_rejected_or_duplicate_decision_does_not_open_twice():
 def test_bad_strategy_layer_settings_are_refused(bad):
     with pytest.raises(ValueError, match="must be|at least"):
         StrategyLayerParams(**bad)
+
+
+def test_decisions_without_a_verdict_are_refused():
+    b = bars([(0, BTC, 100, 100, 100, 100)])
+    with pytest.raises(ValueError, match="need a status column"):
+        run(1, b, decided([(0, BTC, "long", 100.0, 50.0, 200.0, 0.8)]).drop(columns="status"))
