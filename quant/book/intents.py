@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from quant.book.legs import Leg, group_sum
+from quant.book.legs import Leg, group_sums
 from quant.book.orders import OrderIntent
 from quant.book.params import BookParams
 from quant.book.safeguards import HEDGE_LEGS, LADDER_LAYER, Book, Candidate, RiskLimits, screen
@@ -69,11 +69,12 @@ def hour_intents(wants: list[Want], hour: pd.Timestamp, reference: dict, legs: l
 
 def open_exposure(legs: list[Leg]) -> dict[str, float]:
     """Open exposure per safeguard key ``layer:position``: |qty × mark| of the non-hedge legs, keys sorted."""
-    parts: dict[str, list[float]] = {}
+    parts: dict[str, list[tuple[float]]] = {}
     for leg in legs:
         if leg.leg not in HEDGE_LEGS:
-            parts.setdefault(f"{leg.layer}:{leg.symbol}", []).append(abs(leg.qty) * leg.mark)
-    usd = {k: group_sum(parts[k]) for k in sorted(parts)}
+            parts.setdefault(f"{leg.layer}:{leg.symbol}", []).append((abs(leg.qty) * leg.mark,))
+    sums = group_sums(parts)
+    usd = {k: sums[k][0] for k in sorted(parts)}
     return {k: float(v) for k, v in usd.items() if v > 0}
 
 

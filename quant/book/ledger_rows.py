@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from quant.book.ledger import _apply_fill
-from quant.book.legs import Leg, group_sum
+from quant.book.legs import Leg, array_sum, group_sums
 from quant.book.params import ALL, MONEY, TOTAL
 
 #: The cumulative money columns a position carries from hour to hour.
@@ -83,25 +82,21 @@ def position_money(prev: list[dict], before: dict[tuple, tuple[float, float, flo
     """
     base: dict[Position, list[float]] = {(r["layer"], r["venue"], r["symbol"]): [float(r[c]) for c in CUMULATIVE]
                                          for r in prev if r["layer"] != TOTAL}
-    inc: dict[Position, list[list[float]]] = {}
-    unreal: dict[Position, list[float]] = {}
+    parts: dict[Position, list[tuple[float, float, float, float]]] = {}
     for leg in after:
         old = before.get(leg.key, (0.0, 0.0, 0.0))
-        pos = (leg.layer, leg.venue, leg.symbol)
-        parts = inc.setdefault(pos, [[], [], []])
-        parts[0].append(leg.realised_usd - old[0])
-        parts[1].append(leg.fees_usd - old[1])
-        parts[2].append(leg.funding_usd - old[2])
-        unreal.setdefault(pos, []).append(leg.unrealised_usd)
+        parts.setdefault((leg.layer, leg.venue, leg.symbol), []).append(
+            (leg.realised_usd - old[0], leg.fees_usd - old[1], leg.funding_usd - old[2], leg.unrealised_usd))
+    inc = group_sums(parts)
     rows = []
     for pos in sorted(base.keys() | inc.keys()):
         b = base.get(pos)
-        add = [group_sum(v) for v in inc[pos]] if pos in inc else None
+        add = inc[pos][:3] if pos in inc else None
         if b is not None and add is not None:
             money = [x + y for x, y in zip(b, add, strict=True)]
         else:  # one side only: the other is pandas' fill value 0.0 (which also turns −0.0 into 0.0)
             money = [x + 0.0 for x in b] if b is not None else [0.0 + y for y in add]
-        u = group_sum(unreal[pos]) if pos in unreal else 0.0
+        u = inc[pos][3] if pos in inc else 0.0
         rows.append({"layer": pos[0], "venue": pos[1], "symbol": pos[2], "realised_usd": money[0], "fees_usd": money[1],
                      "funding_usd": money[2], "unrealised_usd": u})
     return rows
@@ -109,7 +104,7 @@ def position_money(prev: list[dict], before: dict[tuple, tuple[float, float, flo
 
 def totals(rows: list[dict]) -> dict[str, float]:
     """The money columns summed over the position rows (numpy's sum, as ``Series.sum``)."""
-    return {c: float(np.array([r[c] for r in rows], dtype="float64").sum()) if rows else 0.0 for c in MONEY}
+    return {c: array_sum(r[c] for r in rows) for c in MONEY}
 
 
 def ledger_records(rows: list[dict], risk: dict, hour: pd.Timestamp) -> list[dict]:

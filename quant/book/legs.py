@@ -7,13 +7,13 @@ once per range (:func:`frame_of`), in the schemas of ``quant.book.params``.
 
 Sums are taken exactly as the tables' pandas code took them, so a range computed here equals the
 hour-by-hour tables bit for bit: :func:`array_sum` is numpy's reduction (pairwise past eight
-terms; what ``Series.sum`` does) and :func:`group_sum` pandas' Kahan-compensated ``groupby().sum()``.
+terms; what ``Series.sum`` does) and :func:`group_sums` pandas' own ``groupby().sum()``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -80,19 +80,27 @@ def array_sum(values: Iterable[float]) -> float:
     return float(arr.sum()) if len(arr) else 0.0
 
 
-def group_sum(values: Iterable[float]) -> float:
-    """pandas' ``groupby().sum()`` of one group: Kahan-compensated, in row order, NaN skipped."""
-    total, comp = 0.0, 0.0
-    for v in values:
-        if v != v:  # NaN
-            continue
-        y = v - comp
-        t = total + y
-        comp = t - total - y
-        if comp != comp:
-            comp = 0.0
-        total = t
-    return total
+def group_sums(groups: Mapping[object, list[Sequence[float]]]) -> dict[object, list[float]]:
+    """pandas' ``groupby().sum()`` of each group's rows (each row a tuple of columns), column by column.
+
+    pandas' grouped float sum is compensated in its own way (no plain or Kahan loop here
+    reproduces it bit for bit), so a group of several rows is summed by pandas itself — all such
+    groups of a call in one ``groupby`` — and a group of one row is that row (``0.0 + x``: the
+    sum's start; a NaN counts as nothing, as pandas skips it).
+    """
+    out: dict[object, list[float]] = {}
+    multi = []
+    for key, rows in groups.items():
+        if len(rows) == 1:
+            out[key] = [0.0 + x if x == x else 0.0 for x in rows[0]]
+        else:
+            multi.append(key)
+    if multi:
+        labels = np.repeat(np.arange(len(multi)), [len(groups[k]) for k in multi])
+        values = np.array([row for k in multi for row in groups[k]], dtype="float64")
+        sums = pd.DataFrame(values).groupby(labels, sort=True).sum().to_numpy()
+        out.update({key: sums[i].tolist() for i, key in enumerate(multi)})
+    return out
 
 
 def is_missing(value: object) -> bool:
