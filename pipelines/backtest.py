@@ -30,7 +30,7 @@ from upath import UPath
 from assets.ml import window_predictions
 from pipelines.range_chain import derived_tables, loader, lookback_of, source_tables
 from quant.book.params import BookParams
-from quant.book.step import HourTables, fresh_state, run_book
+from quant.book.step import fresh_state, run_book
 from quant.market_data import tables as md
 from resources.exchange.replay import ReplayExchange
 from resources.market import MarketUniverse
@@ -165,7 +165,3 @@ def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, wind
         tmp.rename(folder / f"{name}.parquet")  # a half-written file is never read as a table
     return BacktestResult(out, folder, total_h, seconds)
 
-
-def as_hour_tables(result: BacktestResult) -> HourTables:
-    """The book's five tables of a backtest, in ``quant.book.HourTables`` form."""
-    return HourTables(**{field: result.tables[name] for name, field in BOOK_TABLES.items()})

@@ -21,7 +21,8 @@ from quant.research.backtest_eval import MarketTables
 OI_VENUE = "hyperliquid"
 
 
-def _window_tables(root: Path, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, ...]:
+def window_tables(root: Path | None, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, ...]:
+    """(bars, features, funding, open interest) of [start, end) from the replay data at ``root`` (None: the bundled sample)."""
     from resources.exchange.replay import ReplayExchange
 
     ex = ReplayExchange(root)
@@ -37,7 +38,7 @@ def _window_tables(root: Path, start: pd.Timestamp, end: pd.Timestamp) -> tuple[
 
 @cache
 def _load(root: Path, windows: tuple[tuple[pd.Timestamp, pd.Timestamp], ...]) -> MarketTables:
-    parts = [_window_tables(root, a, b) for a, b in windows]
+    parts = [window_tables(root, a, b) for a, b in windows]
 
     def joined(i: int) -> pd.DataFrame:
         frames = [p[i] for p in parts if len(p[i])]

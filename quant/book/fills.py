@@ -142,7 +142,7 @@ def _fill_all(is_buy, kind, qty, limit, bar_open, bar_high, bar_low, bar_volume,
 
 
 @njit(cache=True)
-def _first_bad_bar(o, h, lo, c, v) -> int:
+def first_bad_bar(o, h, lo, c, v) -> int:
     """Index of the first bar with a price not finite and > 0 or a volume not >= 0; -1 if none."""
     for i in range(o.shape[0]):
         if not (np.isfinite(o[i]) and o[i] > 0 and np.isfinite(h[i]) and h[i] > 0 and np.isfinite(lo[i]) and lo[i] > 0
@@ -151,14 +151,18 @@ def _first_bad_bar(o, h, lo, c, v) -> int:
     return -1
 
 
+def bad_bar_error(venue: str, symbol: str, hour: object, o: float, h: float, lo: float, c: float, v: float) -> ValueError:
+    """The error naming a bar :func:`first_bad_bar` refused, with its prices and volume."""
+    return ValueError(f"bad bar for {venue} {symbol} at {hour}: prices must be finite and > 0 "
+                      f"and volume >= 0 (open={o}, high={h}, low={lo}, close={c}, volume={v})")
+
+
 def _validate_bars(bars: pd.DataFrame) -> None:
-    bad = _first_bad_bar(*(bars[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close", "volume")))
+    bad = first_bad_bar(*(bars[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close", "volume")))
     if bad >= 0:
         row = bars.iloc[bad]
-        raise ValueError(
-            f"bad bar for {row['venue']} {row['symbol']} at {row['hour']}: prices must be finite and > 0 "
-            f"and volume >= 0 (open={row['open']}, high={row['high']}, low={row['low']}, close={row['close']}, volume={row['volume']})"
-        )
+        raise bad_bar_error(row["venue"], row["symbol"], row["hour"], row["open"], row["high"], row["low"], row["close"],
+                            row["volume"])
 
 
 _HOUR_NS = 3_600_000_000_000

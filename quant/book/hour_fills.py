@@ -30,14 +30,15 @@ from quant.book.fills import (
     REASON_OF_CODE,
     STATUS_OF_CODE,
     FillParams,
+    bad_bar_error,
     fill_one,
+    first_bad_bar,
 )
 from quant.book.legs import Leg, is_missing
 from quant.book.params import HOUR, L3_UNDERLYING, MODEL_OPTION_CONTRACTS_PER_HOUR, BookParams, spot_symbol
 from quant.options.chain import SECONDS_PER_DAY
-from quant.options.pricing import DAYS_PER_YEAR, black76_greeks, gbs_price
+from quant.options.pricing import DAYS_PER_YEAR, gbs_price
 
-BAR_COLUMNS = ["hour", "venue", "symbol", "open", "high", "low", "close", "volume", "modelled"]
 BOOK_FILL_COLUMNS = ["hour", *FILL_COLUMNS, "position", "modelled"]
 Bar = tuple  # (venue, symbol, open, high, low, close, volume)
 NAN = math.nan
@@ -52,17 +53,23 @@ def underlying_bar(bars: list[Bar]) -> Bar | None:
     return None
 
 
+def _years(expiry: pd.Timestamp, at: pd.Timestamp) -> float:
+    return max((pd.Timestamp(expiry) - at).total_seconds(), 0.0) / (SECONDS_PER_DAY * DAYS_PER_YEAR)
+
+
+def _values(forward: np.ndarray, strike: np.ndarray, t: np.ndarray, iv: np.ndarray, call: np.ndarray) -> np.ndarray:
+    """Black-76 values (element by element, broadcast); at or past expiry (t = 0) the intrinsic value, whatever the IV."""
+    with np.errstate(invalid="ignore"):
+        values = gbs_price(forward, strike, t, iv, call, 0.0, 0.0)
+    intrinsic = np.where(call, np.maximum(forward - strike, 0.0), np.maximum(strike - forward, 0.0))
+    return np.where(t == 0.0, intrinsic, values)
+
+
 def option_values(forward: np.ndarray, strike: float, expiry: pd.Timestamp, iv: float, call: bool,
                   at: pd.Timestamp) -> np.ndarray:
     """Black-76 value per contract (USD) at each forward, ``at`` the valuation time (UTC)."""
-    t = max((pd.Timestamp(expiry) - at).total_seconds(), 0.0) / (SECONDS_PER_DAY * DAYS_PER_YEAR)
-    if t == 0.0:
-        return np.maximum(forward - strike, 0.0) if call else np.maximum(strike - forward, 0.0)
-    return np.asarray(black76_greeks(forward, strike, t, iv, call).price, dtype="float64")
-
-
-def _years(expiry: pd.Timestamp, at: pd.Timestamp) -> float:
-    return max((pd.Timestamp(expiry) - at).total_seconds(), 0.0) / (SECONDS_PER_DAY * DAYS_PER_YEAR)
+    forward = np.asarray(forward, dtype="float64")
+    return _values(forward, np.float64(strike), np.full(forward.shape, _years(expiry, at)), np.float64(iv), np.bool_(call))
 
 
 def _option_bars(hour: pd.Timestamp, ohlc: np.ndarray, options: list[tuple]) -> list[tuple[tuple[str, str], list]]:
@@ -73,11 +80,7 @@ def _option_bars(hour: pd.Timestamp, ohlc: np.ndarray, options: list[tuple]) -> 
     call = np.array([o[3] == "C" for o in options])[:, None]
     t = np.array([[_years(o[2], hour)] * 3 + [_years(o[2], hour + HOUR)] for o in options], dtype="float64")
     forward = np.broadcast_to(ohlc, t.shape)
-    with np.errstate(invalid="ignore"):
-        values = gbs_price(forward, strike, t, iv, call, 0.0, 0.0)
-    expired = t == 0.0  # at or past expiry: the intrinsic value, whatever the IV
-    intrinsic = np.where(call, np.maximum(forward - strike, 0.0), np.maximum(strike - forward, 0.0))
-    values = np.where(expired, intrinsic, values)
+    values = _values(forward, strike, t, iv, call)
     top, bottom = values[:, 1:3].max(axis=1), values[:, 1:3].min(axis=1)  # NaN-propagating, as before
     out = []
     for (instrument, *_), v, hi, lo in zip(options, values, top, bottom, strict=True):
@@ -119,12 +122,14 @@ def execution_bars(hour: pd.Timestamp, bars: list[Bar], options: list[tuple], pa
 
 
 def _validate_bars(hour: pd.Timestamp, ebars: dict[tuple[str, str], list]) -> None:
-    for (venue, symbol), (o, h, lo, c, v, _) in ebars.items():
-        if not (all(math.isfinite(x) and x > 0 for x in (o, h, lo, c)) and v >= 0):
-            raise ValueError(
-                f"bad bar for {venue} {symbol} at {hour}: prices must be finite and > 0 "
-                f"and volume >= 0 (open={o}, high={h}, low={lo}, close={c}, volume={v})"
-            )
+    """The fill simulator's bar rule (``quant.book.fills.first_bad_bar``) over the hour's execution bars."""
+    if not ebars:
+        return
+    values = np.array([bar[:5] for bar in ebars.values()], dtype="float64")
+    bad = first_bad_bar(*values.T)
+    if bad >= 0:
+        (venue, symbol), bar = list(ebars.items())[bad]
+        raise bad_bar_error(venue, symbol, hour, *bar[:5])
 
 
 def fill_intent(intent: dict, bar: list | None, p: FillParams) -> dict:

@@ -50,6 +50,18 @@ def _equity(values: pd.Series) -> np.ndarray:
     return eq
 
 
+def ladder_level(drawdown: float, params: RiskParams | None = None) -> str:
+    """The drawdown ladder's level at ``drawdown`` from the peak: ``halt``, ``reduce_exposure``, ``reduce_risk`` or ``normal``."""
+    p = params or RiskParams()
+    if drawdown >= p.halt_dd - THRESHOLD_EPS:
+        return "halt"
+    if drawdown >= p.reduce_exposure_dd - THRESHOLD_EPS:
+        return "reduce_exposure"
+    if drawdown >= p.reduce_risk_dd - THRESHOLD_EPS:
+        return "reduce_risk"
+    return "normal"
+
+
 def drawdown_ladder(equity: pd.Series, params: RiskParams | None = None, peak_before: float | None = None) -> pd.DataFrame:
     """Per hour: peak, drawdown from peak, ladder level and exposure multiplier.
 
@@ -64,11 +76,7 @@ def drawdown_ladder(equity: pd.Series, params: RiskParams | None = None, peak_be
     if peak_before is not None:
         peak = np.maximum(peak, peak_before)
     dd = 1.0 - eq / peak
-    level = np.select(
-        [dd >= p.halt_dd - THRESHOLD_EPS, dd >= p.reduce_exposure_dd - THRESHOLD_EPS, dd >= p.reduce_risk_dd - THRESHOLD_EPS],
-        ["halt", "reduce_exposure", "reduce_risk"],
-        default="normal",
-    )
+    level = [ladder_level(float(d), p) for d in dd]
     return pd.DataFrame(
         {"equity": eq, "peak": peak, "drawdown": dd, "level": level,
          "multiplier": [LEVEL_MULTIPLIER[v] for v in level]},

@@ -7,19 +7,7 @@ import math
 import pandas as pd
 
 from quant.book.params import BookParams
-from quant.book.risk import LEVEL_MULTIPLIER, THRESHOLD_EPS
-
-
-def ladder_level(drawdown: float, params: BookParams) -> str:
-    """The drawdown ladder's level (``quant.book.risk.drawdown_ladder``'s thresholds)."""
-    r = params.risk
-    if drawdown >= r.halt_dd - THRESHOLD_EPS:
-        return "halt"
-    if drawdown >= r.reduce_exposure_dd - THRESHOLD_EPS:
-        return "reduce_exposure"
-    if drawdown >= r.reduce_risk_dd - THRESHOLD_EPS:
-        return "reduce_risk"
-    return "normal"
+from quant.book.risk import LEVEL_MULTIPLIER, THRESHOLD_EPS, ladder_level
 
 
 def hour_risk(money: dict[str, float], prev: dict, hour: pd.Timestamp, state_hour: pd.Timestamp | None,
@@ -47,7 +35,7 @@ def hour_risk(money: dict[str, float], prev: dict, hour: pd.Timestamp, state_hou
     halted_today = (False if new_day else bool(prev["daily_loss_halt"])) or day_loss >= r.daily_loss_limit - THRESHOLD_EPS
     peak = max(equity, float(prev["peak_equity_usd"]))
     drawdown = 1.0 - equity / peak
-    level = ladder_level(drawdown, params)
+    level = ladder_level(drawdown, r)
     breach = []
     if level == "halt":
         breach.append(f"drawdown {drawdown:.1%} from the peak {peak:,.0f} USD reached the {r.halt_dd:.0%} halt")

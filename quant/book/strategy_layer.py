@@ -33,7 +33,7 @@ import pandas as pd
 
 from quant.book.legs import Leg
 from quant.book.params import HOUR, StrategyLayerParams
-from quant.book.risk import position_size
+from quant.book.risk import position_size, reward_risk
 from quant.book.wants import Want
 
 STRATEGY_LAYER = "ST"
@@ -61,9 +61,11 @@ def strategy_strength(decisions: list[dict], legs: list[Leg]) -> float:
 
 
 def _reward_risk(d: dict) -> float:
-    sign = 1.0 if d["side"] == "long" else -1.0
-    risk = sign * (float(d["entry"]) - float(d["stop"]))
-    return sign * (float(d["target"]) - float(d["entry"])) / risk if risk > 0 else math.nan
+    """``quant.book.risk.reward_risk`` of a decision; NaN where its stop or target is on the wrong side."""
+    try:
+        return reward_risk(float(d["entry"]), float(d["stop"]), float(d["target"]), SIDE_OF[str(d["side"])])
+    except ValueError:
+        return math.nan
 
 
 def strategy_wants(decisions: list[dict], legs: list[Leg], hour: pd.Timestamp, equity: float, budget_usd: float,

@@ -5,24 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from quant.features.hourly import compute_features
-from quant.market_data import tables as md
+from pipelines.journal_data import window_tables
 from quant.strategies.base import StrategyInput
-from resources.exchange.replay import SAMPLE_WINDOWS, ReplayExchange
+from resources.exchange.replay import SAMPLE_WINDOWS
 
 
 def bundled_window(start: pd.Timestamp, end: pd.Timestamp) -> StrategyInput:
-    """[start, end) of the bundled sample through the same table functions the assets call."""
-    ex = ReplayExchange()
-    lo, hi = start.to_pydatetime(), end.to_pydatetime()
-    pairs = [(v, s) for v in ex.venues() for s in ex.symbols(v)]
-    bars = md.ohlcv_table([(v, s, ex.candles(v, s, lo, hi)) for v, s in pairs], start)
-    funding = md.funding_table([(v, s, ex.funding_history(v, s, lo, hi)) for v, s in pairs])
-    oi_pairs = [(v, s) for v, s in pairs if v == "hyperliquid"] or pairs
-    oi = md.open_interest_table([(v, s, ex.open_interest_history(v, s, lo, hi)) for v, s in oi_pairs])
-    hours = md.hours_of(start, end)
-    bars = bars.sort_values(["venue", "symbol", "hour"]).reset_index(drop=True)
-    return StrategyInput(bars, compute_features(bars, hours), funding, oi)
+    """[start, end) of the bundled sample through the same table functions the assets call (``pipelines.journal_data``)."""
+    return StrategyInput(*window_tables(None, start, end))
 
 
 @pytest.fixture(scope="session")
