@@ -74,6 +74,9 @@ def test_a_book_without_stored_predictions_says_no_predictions(tmp_path):
     meta = _run(root, store)
     assert "no predictions" in meta["ml_sleeve"].value
     assert "no predictions" in (tmp_path / "storage" / "reports" / "ml.txt").read_text()
+    # the per-strategy table is on the materialisation and in strategies.txt (no ST rows in this book)
+    assert meta["strategies"].value == "No strategy traded in this window."
+    assert (tmp_path / "storage" / "reports" / "strategies.txt").read_text().strip() == meta["strategies"].value
     assert meta["ml_trials"].value == 6
     assert math.isnan(meta["ml_deflated_sharpe"].value)  # no signal Sharpe ratios: SR0 is unknown
     assert meta["ml_sharpe"].value == pytest.approx(round(ml_sleeve_report(
