@@ -1,7 +1,7 @@
 """Feature and regime assets: what each instrument looks like at the end of every hour."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue
 
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
@@ -14,7 +14,7 @@ from resources.partitions import lookback, window_of
 GROUP = "features"
 
 
-@hourly_asset(FEATURE_RULES_BY_ASSET, group=GROUP, ins={"perp_ohlcv_1h": AssetIn(partition_mapping=lookback(FEATURE_LOOKBACK_H))})
+@hourly_asset(FEATURE_RULES_BY_ASSET, group=GROUP, ins={"perp_ohlcv_1h": lookback(FEATURE_LOOKBACK_H)})
 def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> pd.DataFrame:
     """Hourly features: one row per (venue, symbol, hour) with a bar in that hour.
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, ResourceParam, asset
+from dagster import AssetExecutionContext, Failure, MetadataValue, ResourceParam, asset
 
 from assets.metadata import per_hour
 from checks.engine import Rule, audited, quality_spec
@@ -156,8 +156,8 @@ def _oi_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
 @hourly_asset(
     MARKET_DATA_RULES,
     ins={
-        "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),
-        "funding_settlements": AssetIn(partition_mapping=lookback(SCAN_LOOKBACK_H - 1)),
+        "perp_ohlcv_1h": lookback(SCAN_LOOKBACK_H - 1),
+        "funding_settlements": lookback(SCAN_LOOKBACK_H - 1),
     },
 )
 def universe_scan_1h(

@@ -1,7 +1,7 @@
 """Signal assets: what each trading layer would do at the end of every hour (no state, no orders)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue
 
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
@@ -73,9 +73,9 @@ def _top(df: pd.DataFrame, n: int = 5) -> str:
     SIGNAL_RULES,
     group=GROUP,
     ins={
-        "open_interest_1h": AssetIn(partition_mapping=lookback(CASCADE_OI_LOOKBACK_H)),
-        "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(CASCADE_PRICE_LOOKBACK_H)),
-        "funding_settlements": AssetIn(partition_mapping=lookback(CASCADE_FUNDING_LOOKBACK_H)),
+        "open_interest_1h": lookback(CASCADE_OI_LOOKBACK_H),
+        "perp_ohlcv_1h": lookback(CASCADE_PRICE_LOOKBACK_H),
+        "funding_settlements": lookback(CASCADE_FUNDING_LOOKBACK_H),
     },
 )
 def cascade_signals_1h(

@@ -1,7 +1,7 @@
 """The strategy registry as an hourly asset: every strategy on every hourly close, without arbitration."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue
 
 from assets.market_data import hourly_asset
 from assets.metadata import per_hour
@@ -31,9 +31,9 @@ STRATEGY_FLOW_LOOKBACK_H = HISTORY_H
     STRATEGY_RULES,
     group=GROUP,
     ins={
-        "perp_ohlcv_1h": AssetIn(partition_mapping=lookback(STRATEGY_PRICE_LOOKBACK_H)),
-        "funding_settlements": AssetIn(partition_mapping=lookback(STRATEGY_FLOW_LOOKBACK_H)),
-        "open_interest_1h": AssetIn(partition_mapping=lookback(STRATEGY_FLOW_LOOKBACK_H)),
+        "perp_ohlcv_1h": lookback(STRATEGY_PRICE_LOOKBACK_H),
+        "funding_settlements": lookback(STRATEGY_FLOW_LOOKBACK_H),
+        "open_interest_1h": lookback(STRATEGY_FLOW_LOOKBACK_H),
     },
 )
 def strategy_signals_1h(

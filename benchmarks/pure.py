@@ -49,6 +49,7 @@ from pipelines.range_chain import (
     Load,
     Tables,
     loader,
+    lookback_of,  # noqa: F401 - re-exported for benchmarks.audit
     source_tables,
 )
 from quant.book.params import BookParams

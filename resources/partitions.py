@@ -20,9 +20,9 @@ import os
 
 import pandas as pd
 from dagster import (
+    AssetIn,
     BackfillPolicy,
     HourlyPartitionsDefinition,
-    TimeWindowPartitionMapping,
     WeeklyPartitionsDefinition,
 )
 
@@ -30,6 +30,7 @@ from resources.exchange.replay import SAMPLE_WINDOWS as REPLAY_WINDOWS
 
 #: The bundled sample's first full hour: every instrument of the sample universe has a bar.
 PARTITIONS_START = "2025-03-06-12:00"
+FIRST_HOUR = pd.to_datetime(PARTITIONS_START, format="%Y-%m-%d-%H:%M", utc=True)
 #: The bundled data's real windows, half-open [first hour, end) in UTC (see data/sample/README.md).
 SAMPLE_WINDOWS = REPLAY_WINDOWS
 #: The gap between the windows as cron exclusions (hourly ticks): October-December (only 2025
@@ -71,13 +72,37 @@ HOURLY = hourly_partitions()
 SINGLE_RUN = BackfillPolicy.single_run()
 
 
-def lookback(hours: int) -> TimeWindowPartitionMapping:
-    """Map hour H to the upstream hours [H - hours, H] (missing ones before the start are allowed).
+#: The input metadata key that carries a look-back (hours before each hour the IO manager also reads).
+LOOKBACK_KEY = "perpetua/lookback_h"
 
-    Offsets count partitions: at the start of a data window they reach back across the excluded
-    months, and the IO manager keeps only the hours contiguous with H (a look-back never spans a gap).
+
+def lookback(hours: int) -> AssetIn:
+    """An input that reads the upstream hours [H - hours, H] for each hour H of the run.
+
+    Dagster maps the input hour to hour (the same partitions); the IO manager reads the look-back
+    itself (``resources.storage``), from :func:`lookback_start` on: never before the partitions'
+    first hour, and never across the months with no data (a look-back never spans a gap).
+
+    Why not a ``TimeWindowPartitionMapping`` look-back: on a partition set with exclusions Dagster
+    offsets a time window one partition at a time through cron iterators, several times per input
+    and step; with look-backs of 168-1,055 hours that was ~5 s of a ~9 s one-hour run (profiled,
+    ``BENCHMARKS.md``). The price: Dagster's partition-level lineage shows hour H of the upstream
+    asset, not the hours before it; the look-back is in the input's metadata and the asset's doc.
     """
-    return TimeWindowPartitionMapping(start_offset=-hours, end_offset=0, allow_nonexistent_upstream_partitions=True)
+    if hours < 0:
+        raise ValueError(f"a look-back is a number of hours >= 0, got {hours}")
+    return AssetIn(metadata={LOOKBACK_KEY: int(hours)})
+
+
+def lookback_start(first: pd.Timestamp, hours: int, env: str | None = None) -> pd.Timestamp:
+    """The first hour a look-back of ``hours`` reads for a run whose first hour is ``first``.
+
+    ``first - hours``, but not before the partitions' first hour, nor before the data window that
+    holds ``first`` (what lies across the gap is not this hour's history).
+    """
+    start = max(first - pd.Timedelta(hours=hours), FIRST_HOUR)
+    inside = window_containing(first, env)
+    return max(start, inside[0]) if inside is not None else start
 
 
 def describe_windows(windows) -> str:

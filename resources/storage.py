@@ -33,6 +33,8 @@ import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from upath import UPath
 
+from resources.partitions import LOOKBACK_KEY, lookback_start
+
 HOUR_COLUMN = "hour"
 #: Parquet key-value metadata key holding the JSON list of the hours a day file stores.
 STORED_HOURS_KEY = b"perpetua.stored_hours"
@@ -311,23 +313,6 @@ def read_hours(root: str, asset: str, hours: pd.DatetimeIndex) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def contiguous_tail(window: pd.DatetimeIndex, keys) -> pd.DatetimeIndex:
-    """The hours of ``window`` that are partitions, from the last gap in the partition set on.
-
-    A look-back mapping counts partitions, so at the first hour after excluded months (hours with
-    no data, outside the partition set) it reaches back across them; what lies before the gap is
-    not this hour's history and is not read. With no gap this is the whole window.
-    """
-    if len(window) <= 1:
-        return window
-    present = pd.DatetimeIndex(sorted(pd.to_datetime(list(keys), format=PARTITION_KEY_FORMAT, utc=True))).as_unit("ns")
-    if len(present) == len(window):
-        return window
-    steps = present[1:] - present[:-1]
-    breaks = (steps != pd.Timedelta(hours=1)).nonzero()[0]
-    return present[breaks[-1] + 1:] if len(breaks) else present
-
-
 class HourlyParquetIOManager(ConfigurableIOManager):
     """Stores hourly-partitioned DataFrames as one Parquet file per UTC day (see the module doc).
 
@@ -354,4 +339,9 @@ class HourlyParquetIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         name = self._asset_name(context)
-        return read_hours(self.root, name, contiguous_tail(self._window_hours(context), context.asset_partition_keys))
+        hours = self._window_hours(context)
+        back = int((context.definition_metadata or {}).get(LOOKBACK_KEY, 0))
+        if back and len(hours):
+            # the input's look-back (resources.partitions.lookback), read here rather than mapped by Dagster
+            hours = pd.date_range(lookback_start(hours[0], back), hours[-1], freq="h", tz="UTC", unit="ns")
+        return read_hours(self.root, name, hours)

@@ -6,17 +6,18 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from dagster import PartitionKeyRange, TimeWindow
+from dagster import AssetKey, PartitionKeyRange, TimeWindow
 
 from resources.partitions import (
     HOURLY,
     SAMPLE_WINDOWS,
     SpansNoDataError,
+    lookback,
+    lookback_start,
     split_by_windows,
     starts_a_window,
     window_of,
 )
-from resources.storage import contiguous_tail
 
 UTC = "UTC"
 
@@ -49,10 +50,37 @@ def test_windows_split_and_the_book_restarts_only_after_the_gap():
     assert not starts_a_window(pd.Timestamp("2026-01-15 01:00", tz=UTC))
 
 
-def test_a_look_back_stops_at_the_gap():
-    keys = HOURLY.get_partition_keys_in_range(PartitionKeyRange("2025-09-30-21:00", "2026-01-15-01:00"))
-    window = pd.date_range("2025-09-30 21:00", "2026-01-15 02:00", freq="h", inclusive="left", tz=UTC)
-    tail = contiguous_tail(window, keys)
-    assert list(tail) == [pd.Timestamp("2026-01-15 00:00", tz=UTC), pd.Timestamp("2026-01-15 01:00", tz=UTC)]
-    inside = pd.date_range("2026-02-01", periods=5, freq="h", tz=UTC)
-    assert contiguous_tail(inside, [f"{h:%Y-%m-%d-%H:%M}" for h in inside]).equals(inside)
+def test_a_look_back_stops_at_the_gap_and_at_the_first_hour():
+    # the first hour after the withheld months: its history starts there, not in September
+    assert lookback_start(pd.Timestamp("2026-01-15 01:00", tz=UTC), 168) == pd.Timestamp("2026-01-15 00:00", tz=UTC)
+    assert lookback_start(pd.Timestamp("2026-01-22 05:00", tz=UTC), 24) == pd.Timestamp("2026-01-21 05:00", tz=UTC)
+    assert lookback_start(pd.Timestamp("2025-09-30 21:00", tz=UTC), 3) == pd.Timestamp("2025-09-30 18:00", tz=UTC)
+    # never before the partitions' first hour
+    assert lookback_start(pd.Timestamp("2025-03-06 14:00", tz=UTC), 168) == pd.Timestamp("2025-03-06 12:00", tz=UTC)
+    assert lookback_start(pd.Timestamp("2026-02-01", tz=UTC), 0) == pd.Timestamp("2026-02-01", tz=UTC)
+    with pytest.raises(ValueError, match="hours >= 0"):
+        lookback(-1)
+
+
+def test_the_io_manager_reads_an_inputs_look_back_and_never_across_the_gap(tmp_path):
+    from dagster import build_input_context
+
+    from resources.storage import HourlyParquetIOManager, write_hours
+
+    def frame(hours):
+        return pd.DataFrame({"hour": hours, "x": range(len(hours))})
+
+    one = pd.date_range("2025-09-30 18:00", "2025-09-30 23:00", freq="h", tz=UTC, unit="ns")
+    two = pd.date_range("2026-01-15 00:00", "2026-01-15 03:00", freq="h", tz=UTC, unit="ns")
+    write_hours(str(tmp_path), "bars", one, frame(one))
+    write_hours(str(tmp_path), "bars", two, frame(two))
+    io = HourlyParquetIOManager(root=str(tmp_path))
+
+    def read(first, last, back):
+        ctx = build_input_context(asset_key=AssetKey("bars"), asset_partitions_def=HOURLY, definition_metadata=lookback(back).metadata,
+                                  asset_partition_key_range=PartitionKeyRange(f"{first:%Y-%m-%d-%H:%M}", f"{last:%Y-%m-%d-%H:%M}"))
+        return list(io.load_input(ctx)["hour"])
+
+    assert read(two[2], two[3], 24) == list(two)  # the first window's hours are not this hour's history
+    assert read(two[2], two[2], 1) == list(two[1:3])
+    assert read(one[4], one[5], 2) == list(one[2:])
