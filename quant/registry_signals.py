@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from quant.features.hourly import compute_features
@@ -72,7 +73,7 @@ def anchor(hours: pd.DatetimeIndex, history: int) -> pd.DatetimeIndex:
 
 def empty() -> pd.DataFrame:
     """A table with no rows and the columns' dtypes."""
-    return _typed(pd.DataFrame(columns=COLUMNS))
+    return _EMPTY.copy()
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
@@ -81,27 +82,43 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype(DTYPES).reset_index(drop=True)
 
 
+_EMPTY = _typed(pd.DataFrame(columns=COLUMNS))
+
+
 def _between(data: StrategyInput, first: pd.Timestamp, last: pd.Timestamp) -> StrategyInput:
     def cut(df: pd.DataFrame | None) -> pd.DataFrame | None:
         if df is None or df.empty or "hour" not in df:
             return df
-        return df[(df["hour"] >= first) & (df["hour"] <= last)].reset_index(drop=True)
+        ns = _hour_ns(df)
+        keep = (ns >= first.value) & (ns <= last.value)
+        return df if keep.all() else df[keep].reset_index(drop=True)
 
+    first, last = pd.Timestamp(first).as_unit("ns"), pd.Timestamp(last).as_unit("ns")
     return StrategyInput(cut(data.bars), cut(data.features), cut(data.funding), cut(data.open_interest), cut(data.chain))
+
+
+def _hour_ns(df: pd.DataFrame) -> np.ndarray:
+    """The ``hour`` column as UTC epoch nanoseconds."""
+    hour = df["hour"]
+    if not isinstance(hour.dtype, pd.DatetimeTZDtype):
+        hour = pd.to_datetime(hour, utc=True)
+    return hour.dt.as_unit("ns").to_numpy("int64") if hour.dt.unit != "ns" else hour.to_numpy("datetime64[ns]").view("int64")
 
 
 def _rows(strategy: Strategy, data: StrategyInput, hours: pd.DatetimeIndex,
           overrides: Mapping[str, object] | None) -> list[pd.DataFrame]:
     """``strategy``'s rows at ``hours`` (one anchor): its accepted decisions and its rejections."""
-    accepted, rejected = run_strategy(strategy, data, overrides)
     keep = pd.DatetimeIndex(hours).as_unit("ns")
-    acc = accepted[accepted["hour"].isin(keep)].assign(status=STATUS_ACCEPTED, rejection="")
+    accepted, rejected = run_strategy(strategy, data, overrides, keep)
+    parts = [accepted.assign(status=STATUS_ACCEPTED, rejection="")] if len(accepted) else []
+    if not len(rejected):
+        return parts
     whole = rejected["hour"].isna()
     rej = rejected[~whole & rejected["hour"].isin(keep)]
     # a strategy that raised (or returned no frame) decided nothing at any of these hours: say so in each
     spread = [rejected[whole].assign(hour=h) for h in keep] if whole.any() else []
     rej = pd.concat([rej, *spread], ignore_index=True).rename(columns={"reason": "rejection"})
-    return [acc, rej.assign(status=STATUS_REJECTED, reason="")]
+    return [*parts, rej.assign(status=STATUS_REJECTED, reason="")]
 
 
 def registry_signals(data: StrategyInput, hours: pd.DatetimeIndex,
@@ -130,11 +147,14 @@ def registry_signals(data: StrategyInput, hours: pd.DatetimeIndex,
     """
     hours = pd.DatetimeIndex(hours).as_unit("ns")
     parts: list[pd.DataFrame] = []
+    cuts: dict[tuple[pd.Timestamp, pd.Timestamp], StrategyInput] = {}  # strategies of one anchor read the same rows
     for name, strategy in (strategies if strategies is not None else registry()).items():
         starts = anchor(hours, history_h(strategy))
         for first in starts.unique():
             mine = hours[starts == first]
-            parts += _rows(strategy, _between(data, first, mine[-1]), mine, (overrides or {}).get(name))
+            if (first, mine[-1]) not in cuts:
+                cuts[(first, mine[-1])] = _between(data, first, mine[-1])
+            parts += _rows(strategy, cuts[(first, mine[-1])], mine, (overrides or {}).get(name))
     frames = [p for p in parts if len(p)]
     if not frames:
         return empty()

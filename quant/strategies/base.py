@@ -152,9 +152,20 @@ def get(name: str) -> Strategy:
 
 def decisions(rows: pd.DataFrame | list[dict] | None = None) -> pd.DataFrame:
     """A decision frame with :data:`DECISION_COLUMNS` and their dtypes (empty when ``rows`` is None)."""
-    df = pd.DataFrame(rows if rows is not None else [], columns=DECISION_COLUMNS)
-    df["hour"] = pd.to_datetime(df["hour"], utc=True).astype("datetime64[ns, UTC]")  # one unit, however built
+    if rows is None or (isinstance(rows, pd.DataFrame | list) and not len(rows)):
+        return _EMPTY_DECISIONS.copy()
+    return _typed_decisions(rows)  # one hour unit and dtype set, however built
+
+
+def _typed_decisions(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=DECISION_COLUMNS)
+    df["hour"] = pd.to_datetime(df["hour"], utc=True).astype("datetime64[ns, UTC]")
     return df.astype(DECISION_DTYPES)[DECISION_COLUMNS].reset_index(drop=True)
+
+
+#: The empty decision frame (copied: building it costs more than copying it).
+_EMPTY_DECISIONS = _typed_decisions([])
+_EMPTY_REJECTIONS = pd.DataFrame(columns=REJECTION_COLUMNS)
 
 
 def validate_decisions(name: str, df: pd.DataFrame, min_reward_risk: float = MIN_REWARD_RISK) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -169,6 +180,8 @@ def validate_decisions(name: str, df: pd.DataFrame, min_reward_risk: float = MIN
         rejected = pd.DataFrame([{"hour": pd.NaT, "venue": "", "symbol": "", "strategy": name,
                                   "reason": f"decision frame lacks {', '.join(missing)}"}], columns=REJECTION_COLUMNS)
         return decisions(), rejected
+    if df.empty:
+        return decisions(), _EMPTY_REJECTIONS.copy()
     df = df.reset_index(drop=True)
     sign = np.where(df["side"] == "long", 1.0, np.where(df["side"] == "short", -1.0, np.nan))
     entry, stop, target = (df[c].to_numpy("float64", na_value=np.nan) for c in ("entry", "stop", "target"))
@@ -204,13 +217,15 @@ def one_per_instrument(df: pd.DataFrame) -> pd.DataFrame:
     return keep.drop(columns="_pos")
 
 
-def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str, object] | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str, object] | None = None,
+                 hours: pd.DatetimeIndex | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``strategy`` over ``data`` with its parameters resolved; (accepted decisions, rejections).
 
     A strategy that raises is rejected as a whole (one rejection row naming the exception), so one
     broken strategy never stops the others or reaches the order path. Bad parameters raise
-    ValueError before anything runs (a caller error, not a strategy fault).
+    ValueError before anything runs (a caller error, not a strategy fault). ``hours``: only the
+    decisions at these hours are validated and returned (the same rows as filtering the whole
+    result afterwards: validation and the one-per-instrument rule are per hour).
     """
     params = strategy.resolve(overrides)
     try:
@@ -221,4 +236,6 @@ def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str
     if not isinstance(out, pd.DataFrame):
         return decisions(), pd.DataFrame([{"hour": pd.NaT, "venue": "", "symbol": "", "strategy": strategy.name,
                                            "reason": f"returned {type(out).__name__}, not a decision frame"}], columns=REJECTION_COLUMNS)
+    if hours is not None and "hour" in out.columns:
+        out = out[pd.to_datetime(out["hour"], utc=True).isin(pd.DatetimeIndex(hours).as_unit("ns"))]
     return validate_decisions(strategy.name, out)

@@ -16,6 +16,7 @@ Wilder, J. W. (1978), *New Concepts in Technical Trading Systems* (ATR, RSI, ADX
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -81,14 +82,72 @@ def prepared(bars: pd.DataFrame) -> pd.DataFrame:
     return bars.sort_values([*KEYS, "hour"]).reset_index(drop=True)
 
 
+def instrument_blocks(bars: pd.DataFrame) -> list[slice] | None:
+    """Each instrument's rows of ``bars`` as one slice, in order of appearance; None unless each is contiguous.
+
+    ``prepared`` bars (sorted by venue, symbol, hour) always are; the kernels below then work on
+    plain array slices instead of a pandas groupby (the same values in the same order, so the same
+    bits), and fall back to the groupby otherwise (an unsorted frame or a missing key).
+    """
+    hit = _BLOCKS.get(id(bars))
+    if hit is not None and hit[0]() is bars and hit[1] == len(bars):
+        return hit[2]
+    blocks = _blocks(bars)
+    key = id(bars)
+    _BLOCKS[key] = (weakref.ref(bars, lambda _, k=key: _BLOCKS.pop(k, None)), len(bars), blocks)
+    return blocks
+
+
+#: Blocks of the frames the kernels saw last, by identity (a frame's key columns are never reassigned in place).
+_BLOCKS: dict[int, tuple[weakref.ref, int, list[slice] | None]] = {}
+
+
+def _blocks(bars: pd.DataFrame) -> list[slice] | None:
+    if not len(bars):
+        return []
+    venue, symbol = (bars[k].to_numpy(object) for k in KEYS)
+    if pd.isna(venue).any() or pd.isna(symbol).any():
+        return None
+    cut = np.flatnonzero((venue[1:] != venue[:-1]) | (symbol[1:] != symbol[:-1])) + 1
+    starts, ends = np.r_[0, cut], np.r_[cut, len(bars)]
+    if len({(venue[a], symbol[a]) for a in starts}) != len(starts):
+        return None
+    return [slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
 def per_instrument(bars: pd.DataFrame, values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """``fn`` applied to each instrument's part of ``values`` (aligned to ``bars``), oldest bar first."""
-    return values.groupby([bars[k] for k in KEYS], sort=False).transform(fn)
+    blocks = instrument_blocks(bars)
+    if blocks is None:
+        return values.groupby([bars[k] for k in KEYS], sort=False).transform(fn)
+    out = np.full(len(values), np.nan)
+    for sl in blocks:
+        out[sl] = fn(values.iloc[sl]).to_numpy("float64", na_value=np.nan)
+    return pd.Series(out, index=values.index, name=values.name)
 
 
 def prior(bars: pd.DataFrame, values: pd.Series, k: int = 1) -> pd.Series:
     """``values`` of the k-th previous bar of the same instrument (NaN for its first k bars)."""
-    return values.groupby([bars[k_] for k_ in KEYS], sort=False).shift(k)
+    blocks = instrument_blocks(bars)
+    if blocks is None or k < 0 or not pd.api.types.is_float_dtype(values.dtype):
+        return values.groupby([bars[k_] for k_ in KEYS], sort=False).shift(k)
+    src = values.to_numpy("float64", na_value=np.nan)
+    out = np.full(len(src), np.nan)
+    for sl in blocks:
+        if sl.stop - sl.start > k:
+            out[sl.start + k:sl.stop] = src[sl.start:sl.stop - k]
+    return pd.Series(out, index=values.index, name=values.name)
+
+
+def bar_number(bars: pd.DataFrame) -> np.ndarray:
+    """Each bar's position within its instrument (0 for its first bar), as ``groupby().cumcount()``."""
+    blocks = instrument_blocks(bars)
+    if blocks is None:
+        return bars.groupby(KEYS, sort=False).cumcount().to_numpy()
+    out = np.zeros(len(bars), dtype=np.int64)
+    for sl in blocks:
+        out[sl] = np.arange(sl.stop - sl.start)
+    return out
 
 
 def wilder_smooth(x: pd.Series, n: int) -> pd.Series:
@@ -180,19 +239,38 @@ def bracket(bars: pd.DataFrame, sign: pd.Series, stop_dist: pd.Series, rr: float
     ``template`` is formatted per row with ``extra``'s columns and entry, stop, target, risk, rr;
     a row whose stop distance or confidence is unknown or whose stop would not be positive is no decision.
     """
-    entry = bars["close"]
-    frame = bars[["hour", *KEYS]].assign(
-        sign=sign, entry=entry, risk=stop_dist, stop=entry - sign * stop_dist,
-        target=entry + sign * rr * stop_dist, confidence=confidence, rr=rr, **extra)
-    ok = (sign != 0) & (stop_dist > 0) & np.isfinite(stop_dist) & (frame["stop"] > 0) & (confidence > 0)
-    sel = frame.loc[ok.fillna(False)].copy()
-    if sel.empty:
+    index = bars.index
+    entry = bars["close"].to_numpy("float64", na_value=np.nan)
+    sign_a, dist, conf = (_values(x, index) for x in (sign, stop_dist, confidence))
+    stop, target = entry - sign_a * dist, entry + sign_a * rr * dist
+    with np.errstate(invalid="ignore"):
+        ok = (sign_a != 0) & (dist > 0) & np.isfinite(dist) & (stop > 0) & (conf > 0)
+    rows = np.flatnonzero(ok)
+    if not len(rows):
         return decisions()
-    sel["side"] = np.where(sel["sign"] > 0, "long", "short")
-    sel["reason"] = [template.format(**r) + "; stop {stop:.6g} (risk {risk:.4g}), target {target:.6g} ({rr:g}R)".format(**r)
-                     for r in sel.to_dict("records")]
-    sel["strategy"] = ""
-    return decisions(sel)
+    cols = {"hour": pd.DatetimeIndex(bars["hour"].iloc[rows]), **{k: bars[k].to_numpy(object)[rows] for k in KEYS},
+            "sign": sign_a[rows], "entry": entry[rows], "risk": dist[rows], "stop": stop[rows], "target": target[rows],
+            "confidence": conf[rows], "rr": np.full(len(rows), rr)}
+    cols.update({k: _values(v, index, object)[rows] for k, v in extra.items()})
+    cols["side"] = np.where(cols["sign"] > 0, "long", "short")
+    names = list(cols)
+    reasons = []
+    for values in zip(*(cols[k] for k in names), strict=True):
+        r = dict(zip(names, values, strict=True))
+        reasons.append(template.format(**r) + "; stop {stop:.6g} (risk {risk:.4g}), target {target:.6g} ({rr:g}R)".format(**r))
+    return decisions({"hour": cols["hour"], "venue": cols["venue"], "symbol": cols["symbol"], "strategy": "",
+                      "side": cols["side"], "entry": cols["entry"], "stop": cols["stop"],
+                      "target": cols["target"], "confidence": cols["confidence"], "reason": reasons})
+
+
+def _values(x: pd.Series | np.ndarray | float, index: pd.Index, dtype: str | type = "float64") -> np.ndarray:
+    """``x`` as an array aligned to ``index`` (a Series is aligned by its index, a scalar broadcast)."""
+    if isinstance(x, pd.Series):
+        if not x.index.equals(index):
+            x = x.reindex(index)
+        return x.to_numpy(dtype, na_value=np.nan) if dtype == "float64" else x.to_numpy(dtype)
+    arr = np.asarray(x, dtype=dtype)
+    return np.broadcast_to(arr, (len(index),)) if arr.ndim == 0 else arr
 
 
 def scaled(strength: pd.Series, full: float) -> pd.Series:
@@ -211,7 +289,7 @@ def ema_cross(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
         return decisions()
     ema_f = per_instrument(bars, bars["close"], lambda s: s.ewm(span=fast, adjust=False).mean())
     ema_s = per_instrument(bars, bars["close"], lambda s: s.ewm(span=slow, adjust=False).mean())
-    warm = bars.groupby(KEYS, sort=False).cumcount() >= slow - 1
+    warm = pd.Series(bar_number(bars) >= slow - 1, index=bars.index)
     sign = onset(bars, np.sign(ema_f - ema_s).where(warm))
     atr = wilder_atr(bars)
     return bracket(bars, sign, float(p["atr_mult"]) * atr, float(p["rr"]), pd.Series(PRIOR_CONFIDENCE, index=bars.index),
