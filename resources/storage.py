@@ -287,20 +287,30 @@ def read_hours(root: str, asset: str, hours: pd.DatetimeIndex) -> pd.DataFrame:
     schema. Raises ``MissingPartitionError`` for the first hour never stored and
     ``CorruptPartitionError`` for a day file that cannot be decoded.
     """
+    index = pd.DatetimeIndex(hours)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    hours_ns = index.as_unit("ns").asi8
+    days_ns = hours_ns - hours_ns % DAY_NS
     days: dict[int, _Day | None] = {}
     segments: list[tuple[_Day, list[np.ndarray]]] = []  # runs of consecutive hours from one day
-    for hour in map(_utc, hours):
-        h = hour.as_unit("ns").value
-        day = h - h % DAY_NS
+    cuts = np.flatnonzero(days_ns[1:] != days_ns[:-1]) + 1
+    for run in np.split(np.arange(len(hours_ns)), cuts) if len(hours_ns) else []:
+        day = int(days_ns[run[0]])
         path = day_path(root, asset, pd.Timestamp(day, tz="UTC"))
         if day not in days:
             days[day] = _read_day(path, asset)
         found = days[day]
-        if found is None or h not in found.hours:
+        wanted = hours_ns[run]
+        stored = np.ones(len(wanted), bool) if found is None else np.fromiter(
+            (int(h) in found.hours for h in wanted), bool, len(wanted))
+        if found is None or not stored.all():
+            hour = pd.Timestamp(int(wanted[0 if found is None else np.flatnonzero(~stored)[0]]), tz="UTC")
             raise MissingPartitionError(
                 f"{asset} has no stored hour {hour:%Y-%m-%d %H:00} UTC at {path}; materialise it first"
             )
-        rows = np.arange(*np.searchsorted(found.keys, [h, h + 1], side="left"))
+        lo = np.searchsorted(found.keys, wanted, side="left")
+        hi = np.searchsorted(found.keys, wanted + 1, side="left")
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
         if segments and segments[-1][0] is found:
             segments[-1][1].append(rows)
         else:
