@@ -19,6 +19,7 @@ strategy's name and the reason, never reaching the order path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,7 +158,21 @@ def decisions(rows: pd.DataFrame | list[dict] | None = None) -> pd.DataFrame:
     return _typed_decisions(rows)  # one hour unit and dtype set, however built
 
 
-def _typed_decisions(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
+def _typed_decisions(rows: pd.DataFrame | Mapping[str, object] | list[dict]) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame | Mapping):  # column by column: ~10x cheaper than construct-then-astype
+        n = len(rows) if isinstance(rows, pd.DataFrame) else max(
+            (len(v) for v in rows.values() if np.ndim(v) == 1), default=1)
+        cols: dict[str, object] = {}
+        for c in DECISION_COLUMNS:
+            v = rows[c] if c in rows else np.full(n, np.nan)  # a missing column is NaN (NaT), as pandas fills it
+            v = v.to_numpy() if isinstance(v, pd.Series) and c != "hour" else v
+            if c == "hour":
+                cols[c] = pd.DatetimeIndex(pd.to_datetime(v, utc=True)).as_unit("ns")
+            else:
+                arr = np.asarray(v, dtype=DECISION_DTYPES[c])
+                arr = np.full(n, arr.item(), dtype=DECISION_DTYPES[c]) if arr.ndim == 0 else arr
+                cols[c] = pd.Series(arr, dtype=DECISION_DTYPES[c], copy=False)  # object stays object (no str inference)
+        return pd.DataFrame(cols)
     df = pd.DataFrame(rows, columns=DECISION_COLUMNS)
     df["hour"] = pd.to_datetime(df["hour"], utc=True).astype("datetime64[ns, UTC]")
     return df.astype(DECISION_DTYPES)[DECISION_COLUMNS].reset_index(drop=True)
@@ -217,6 +232,20 @@ def one_per_instrument(df: pd.DataFrame) -> pd.DataFrame:
     return keep.drop(columns="_pos")
 
 
+#: The hours a running strategy's decisions are wanted at (None: every hour), set by run_strategy.
+_WANTED: ContextVar[np.ndarray | None] = ContextVar("wanted_hours", default=None)
+
+
+def wanted_hours() -> np.ndarray | None:
+    """UTC epoch nanoseconds of the hours whose decisions will be kept, or None (all of them).
+
+    A hint for kernels that build decision rows (``studies.bracket``): rows at other hours may be
+    skipped because :func:`run_strategy` drops them anyway. Indicators must still be computed
+    over the whole window: this never changes what a strategy decides at a wanted hour.
+    """
+    return _WANTED.get()
+
+
 def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str, object] | None = None,
                  hours: pd.DatetimeIndex | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``strategy`` over ``data`` with its parameters resolved; (accepted decisions, rejections).
@@ -228,11 +257,14 @@ def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str
     result afterwards: validation and the one-per-instrument rule are per hour).
     """
     params = strategy.resolve(overrides)
+    token = _WANTED.set(None if hours is None else pd.DatetimeIndex(hours).as_unit("ns").asi8)
     try:
         out = strategy.signals(data, params)
     except Exception as exc:  # noqa: BLE001 - any fault of a strategy is a rejection, reported with its type
         return decisions(), pd.DataFrame([{"hour": pd.NaT, "venue": "", "symbol": "", "strategy": strategy.name,
                                            "reason": f"raised {type(exc).__name__}: {exc}"}], columns=REJECTION_COLUMNS)
+    finally:
+        _WANTED.reset(token)
     if not isinstance(out, pd.DataFrame):
         return decisions(), pd.DataFrame([{"hour": pd.NaT, "venue": "", "symbol": "", "strategy": strategy.name,
                                            "reason": f"returned {type(out).__name__}, not a decision frame"}], columns=REJECTION_COLUMNS)

@@ -22,7 +22,15 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from quant.strategies.base import MIN_REWARD_RISK, Param, Strategy, StrategyInput, decisions, register
+from quant.strategies.base import (
+    MIN_REWARD_RISK,
+    Param,
+    Strategy,
+    StrategyInput,
+    decisions,
+    register,
+    wanted_hours,
+)
 
 #: A strategy's series are computed per instrument.
 KEYS = ["venue", "symbol"]
@@ -245,6 +253,9 @@ def bracket(bars: pd.DataFrame, sign: pd.Series, stop_dist: pd.Series, rr: float
     stop, target = entry - sign_a * dist, entry + sign_a * rr * dist
     with np.errstate(invalid="ignore"):
         ok = (sign_a != 0) & (dist > 0) & np.isfinite(dist) & (stop > 0) & (conf > 0)
+    wanted = wanted_hours()
+    if wanted is not None:  # rows at other hours would be dropped by run_strategy: do not build them
+        ok &= np.isin(bars["hour"].to_numpy("datetime64[ns]").view("int64"), wanted)
     rows = np.flatnonzero(ok)
     if not len(rows):
         return decisions()
