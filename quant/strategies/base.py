@@ -105,7 +105,11 @@ Signals = Callable[[StrategyInput, Mapping[str, object]], pd.DataFrame]
 
 @dataclass(frozen=True)
 class Strategy:
-    """A registered strategy: ``signals(data, params)`` returns a decision frame (:data:`DECISION_COLUMNS`)."""
+    """A registered strategy: ``signals(data, params)`` returns a decision frame (:data:`DECISION_COLUMNS`).
+
+    ``signals`` must not modify ``data``'s frames in place: the registry hands the same cut of the
+    inputs to every strategy of one anchor (``quant.registry_signals``).
+    """
 
     name: str
     signals: Signals
