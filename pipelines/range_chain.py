@@ -3,7 +3,8 @@
 ``ReplayExchange`` fetches -> ``quant.market_data`` tables -> universe scan, ``quant.features`` ->
 ``quant.features.regime`` -> the ``quant.carry`` scan, the ``quant.cascade`` scores, the
 ``quant.options.tail_hedge`` strangles and the strategy registry (``quant.registry_signals``).
-Each step reads its declared look-back before the range, as the assets' partition mappings do.
+Each step reads its declared look-back before the range, as the assets' look-back inputs do
+(``resources.partitions.lookback``).
 ``perpetua backtest`` (``pipelines.backtest``) and the pure benchmark (``benchmarks.pure``) both
 run this chain, so what they compute is what the audited assets compute.
 """

@@ -10,8 +10,9 @@ Where the partitions end depends on the environment (``PERPETUA_ENV``, not a sec
 * ``paper`` / ``live`` — from the same start up to the current hour, as time passes.
 
 The exclusions have a price: Dagster walks an excluded partition set window by window (cron
-iterators) instead of by arithmetic, so a one-hour run's look-back mappings cost ~1 s more
-locally than in paper/live (measured in ``BENCHMARKS.md``).
+iterators) instead of by arithmetic. That is why a look-back is not a Dagster partition mapping
+here but an input the IO manager extends (:func:`lookback`): mapped, the look-backs cost ~5 s of a
+~9 s one-hour run (measured in ``BENCHMARKS.md``).
 """
 
 from __future__ import annotations

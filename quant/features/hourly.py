@@ -74,7 +74,7 @@ VOL_SHORT_H = 24
 VOL_LONG_H = 24 * 7
 #: Bars in the norms of volume surge, spread widening, breakouts and the SMA.
 NORM_WINDOW_H = 24
-#: Hours of history before each hour that the features read (the asset's partition mapping).
+#: Hours of history before each hour that the features read (the asset's look-back input).
 FEATURE_LOOKBACK_H = max(
     max(MOMENTUM_HORIZONS_H), SLOPE_WINDOW_H - 1, 2 * ADX_PERIOD - 1, VOL_SHORT_H, VOL_LONG_H,
     NORM_WINDOW_H, BETA_WINDOW_H,
