@@ -27,6 +27,11 @@ of a zone); targets are the design's (the Monday midpoint) or ``reward_risk`` ×
   confirming candle; stop beyond both candles' extremes. **Confluence**: when the SFP's wick ends
   inside an active zone of the same polarity (an order block or a breaker, not yet closed through
   or expired at the SFP candle), confidence × :data:`CONFLUENCE_MULT`, capped at 1.0.
+
+Every series is decided on its own, but all are computed at once: the bars of all (venue, symbol)
+series lie end to end in one set of arrays (:func:`_panel`), and each window, swing, zone and
+"next candle" is bounded by its bar's series, so a result equals the series computed alone. The
+decision frame is built once, at the end.
 """
 
 from __future__ import annotations
@@ -37,7 +42,19 @@ import numpy as np
 import pandas as pd
 
 from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
-from quant.strategies.timeframes import BEARISH, BULLISH, asof_hourly, htf_bias, period_start, swing_points
+from quant.strategies.timeframes import (
+    BEARISH,
+    BULLISH,
+    HOUR_NS,
+    TIMEFRAME_EPOCHS,
+    TIMEFRAME_HOURS,
+    asof_panel,
+    hours_ns,
+    htf_bias,
+    series_bounds,
+    split_series,
+    swing_points,
+)
 
 #: Confidence multiplier of an SFP inside an order-block or breaker zone (capped at 1.0).
 CONFLUENCE_MULT = 1.5
@@ -45,12 +62,51 @@ CONFLUENCE_MULT = 1.5
 MONDAY_BASE_CONFIDENCE, MONDAY_STEP_CONFIDENCE = 0.4, 0.2
 #: Higher timeframes of the Monday-range gate, each with the name of its swing-lookback parameter.
 BIAS_TIMEFRAMES = (("1W", "weekly_lookback"), ("3D", "three_day_lookback"), ("1D", "daily_lookback"))
+#: The 1h bars of one Monday (a range needs all of them).
+MONDAY_BARS = 24
+
+#: Bars of every series laid end to end (see :func:`_panel`), column name -> array.
+Bars = dict[str, np.ndarray]
+#: Zones, column name -> array with one element per zone (see :func:`zones`); a DataFrame reads the same.
+Zones = Mapping[str, np.ndarray]
 
 
-def _series(bars: pd.DataFrame):
-    """(venue, symbol, bars of that series sorted by hour with a fresh index)."""
-    for (venue, symbol), g in bars.groupby(["venue", "symbol"], sort=True):
-        yield venue, symbol, g.sort_values("hour").reset_index(drop=True)
+def _panel(bars: pd.DataFrame) -> tuple[list[tuple[str, str]], Bars]:
+    """Every (venue, symbol) series of ``bars`` end to end, by venue then symbol, each oldest first.
+
+    Returns the series' keys and the panel: ``hour`` (int64 ns UTC), ``open``/``high``/``low``/``close``
+    (quote currency) per bar, ``first`` and ``end`` per bar (its series' first bar and one past its
+    last: each computation below stays inside a bar's series) and ``starts`` (each series' first bar).
+    """
+    bars, series = split_series(bars)
+    starts = np.array([rows.start for _, _, rows in series], dtype="int64")
+    first, end = series_bounds(starts, len(bars))
+    panel = {"hour": hours_ns(bars["hour"]), **{k: bars[k].to_numpy("float64") for k in ("open", "high", "low", "close")},
+             "first": first, "end": end, "starts": starts}
+    return [(venue, symbol) for venue, symbol, _ in series], panel
+
+
+def _decisions(keys: list[tuple[str, str]], g: Bars, *parts: dict[str, np.ndarray | list]) -> pd.DataFrame:
+    """One decision frame from ``parts`` of rows, series by series (within a series, parts then rows in order).
+
+    Each part maps ``at`` (the panel bar decided at) and ``side``, ``entry``, ``stop``, ``target``,
+    ``confidence``, ``reason`` to one element per row.
+    """
+    cols = {k: np.concatenate([np.asarray(part[k], dtype=object if k in ("side", "reason") else None) for part in parts])
+            for k in parts[0]}
+    if not len(cols["at"]):
+        return decisions()
+    at = cols.pop("at")
+    series = np.searchsorted(g["starts"], at, side="right") - 1
+    order = np.argsort(series, kind="stable")
+    venue, symbol = (np.array([k[i] for k in keys], dtype=object)[series[order]] for i in (0, 1))
+    return decisions({"hour": pd.DatetimeIndex(g["hour"][at[order]], tz="UTC"), "venue": venue, "symbol": symbol,
+                      **{k: v[order] for k, v in cols.items()}})
+
+
+def _hour_text(hour: np.ndarray) -> list[str]:
+    """Each int64-ns UTC hour as ``YYYY-MM-DD HH:00``."""
+    return [f"{t[:10]} {t[11:13]}:00" for t in np.datetime_as_string(hour.view("M8[ns]"), unit="h")]
 
 
 def confluence(confidence: np.ndarray | float, in_zone: np.ndarray | bool) -> np.ndarray:
@@ -60,50 +116,87 @@ def confluence(confidence: np.ndarray | float, in_zone: np.ndarray | bool) -> np
 
 
 # ---------------------------------------------------------------------------------------- Monday range
-def monday_ranges(g: pd.DataFrame) -> pd.DataFrame:
-    """Each 1h bar of one series with its week's complete Monday ``mon_high``/``mon_low`` (NaN on Mondays)."""
-    week = period_start(g["hour"], "1W")
-    monday = g["hour"].dt.day_of_week == 0
-    stats = g[monday].groupby(week[monday]).agg(mon_high=("high", "max"), mon_low=("low", "min"), n=("high", "size"))
-    stats = stats[stats["n"] == 24]
-    out = g.assign(mon_high=week.map(stats["mon_high"]), mon_low=week.map(stats["mon_low"]))
-    out.loc[monday, ["mon_high", "mon_low"]] = np.nan
-    return out
+def monday_ranges(hour: np.ndarray, high: np.ndarray, low: np.ndarray, starts: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each 1h bar's week's Monday high and low (quote currency): ``(mon_high, mon_low)``.
+
+    ``hour`` is int64 ns UTC, oldest first within each series (``starts``: each series' first bar
+    when several lie end to end). A week (from Monday 00:00 UTC) has a range only when all 24 of
+    its Monday bars are there; bars of other weeks, and Monday's own bars (the range is not known
+    before Monday's last bar closes), get NaN.
+    """
+    since = hour - TIMEFRAME_EPOCHS["1W"].value
+    week_ns = TIMEFRAME_HOURS["1W"] * HOUR_NS
+    week, monday = since // week_ns, since % week_ns < MONDAY_BARS * HOUR_NS
+    mon_high, mon_low = np.full(len(hour), np.nan), np.full(len(hour), np.nan)
+    m = np.flatnonzero(monday)
+    if not len(m):
+        return mon_high, mon_low
+    # one key per (series, week), ascending along the panel
+    key = series_bounds(starts, len(hour))[0] * (week.max() - week.min() + 1) + (week - week.min())
+    first = np.flatnonzero(np.r_[True, key[m][1:] != key[m][:-1]])
+    full = np.diff(np.r_[first, len(m)]) == MONDAY_BARS
+    keys = key[m][first][full]
+    at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+    has = ~monday & (keys[at] == key) if len(keys) else np.zeros(len(hour), dtype=bool)
+    mon_high[has] = np.fmax.reduceat(high[m], first)[full][at[has]]
+    mon_low[has] = np.fmin.reduceat(low[m], first)[full][at[has]]
+    return mon_high, mon_low
 
 
 def _monday_range(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
-    bars = data.bars
-    if bars.empty:
+    if data.bars.empty:
         return decisions()
-    bias = pd.DataFrame(index=bars.index)
-    for tf, key in BIAS_TIMEFRAMES:
-        bias[tf] = asof_hourly(bars, htf_bias(bars, tf, int(p[key])), ["bias"])["bias"].fillna(0).to_numpy()
-    rows = []
-    for venue, symbol, g in _series(bars.assign(**{f"b{tf}": bias[tf] for tf, _ in BIAS_TIMEFRAMES})):
-        g = monday_ranges(g)
-        mh, ml, h, lo, c = (g[k].to_numpy() for k in ("mon_high", "mon_low", "high", "low", "close"))
-        mid = (mh + ml) / 2
-        b = g[[f"b{tf}" for tf, _ in BIAS_TIMEFRAMES]].to_numpy("int64")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inside = (c < mh) & (c > ml)
-            short = inside & (h > mh) & ~(lo < ml) & ~(b == BULLISH).any(axis=1)
-            long = inside & (lo < ml) & ~(h > mh) & ~(b == BEARISH).any(axis=1)
-            rr = np.where(short, (c - mid) / (h - c), (mid - c) / (c - lo))
-        for i in np.flatnonzero((short | long) & (rr >= float(p["min_reward_risk"]))):
-            side, sign = ("short", -1) if short[i] else ("long", 1)
-            agree = int((b[i] == sign).sum())
-            rows.append({
-                "hour": g["hour"][i], "venue": venue, "symbol": symbol, "side": side, "entry": c[i],
-                "stop": h[i] if short[i] else lo[i], "target": mid[i],
-                "confidence": MONDAY_BASE_CONFIDENCE + MONDAY_STEP_CONFIDENCE * agree,
-                "reason": (f"Monday range {ml[i]:.6g}-{mh[i]:.6g} swept to {h[i] if short[i] else lo[i]:.6g}, "
-                           f"closed back inside at {c[i]:.6g}; target midpoint {mid[i]:.6g} ({rr[i]:.2f}R); "
-                           f"swing bias W/3D/D {b[i][0]:+d}/{b[i][1]:+d}/{b[i][2]:+d}"),
-            })
-    return decisions(rows)
+    keys, g = _panel(data.bars)
+    b = np.column_stack([asof_panel(htf_bias(data.bars, tf, int(p[key])), "bias", keys, g["starts"], g["hour"])
+                         for tf, key in BIAS_TIMEFRAMES])
+    b = np.where(np.isnan(b), 0, b).astype("int64")  # no bias before the first closed HTF bar
+    h, lo, c = g["high"], g["low"], g["close"]
+    mh, ml = monday_ranges(g["hour"], h, lo, g["starts"])
+    mid = (mh + ml) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = (c < mh) & (c > ml)
+        short = inside & (h > mh) & ~(lo < ml) & ~(b == BULLISH).any(axis=1)
+        long = inside & (lo < ml) & ~(h > mh) & ~(b == BEARISH).any(axis=1)
+        rr = np.where(short, (c - mid) / (h - c), (mid - c) / (c - lo))
+    i = np.flatnonzero((short | long) & (rr >= float(p["min_reward_risk"])))
+    is_short = short[i]
+    agree = (b[i] == np.where(is_short, -1, 1)[:, None]).sum(axis=1)
+    stop = np.where(is_short, h[i], lo[i])
+    reason = [f"Monday range {l_:.6g}-{h_:.6g} swept to {s_:.6g}, closed back inside at {c_:.6g}; "
+              f"target midpoint {m_:.6g} ({r_:.2f}R); swing bias W/3D/D {w:+d}/{d3:+d}/{d1:+d}"
+              for l_, h_, s_, c_, m_, r_, (w, d3, d1) in zip(ml[i].tolist(), mh[i].tolist(), stop.tolist(), c[i].tolist(),
+                                                         mid[i].tolist(), rr[i].tolist(), b[i].tolist(), strict=True)]
+    return _decisions(keys, g, {"at": i, "side": np.where(is_short, "short", "long"), "entry": c[i], "stop": stop,
+                                "target": mid[i], "confidence": MONDAY_BASE_CONFIDENCE + MONDAY_STEP_CONFIDENCE * agree,
+                                "reason": reason})
 
 
 # ------------------------------------------------------------------------------- order blocks, breakers
+def _blocks(o: np.ndarray, c: np.ndarray, first: np.ndarray, body_mult: float, body_window: int, max_gap: int) -> dict:
+    """:func:`order_blocks` as column arrays, for bars whose series begin at ``first`` (per bar)."""
+    n = len(c)
+    i = np.arange(n)
+    body = np.abs(c - o)
+    mean_prev = np.full(n, np.nan)
+    if n > body_window:
+        mean_prev[body_window:] = np.lib.stride_tricks.sliding_window_view(body, body_window)[:-1].mean(axis=1)
+    mean_prev[i - first < body_window] = np.nan  # the window would reach into the series before
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strength = np.where(mean_prev > 0, body / mean_prev, np.nan)
+        disp = strength >= body_mult
+    parts = []
+    for polarity, disp_dir, opposing in ((1, c > o, c < o), (-1, c < o, c > o)):
+        last_opp = np.maximum.accumulate(np.where(opposing, i, -1))
+        prior = np.r_[-1, last_opp[:-1]]  # last opposing candle strictly before each bar
+        d = np.flatnonzero(disp & disp_dir & (prior >= first) & (i - prior <= max_gap))
+        k = prior[d]
+        parts.append({"disp": d, "ob": k, "polarity": np.full(len(d), polarity), "bottom": np.minimum(o[k], c[k]),
+                      "top": np.maximum(o[k], c[k]), "strength": strength[d]})
+    order = np.argsort(np.r_[parts[0]["disp"], parts[1]["disp"]], kind="stable")
+    return {k: np.r_[parts[0][k], parts[1][k]][order] for k in parts[0]}
+
+
 def order_blocks(o: np.ndarray, c: np.ndarray, body_mult: float, body_window: int, max_gap: int) -> pd.DataFrame:
     """Order blocks of one series: one row per displacement candle with an opposing candle before it.
 
@@ -111,37 +204,24 @@ def order_blocks(o: np.ndarray, c: np.ndarray, body_mult: float, body_window: in
     (+1 a bullish block = support, −1 bearish), ``bottom``/``top`` (the block candle's body, quote
     currency) and ``strength`` (displacement body / mean body of the ``body_window`` before it).
     """
-    n = len(c)
-    body = np.abs(c - o)
-    mean_prev = np.full(n, np.nan)
-    if n > body_window:
-        mean_prev[body_window:] = np.lib.stride_tricks.sliding_window_view(body, body_window)[:-1].mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        strength = np.where(mean_prev > 0, body / mean_prev, np.nan)
-        disp = strength >= body_mult
-    rows = []
-    for polarity, disp_dir, opposing in ((1, c > o, c < o), (-1, c < o, c > o)):
-        last_opp = np.maximum.accumulate(np.where(opposing, np.arange(n), -1))
-        prior = np.concatenate([[-1], last_opp[:-1]])  # last opposing candle strictly before each bar
-        d = np.flatnonzero(disp & disp_dir & (prior >= 0) & (np.arange(n) - prior <= max_gap))
-        k = prior[d]
-        rows.append(pd.DataFrame({"disp": d, "ob": k, "polarity": polarity, "bottom": np.minimum(o[k], c[k]),
-                                  "top": np.maximum(o[k], c[k]), "strength": strength[d]}))
-    return pd.concat(rows, ignore_index=True).sort_values("disp", kind="stable").reset_index(drop=True)
+    o, c = np.asarray(o, dtype="float64"), np.asarray(c, dtype="float64")
+    return pd.DataFrame(_blocks(o, c, np.zeros(len(c), dtype="int64"), body_mult, body_window, max_gap))
 
 
 def zone_events(start: np.ndarray, polarity: np.ndarray, bottom: np.ndarray, top: np.ndarray,
-                h: np.ndarray, lo: np.ndarray, c: np.ndarray, max_age: int) -> tuple[np.ndarray, np.ndarray]:
+                h: np.ndarray, lo: np.ndarray, c: np.ndarray, max_age: int, end: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """First retest and first close-through of each zone over bars ``start … start + max_age − 1``.
 
     A support zone (polarity +1) is retested by a bar with ``low <= top`` and ``close >= bottom``
-    and closed through by ``close < bottom``; a resistance zone (−1) mirrored. Returns bar indices
+    and closed through by ``close < bottom``; a resistance zone (−1) mirrored. Bars from each zone's
+    ``end`` on (one past its series' last bar; default ``len(c)``) do not count. Returns bar indices
     ``(retest, through)``, −1 where none happens inside the age.
     """
     if len(start) == 0:
         return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
     idx = start[:, None] + np.arange(max_age)[None, :]
-    valid = idx < len(c)
+    valid = idx < (len(c) if end is None else end[:, None])
     idx = np.minimum(idx, len(c) - 1)
     s, b, t = polarity[:, None], bottom[:, None], top[:, None]
     retest = valid & np.where(s > 0, (lo[idx] <= t) & (c[idx] >= b), (h[idx] >= b) & (c[idx] <= t))
@@ -153,99 +233,117 @@ def zone_events(start: np.ndarray, polarity: np.ndarray, bottom: np.ndarray, top
     return first(retest), first(through)
 
 
-def zones(g: pd.DataFrame, p: Mapping[str, object]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(order blocks, breakers) of one series with their retest bar, close-through bar and active span.
+def _with_events(zs: dict, g: Bars, age: int) -> dict:
+    """``zs`` (with ``born``) plus its ``retest``, ``through`` and ``until`` bars, each inside the zone's series."""
+    born, end = zs["born"], g["end"][zs["disp"]]
+    retest, through = zone_events(born.astype("int64"), zs["polarity"], zs["bottom"], zs["top"],
+                                  g["high"], g["low"], g["close"], age, end)
+    until = np.where(through >= 0, through - 1, np.minimum(born + age - 1, end - 1))
+    return {**zs, "retest": retest, "through": through, "until": until}
 
-    Each frame has ``polarity``, ``bottom``, ``top``, ``born`` (first bar the zone is live),
-    ``retest`` and ``through`` (bar index or −1) and ``until`` (last bar it is live: the bar before
-    its close-through, or its age's end).
+
+def zones(g: Bars, p: Mapping[str, object]) -> tuple[Zones, Zones]:
+    """(order blocks, breakers) of the panel ``g`` (:func:`_panel`) with their events and active span.
+
+    Each maps the :func:`order_blocks` columns (bar indices into the panel) and ``born`` (first bar
+    the zone is live), ``retest`` and ``through`` (bar index or −1) and ``until`` (last bar it is
+    live: the bar before its close-through, or its age's end, never past its series' last bar) to
+    one array each, one element per zone, zones ordered by displacement bar.
     """
-    o, h, lo, c = (g[k].to_numpy("float64") for k in ("open", "high", "low", "close"))
     age = int(p["max_age"])
-    obs = order_blocks(o, c, float(p["body_mult"]), int(p["body_window"]), int(p["max_gap"]))
-    obs["born"] = obs["disp"] + 1
-    frames = []
-    for zs in (obs, None):
-        if zs is None:  # breakers: blocks closed through, polarity flipped, live from the bar after the break
-            broken = frames[0][frames[0]["through"] >= 0]
-            zs = broken.assign(polarity=-broken["polarity"], born=broken["through"] + 1)
-        pol, bot, top, born = (zs[k].to_numpy() for k in ("polarity", "bottom", "top", "born"))
-        retest, through = zone_events(born.astype("int64"), pol, bot, top, h, lo, c, age)
-        until = np.where(through >= 0, through - 1, np.minimum(born + age - 1, len(c) - 1))
-        frames.append(zs.assign(retest=retest, through=through, until=until).reset_index(drop=True))
-    return frames[0], frames[1]
+    obs = _blocks(g["open"], g["close"], g["first"], float(p["body_mult"]), int(p["body_window"]), int(p["max_gap"]))
+    obs = _with_events({**obs, "born": obs["disp"] + 1}, g, age)
+    # breakers: blocks closed through, polarity flipped, live from the bar after the break
+    broken = obs["through"] >= 0
+    breakers = {k: v[broken] for k, v in obs.items()}
+    breakers.update(polarity=-breakers["polarity"], born=breakers["through"] + 1)
+    return obs, _with_events(breakers, g, age)
 
 
-def _retest_rows(venue: str, symbol: str, g: pd.DataFrame, zs: pd.DataFrame, p: Mapping[str, object], kind: str) -> list[dict]:
+def _retests(keys: list[tuple[str, str]], g: Bars, zs: Zones, p: Mapping[str, object], kind: str) -> pd.DataFrame:
     """Decisions at each zone's retest bar (before any close-through): entry close, stop past zone and wick."""
-    h, lo, c = (g[k].to_numpy("float64") for k in ("high", "low", "close"))
-    ok = zs[(zs["retest"] >= 0) & ((zs["through"] < 0) | (zs["retest"] < zs["through"]))]
-    rows = []
-    for z in ok.itertuples(index=False):
-        r = int(z.retest)
-        stop = min(z.bottom, lo[r]) if z.polarity > 0 else max(z.top, h[r])
-        risk = abs(c[r] - stop)
-        if not risk > 0:
-            continue
-        target = c[r] + z.polarity * float(p["reward_risk"]) * risk
-        rows.append({"hour": g["hour"][r], "venue": venue, "symbol": symbol, "side": "long" if z.polarity > 0 else "short",
-                     "entry": c[r], "stop": stop, "target": target, "confidence": float(p["confidence"]),
-                     "reason": (f"{kind} retest: zone {z.bottom:.6g}-{z.top:.6g} from the candle of {g['hour'][int(z.ob)]:%Y-%m-%d %H:00} "
-                                f"(displacement {z.strength:.2f}x mean body), retest closed {c[r]:.6g}; "
-                                f"stop {stop:.6g}, target {target:.6g} ({float(p['reward_risk']):g}R)")})
-    return rows
+    h, lo, c = g["high"], g["low"], g["close"]
+    pol, bottom, top, retest, through = (np.asarray(zs[k]) for k in ("polarity", "bottom", "top", "retest", "through"))
+    z = np.flatnonzero((retest >= 0) & ((through < 0) | (retest < through)))
+    r = retest[z].astype("int64")
+    # the zone's far side or the retest's wick, whichever is further (a NaN wick keeps the zone's side)
+    stop = np.where(pol[z] > 0, np.where(lo[r] < bottom[z], lo[r], bottom[z]), np.where(h[r] > top[z], h[r], top[z]))
+    ok = np.abs(c[r] - stop) > 0
+    z, r, stop = z[ok], r[ok], stop[ok]
+    rr = float(p["reward_risk"])
+    target = c[r] + pol[z] * rr * np.abs(c[r] - stop)
+    ob = np.asarray(zs["ob"])[z].astype("int64")
+    reason = [f"{kind} retest: zone {b:.6g}-{t:.6g} from the candle of {at} (displacement {s:.2f}x mean body), "
+              f"retest closed {e:.6g}; stop {st:.6g}, target {tg:.6g} ({rr:g}R)"
+              for b, t, at, s, e, st, tg in zip(bottom[z].tolist(), top[z].tolist(), _hour_text(g["hour"][ob]),
+                                                 np.asarray(zs["strength"])[z].tolist(), c[r].tolist(), stop.tolist(),
+                                                 target.tolist(), strict=True)]
+    return _decisions(keys, g, {"at": r, "side": np.where(pol[z] > 0, "long", "short"), "entry": c[r], "stop": stop,
+                                "target": target, "confidence": np.full(len(r), float(p["confidence"])), "reason": reason})
 
 
 def _zone_strategy(kind: str):
     def signals(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
-        rows: list[dict] = []
-        for venue, symbol, g in _series(data.bars):
-            obs, breakers = zones(g, p)
-            rows += _retest_rows(venue, symbol, g, obs if kind == "order block" else breakers, p, kind)
-        return decisions(rows)
+        if data.bars.empty:
+            return decisions()
+        keys, g = _panel(data.bars)
+        obs, breakers = zones(g, p)
+        return _retests(keys, g, obs if kind == "order block" else breakers, p, kind)
 
     return signals
 
 
 # -------------------------------------------------------------------------------- swing-failure pattern
-def _in_zone(bars_i: np.ndarray, wick: np.ndarray, polarity: int, zs: pd.DataFrame) -> np.ndarray:
+def _in_zone(bars_i: np.ndarray, wick: np.ndarray, polarity: int, zs: Zones) -> np.ndarray:
     """Whether each bar ``bars_i``'s ``wick`` ends inside a live zone of ``polarity`` at that bar."""
-    z = zs[zs["polarity"] == polarity]
-    if z.empty or len(bars_i) == 0:
+    m = np.asarray(zs["polarity"]) == polarity
+    if not m.any() or len(bars_i) == 0:
         return np.zeros(len(bars_i), dtype=bool)
-    live = (z["born"].to_numpy() <= bars_i[:, None]) & (bars_i[:, None] <= z["until"].to_numpy())
-    inside = (z["bottom"].to_numpy() <= wick[:, None]) & (wick[:, None] <= z["top"].to_numpy())
+    born, until, bottom, top = (np.asarray(zs[k])[m] for k in ("born", "until", "bottom", "top"))
+    live = (born <= bars_i[:, None]) & (bars_i[:, None] <= until)  # a zone is live inside its own series only
+    inside = (bottom <= wick[:, None]) & (wick[:, None] <= top)
     return (live & inside).any(axis=1)
 
 
+def _prior_level(levels: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """At each bar, the last non-NaN level at an earlier bar of its series (NaN if none).
+
+    A swing confirmed at bar t − 1 is known at bar t.
+    """
+    seen = np.maximum.accumulate(np.where(np.isnan(levels), -1, np.arange(len(levels))))  # last level at or before
+    prior = np.r_[-1, seen][:len(levels)]
+    return np.where(prior >= first, levels[np.maximum(prior, 0)], np.nan)
+
+
 def _sfp(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
-    rows = []
-    for venue, symbol, g in _series(data.bars):
-        h, lo, c = (g[k].to_numpy("float64") for k in ("high", "low", "close"))
-        sh, sl = swing_points(h, lo, int(p["swing_lookback"]))
-        # The last swing confirmed by the bar before t (a swing confirmed at t-1 is known at t).
-        lvl_h = pd.Series(sh).ffill().shift(1).to_numpy()
-        lvl_l = pd.Series(sl).ffill().shift(1).to_numpy()
-        obs, breakers = zones(g, p)
-        all_zones = pd.concat([obs, breakers], ignore_index=True)
-        for polarity, side in ((-1, "short"), (1, "long")):
-            lvl, wick = (lvl_h, h) if polarity < 0 else (lvl_l, lo)
-            with np.errstate(invalid="ignore"):
-                swept = (wick > lvl) & (c < lvl) if polarity < 0 else (wick < lvl) & (c > lvl)
-            t = np.flatnonzero(swept[:-1])
-            t = t[(c[t + 1] - c[t]) * polarity > 0]  # confirmed: the next close further inside
-            conf = confluence(np.full(len(t), float(p["confidence"])), _in_zone(t, wick[t], polarity, all_zones))
-            for i, k in enumerate(t):
-                j = k + 1
-                stop = max(h[k], h[j]) if polarity < 0 else min(lo[k], lo[j])
-                risk = abs(c[j] - stop)
-                target = c[j] + polarity * float(p["reward_risk"]) * risk
-                rows.append({"hour": g["hour"][j], "venue": venue, "symbol": symbol, "side": side, "entry": c[j],
-                             "stop": stop, "target": target, "confidence": conf[i],
-                             "reason": (f"SFP: wick {wick[k]:.6g} beyond swing {lvl[k]:.6g}, closed back at {c[k]:.6g}, "
-                                        f"confirmed by close {c[j]:.6g}; stop {stop:.6g}, target {target:.6g}"
-                                        + ("; inside an order-block/breaker zone (confluence)" if conf[i] > float(p["confidence"]) else ""))})
-    return decisions(rows)
+    if data.bars.empty:
+        return decisions()
+    keys, g = _panel(data.bars)
+    h, lo, c, first = g["high"], g["low"], g["close"], g["first"]
+    base, rr = float(p["confidence"]), float(p["reward_risk"])
+    sh, sl = swing_points(h, lo, int(p["swing_lookback"]), g["starts"])
+    lvl_h, lvl_l = _prior_level(sh, first), _prior_level(sl, first)
+    obs, breakers = zones(g, p)
+    all_zones = {k: np.r_[np.asarray(obs[k]), np.asarray(breakers[k])] for k in ("polarity", "born", "until", "bottom", "top")}
+    parts = []
+    for polarity, side in ((-1, "short"), (1, "long")):
+        lvl, wick = (lvl_h, h) if polarity < 0 else (lvl_l, lo)
+        with np.errstate(invalid="ignore"):
+            swept = (wick > lvl) & (c < lvl) if polarity < 0 else (wick < lvl) & (c > lvl)
+        k = np.flatnonzero(swept & (np.arange(len(c)) + 1 < g["end"]))  # a next candle of the same series
+        k = k[(c[k + 1] - c[k]) * polarity > 0]  # confirmed: the next close further inside
+        j = k + 1
+        conf = confluence(np.full(len(k), base), _in_zone(k, wick[k], polarity, all_zones))
+        # beyond both candles' extremes (a NaN on the confirming candle keeps the SFP candle's)
+        stop = np.where(h[j] > h[k], h[j], h[k]) if polarity < 0 else np.where(lo[j] < lo[k], lo[j], lo[k])
+        target = c[j] + polarity * rr * np.abs(c[j] - stop)
+        reason = [f"SFP: wick {w:.6g} beyond swing {lv:.6g}, closed back at {ck:.6g}, confirmed by close {cj:.6g}; "
+                  f"stop {st:.6g}, target {tg:.6g}" + ("; inside an order-block/breaker zone (confluence)" if cf > base else "")
+                  for w, lv, ck, cj, st, tg, cf in zip(wick[k].tolist(), lvl[k].tolist(), c[k].tolist(), c[j].tolist(),
+                                                      stop.tolist(), target.tolist(), conf.tolist(), strict=True)]
+        parts.append({"at": j, "side": np.full(len(j), side), "entry": c[j], "stop": stop, "target": target,
+                      "confidence": conf, "reason": reason})
+    return _decisions(keys, g, *parts)  # within a series, shorts before longs
 
 
 ZONE_PARAMS = (
