@@ -218,9 +218,28 @@ def validate_decisions(name: str, df: pd.DataFrame, min_reward_risk: float = MIN
             default="",
         )
     bad = reasons != ""
-    rejected = df.loc[bad, ["hour", "venue", "symbol"]].assign(strategy=name, reason=reasons[bad])
-    accepted = one_per_instrument(df.loc[~bad].assign(strategy=name))
-    return decisions(accepted), rejected[REJECTION_COLUMNS].reset_index(drop=True)
+    if bad.any():
+        rejected = df.loc[bad, ["hour", "venue", "symbol"]].assign(strategy=name, reason=reasons[bad])
+        rejected = rejected[REJECTION_COLUMNS].reset_index(drop=True)
+    else:
+        rejected = _EMPTY_REJECTIONS.copy()
+    good = np.flatnonzero(~bad)
+    keep = good[_one_per_instrument(df["hour"].iloc[good], df["venue"].to_numpy(object)[good],
+                                    df["symbol"].to_numpy(object)[good], conf[good])]
+    accepted = {c: (df[c].iloc[keep] if c == "hour" else df[c].to_numpy()[keep]) for c in DECISION_COLUMNS}
+    return decisions({**accepted, "strategy": np.full(len(keep), name, dtype=object)}), rejected
+
+
+def _one_per_instrument(hour: pd.Series, venue: np.ndarray, symbol: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Positions of the rows kept by :func:`one_per_instrument`, in their original order."""
+    hours = pd.to_datetime(hour, utc=True).to_numpy("datetime64[ns]").view("int64")
+    confidence = np.where(np.isnan(confidence), -np.inf, confidence)  # an unknown confidence is chosen last
+    best: dict[tuple, int] = {}
+    for i, key in enumerate(zip(hours.tolist(), venue.tolist(), symbol.tolist(), strict=True)):
+        j = best.get(key)
+        if j is None or confidence[i] > confidence[j]:  # ties keep the first
+            best[key] = i
+    return np.array(sorted(best.values()), dtype=np.int64)
 
 
 def one_per_instrument(df: pd.DataFrame) -> pd.DataFrame:
@@ -231,9 +250,9 @@ def one_per_instrument(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.empty:
         return df
-    order = df.assign(_pos=np.arange(len(df))).sort_values(["confidence", "_pos"], ascending=[False, True], kind="stable")
-    keep = order.drop_duplicates(["hour", "venue", "symbol"], keep="first").sort_values("_pos")
-    return keep.drop(columns="_pos")
+    keep = _one_per_instrument(df["hour"], df["venue"].to_numpy(object), df["symbol"].to_numpy(object),
+                               df["confidence"].to_numpy("float64", na_value=np.nan))
+    return df.iloc[keep]
 
 
 #: The hours a running strategy's decisions are wanted at (None: every hour), set by run_strategy.

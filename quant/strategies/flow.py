@@ -9,8 +9,12 @@ The same CLV delta feeds :func:`valentini_flow` (its rolling sum's z-score) and
 ``open_interest_1h`` and is matched to bars by coin (``BTC/USDT:USDT`` ↔ ``BTC/USDC:USDC``):
 the bundled OI is Hyperliquid's, quoted in USDC, while the bars are Binance's and Bybit's USDT
 perps. "ValentiniFlow" is the journal's name for the flow-momentum study; the formula is the
-CLV estimate above. Like the studies (:mod:`quant.strategies.studies`, whose kernels these reuse), a decision
-enters at the bar's close, with a target ``rr`` risks away; only rows with ``hour ≤ H`` are read.
+CLV estimate above. Like the studies (:mod:`quant.strategies.studies`), a decision enters at the
+bar's close, with a target ``rr`` risks away; only rows with ``hour ≤ H`` are read.
+
+The array kernels (:class:`~quant.strategies.arrays.Panel`, ``rolling``, ``prior``, ``onset``,
+``wilder_atr``, ``decide``) live in :mod:`quant.strategies.arrays`, shared with
+:mod:`quant.strategies.stat_arb` and :mod:`quant.strategies.volatility`.
 """
 
 from __future__ import annotations
@@ -20,22 +24,35 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
+from quant.strategies.arrays import (
+    HOUR_NS,
+    Panel,
+    coin_codes,
+    decide,
+    match,
+    ns,
+    onset,
+    prior,
+    rolling,
+    scaled,
+    take,
+    unique,
+    wilder_atr,
+)
+from quant.strategies.base import (
+    Param,
+    Strategy,
+    StrategyInput,
+    decisions,
+    register,
+)
 from quant.strategies.studies import (
     ATR_LOOKBACK_H,
     FULL_CONFIDENCE_MULT,
-    KEYS,
     PRIOR_CONFIDENCE,
     RR,
     RR_RANGE,
-    bracket,
-    onset,
-    per_instrument,
-    prepared,
-    prior,
     risk_params,
-    scaled,
-    wilder_atr,
 )
 
 #: A reversal wick is at least this many bodies long (the journal's cascade-exhaustion rule: ≥ 2× body).
@@ -61,6 +78,11 @@ OI_CHANGE = 0.02
 OI_CONFIDENCE_MIN_CHANGE = 1e-3
 #: Search-range maxima that set the look-backs.
 WINDOW_MAX, Z_BARS_MAX, CHANNEL_MAX = 168, 720, 240
+def _clv(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    rng = high - low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clv = (2.0 * close - high - low) / rng
+        return np.where(rng > 0, volume * clv, np.nan)
 
 
 def clv_delta(bars: pd.DataFrame) -> pd.Series:
@@ -69,70 +91,74 @@ def clv_delta(bars: pd.DataFrame) -> pd.Series:
     Chaikin's close-location value times volume (the accumulation/distribution line's per-bar
     term); NaN where the bar has no range (``h ≤ l``), never 0.
     """
-    rng = bars["high"] - bars["low"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        clv = (2.0 * bars["close"] - bars["high"] - bars["low"]) / rng
-    return (bars["volume"] * clv).where(rng > 0)
+    cols = (bars[k].to_numpy("float64", na_value=np.nan) for k in ("high", "low", "close", "volume"))
+    return pd.Series(_clv(*cols), index=bars.index)
 
 
-def _rolling(bars: pd.DataFrame, values: pd.Series, n: int, how: str) -> pd.Series:
-    """Trailing ``n``-bar ``how`` (sum/mean/max/min/std) per instrument, NaN until the window is full."""
-    return per_instrument(bars, values, lambda s: getattr(s.rolling(n, min_periods=n), how)())
-
-
-def _lookup(left: pd.DataFrame, keys: list[str], right: pd.DataFrame, column: str) -> pd.Series:
-    """``right[column]`` at each ``left`` row's (keys, hour) — an exact match, NaN where there is none."""
-    def utc(df: pd.DataFrame) -> pd.DataFrame:
-        return df.assign(hour=pd.to_datetime(df["hour"], utc=True).astype("datetime64[ns, UTC]"))
-
-    merged = utc(left[[*keys, "hour"]]).merge(utc(right[[*keys, "hour", column]]), on=[*keys, "hour"], how="left")
-    return pd.Series(merged[column].to_numpy("float64", na_value=np.nan), index=left.index)
+def _panel_clv(p: Panel) -> np.ndarray:
+    return _clv(p["high"], p["low"], p["close"], p["volume"])
 
 
 def wick_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     """Long after a long lower wick, short after a long upper wick, each ≥ ``wick_ratio`` bodies on elevated volume."""
-    bars = prepared(data.bars)
+    bars = Panel.of(data.bars)
     if bars.empty:
         return decisions()
-    top, bottom = bars[["open", "close"]].max(axis=1), bars[["open", "close"]].min(axis=1)
-    body, upper, lower = top - bottom, bars["high"] - top, bottom - bars["low"]
-    surge = bars["volume"] / prior(bars, _rolling(bars, bars["volume"], int(p["volume_bars"]), "mean"))
-    loud = surge >= float(p["volume_mult"])
-    ratio = float(p["wick_ratio"])
-    long_ = loud & (lower > 0) & (lower >= ratio * body) & (lower > upper)
-    short = loud & (upper > 0) & (upper >= ratio * body) & (upper > lower)
-    sign = pd.Series(np.where(long_, 1.0, np.where(short, -1.0, 0.0)), index=bars.index)
-    buffer = float(p["buffer_atr"]) * wilder_atr(bars)
-    stop_dist = pd.Series(np.where(sign > 0, bars["close"] - bars["low"], bars["high"] - bars["close"]), index=bars.index) + buffer
-    wick = lower.where(sign > 0, upper)
+    o, h, low, c, v = (bars[k] for k in ("open", "high", "low", "close", "volume"))
+    top, bottom = np.fmax(o, c), np.fmin(o, c)  # NaN-skipping, as a frame's row max/min
+    body, upper, lower = top - bottom, h - top, bottom - low
     with np.errstate(divide="ignore", invalid="ignore"):
+        surge = v / prior(bars, rolling(bars, v, int(p["volume_bars"]), "mean"))
+        loud = surge >= float(p["volume_mult"])
+        ratio = float(p["wick_ratio"])
+        long_ = loud & (lower > 0) & (lower >= ratio * body) & (lower > upper)
+        short = loud & (upper > 0) & (upper >= ratio * body) & (upper > lower)
+        sign = np.where(long_, 1.0, np.where(short, -1.0, 0.0))
+        stop_dist = np.where(sign > 0, c - low, h - c) + float(p["buffer_atr"]) * wilder_atr(bars)
+        wick = np.where(sign > 0, lower, upper)
         bodies = wick / body
-    return bracket(bars, sign, stop_dist, float(p["rr"]), scaled(bodies, FULL_CONFIDENCE_MULT * ratio),
-                   "{word} wick {wick:.6g} = {bodies:.3g}× body on {surge:.3g}× volume: cascade exhausted",
-                   wick=wick, bodies=bodies, surge=surge, word=pd.Series(np.where(sign > 0, "lower", "upper"), index=bars.index))
+    return decide(bars, sign, stop_dist, float(p["rr"]), scaled(bodies, FULL_CONFIDENCE_MULT * ratio),
+                  "{word} wick {wick:.6g} = {bodies:.3g}× body on {surge:.3g}× volume: cascade exhausted",
+                  wick=wick, bodies=bodies, surge=surge, word=np.where(sign > 0, "lower", "upper"))
 
 
 def valentini_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     """Trade with the flow from the hour the rolling CLV-delta sum's z-score reaches ±``z_entry``."""
-    bars = prepared(data.bars)
+    bars = Panel.of(data.bars)
     if bars.empty:
         return decisions()
-    flow = _rolling(bars, clv_delta(bars), int(p["window"]), "sum")
+    flow = rolling(bars, _panel_clv(bars), int(p["window"]), "sum")
     n = int(p["z_bars"])
-    mean, std = prior(bars, _rolling(bars, flow, n, "mean")), prior(bars, _rolling(bars, flow, n, "std"))
-    z = ((flow - mean) / std).where(std > 0)
+    mean, std = prior(bars, rolling(bars, flow, n, "mean")), prior(bars, rolling(bars, flow, n, "std"))
     zin = float(p["z_entry"])
-    state = pd.Series(np.where(z >= zin, 1.0, np.where(z <= -zin, -1.0, 0.0)), index=bars.index).where(z.notna())
-    sign = onset(bars, state)
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(z.abs(), FULL_CONFIDENCE_MULT * zin),
-                   f"{int(p['window'])}-bar CLV delta " + "{flow:.6g} at z {z:+.2f} (vs " + f"{n} prior sums): ride the flow",
-                   flow=flow, z=z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(std > 0, (flow - mean) / std, np.nan)
+        state = np.where(np.isnan(z), np.nan, np.where(z >= zin, 1.0, np.where(z <= -zin, -1.0, 0.0)))
+    return decide(bars, onset(bars, state), float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]),
+                  scaled(np.abs(z), FULL_CONFIDENCE_MULT * zin),
+                  f"{int(p['window'])}-bar CLV delta " + "{flow:.6g} at z {z:+.2f} (vs " + f"{n} prior sums): ride the flow",
+                  flow=flow, z=z)
 
 
 def coin_open_interest(open_interest: pd.DataFrame) -> pd.DataFrame:
     """Open interest per (coin, hour), USD, summed over the venues and quotes that report the coin."""
     oi = open_interest.dropna(subset=["oi_usd"]).assign(coin=lambda f: f["symbol"].astype(str).str.split("/").str[0])
     return oi.groupby(["coin", "hour"], as_index=False)["oi_usd"].sum(min_count=1)
+
+
+def _coin_oi(open_interest: pd.DataFrame, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`coin_open_interest` as arrays (coin code in ``vocab``, hour ns, oi_usd), one row per (coin, hour).
+
+    Where every (coin, hour) has one report, its sum is that report (``0.0 + x``, as pandas sums one
+    value) and nothing is grouped; several reports are summed by :func:`coin_open_interest`.
+    """
+    usd = open_interest["oi_usd"].to_numpy("float64", na_value=np.nan)
+    known = ~np.isnan(usd)
+    coin, hour = coin_codes(open_interest["symbol"], vocab)[known], ns(open_interest["hour"])[known]
+    if unique(coin, hour):
+        return coin, hour, 0.0 + usd[known]
+    table = coin_open_interest(open_interest)
+    return coin_codes(table["coin"], vocab), ns(table["hour"]), table["oi_usd"].to_numpy("float64")
 
 
 def oi_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
@@ -142,38 +168,44 @@ def oi_flow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     in, the fuel of a squeeze. Both are compared over ``window`` hours (hour H vs H − window, by
     time, so a missing hour is NaN, not a shorter window).
     """
-    bars = prepared(data.bars)
+    bars = Panel.of(data.bars)
     oi = data.open_interest
     if bars.empty or oi is None or oi.empty or "oi_usd" not in oi:
         return decisions()
-    w = pd.Timedelta(hours=int(p["window"]))
-    table = coin_open_interest(oi)
-    now = bars[["hour", *KEYS]].assign(coin=bars["symbol"].astype(str).str.split("/").str[0])
-    then = now.assign(hour=pd.to_datetime(now["hour"], utc=True) - w)
-    oi_chg = _lookup(now, ["coin"], table, "oi_usd") / _lookup(then, ["coin"], table, "oi_usd") - 1.0
-    px_chg = bars["close"] / _lookup(then, KEYS, bars, "close") - 1.0
-    move, change = float(p["price_move"]), float(p["oi_change"])
-    state = pd.Series(np.where((px_chg > move) & (oi_chg < -change), -1.0,
-                               np.where((px_chg < -move) & (oi_chg > change), 1.0, 0.0)), index=bars.index)
-    sign = onset(bars, state.where(oi_chg.notna() & px_chg.notna()))
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), scaled(oi_chg.abs(), FULL_CONFIDENCE_MULT * max(change, OI_CONFIDENCE_MIN_CHANGE)),
-                   f"over {int(p['window'])}h price " + "{px:+.2%} while OI {oi:+.2%}: fade the move", px=px_chg, oi=oi_chg)
+    then = bars.hour - int(p["window"]) * HOUR_NS
+    vocab: dict[str, int] = {}
+    coin = bars.coin_codes(vocab)
+    oi_coin, oi_hour, oi_usd = _coin_oi(oi, vocab)
+    at_now, at_then = match(coin, bars.hour, oi_coin, oi_hour), match(coin, then, oi_coin, oi_hour)
+    past = match(bars.instrument, then, bars.instrument, bars.hour)
+    close = bars["close"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        oi_chg = take(oi_usd, at_now) / take(oi_usd, at_then) - 1.0
+        px_chg = close / take(close, past) - 1.0
+        move, change = float(p["price_move"]), float(p["oi_change"])
+        state = np.where((px_chg > move) & (oi_chg < -change), -1.0, np.where((px_chg < -move) & (oi_chg > change), 1.0, 0.0))
+    state[np.isnan(oi_chg) | np.isnan(px_chg)] = np.nan
+    return decide(bars, onset(bars, state), float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]),
+                  scaled(np.abs(oi_chg), FULL_CONFIDENCE_MULT * max(change, OI_CONFIDENCE_MIN_CHANGE)),
+                  f"over {int(p['window'])}h price " + "{px:+.2%} while OI {oi:+.2%}: fade the move", px=px_chg, oi=oi_chg)
 
 
 def footprint_divergence(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     """Short a new N-bar high made on negative cumulative CLV delta, long a new N-bar low on positive delta."""
-    bars = prepared(data.bars)
+    bars = Panel.of(data.bars)
     if bars.empty:
         return decisions()
     n = int(p["bars"])
-    hi, lo = prior(bars, _rolling(bars, bars["high"], n, "max")), prior(bars, _rolling(bars, bars["low"], n, "min"))
-    cum = _rolling(bars, clv_delta(bars), n, "sum")
-    state = pd.Series(np.where((bars["high"] > hi) & (cum < 0), -1.0,
-                               np.where((bars["low"] < lo) & (cum > 0), 1.0, 0.0)), index=bars.index)
-    sign = onset(bars, state.where(hi.notna() & lo.notna() & cum.notna()))
-    word = pd.Series(np.where(sign < 0, "high", "low"), index=bars.index)
-    return bracket(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), pd.Series(PRIOR_CONFIDENCE, index=bars.index),
-                   f"new {n}-bar " + "{word} on " + f"{n}-bar CLV delta " + "{cum:+.6g}: flow diverges", word=word, cum=cum)
+    high, low = bars["high"], bars["low"]
+    hi, lo = prior(bars, rolling(bars, high, n, "max")), prior(bars, rolling(bars, low, n, "min"))
+    cum = rolling(bars, _panel_clv(bars), n, "sum")
+    with np.errstate(invalid="ignore"):
+        state = np.where((high > hi) & (cum < 0), -1.0, np.where((low < lo) & (cum > 0), 1.0, 0.0))
+    state[np.isnan(hi) | np.isnan(lo) | np.isnan(cum)] = np.nan
+    sign = onset(bars, state)
+    return decide(bars, sign, float(p["atr_mult"]) * wilder_atr(bars), float(p["rr"]), np.full(len(sign), PRIOR_CONFIDENCE),
+                  f"new {n}-bar " + "{word} on " + f"{n}-bar CLV delta " + "{cum:+.6g}: flow diverges",
+                  word=np.where(sign < 0, "high", "low"), cum=cum)
 
 
 register(Strategy("wick_flow", wick_flow, (

@@ -25,6 +25,7 @@ emitted only when **both** legs' price reward-to-risk is ≥ ``min_reward_risk``
 when ``β > 0`` (a non-positive hedge ratio is no pair). Confidence ``min(1, |z| / (2 · entry_z))``.
 """
 
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -32,37 +33,70 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from quant.strategies.arrays import Panel, base_coin, decision_frame, wanted
 from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
 
 #: The traded pairs as (leg a, leg b) base coins.
 PAIRS = (("BTC", "ETH"), ("BTC", "SOL"), ("ETH", "SOL"))
 
 
-def base_coin(symbol: str) -> str:
-    """``"BTC/USDT:USDT"`` → ``"BTC"``."""
-    return symbol.split("/", 1)[0]
+class LogPrice:
+    """One leg's log prices ``ln P`` (oldest first) and their trailing windows' deviations, each computed once.
+
+    A coin is a leg of two pairs on a venue; where both pairs see the same hours they share its
+    deviations and sums of squares (the same arrays, so the same bits as computing them twice).
+    """
+
+    def __init__(self, log_price: np.ndarray) -> None:
+        self.values = log_price
+        self._dev: dict[int, np.ndarray] = {}
+        self._ss: dict[int, np.ndarray] = {}
+
+    def deviations(self, window: int) -> np.ndarray:
+        """Each trailing window (ending at index ≥ window − 1, one per row) minus its own mean."""
+        if window not in self._dev:
+            w = np.lib.stride_tricks.sliding_window_view(self.values, window)
+            self._dev[window] = w - w.mean(axis=1, keepdims=True)
+        return self._dev[window]
+
+    def sum_sq(self, window: int) -> np.ndarray:
+        """Σ of each trailing window's squared deviations (``window`` × its population variance)."""
+        if window not in self._ss:
+            d = self.deviations(window)
+            self._ss[window] = (d * d).sum(axis=1)
+        return self._ss[window]
 
 
-def _windows(x: np.ndarray, n: int) -> np.ndarray:
-    """Trailing windows of ``n`` values ending at each index ≥ n − 1 (rows), oldest first."""
-    return np.lib.stride_tricks.sliding_window_view(x, n)
+def _beta(y: LogPrice, x: LogPrice, window: int) -> np.ndarray:
+    out = np.full(len(y.values), np.nan)
+    if len(y.values) >= window >= 2:
+        var = x.sum_sq(window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[window - 1:] = np.where(var > 0, (x.deviations(window) * y.deviations(window)).sum(axis=1) / var, np.nan)
+    return out
 
 
 def rolling_beta(y: np.ndarray, x: np.ndarray, window: int) -> np.ndarray:
     """OLS slope of ``y`` on ``x`` over the ``window`` points ending at each index (NaN before, or if var(x) = 0)."""
-    out = np.full(len(y), np.nan)
-    if len(y) >= window >= 2:
-        dy, dx = _deviations(y, window), _deviations(x, window)
-        var = (dx * dx).sum(axis=1)
+    return _beta(LogPrice(y), LogPrice(x), window)
+
+
+def _spread(y: LogPrice, x: LogPrice, beta_window: int, z_window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(beta, z, sd) of :func:`pair_spread` from the legs' log prices."""
+    n = len(y.values)
+    z, sd = np.full(n, np.nan), np.full(n, np.nan)
+    beta = _beta(y, x, beta_window)
+    skip = max(beta_window - z_window, 0)  # z windows ending before the first β have no spread (NaN either way)
+    if n >= z_window >= 2 and n - z_window + 1 > skip:
+        dy, dx = y.deviations(z_window)[skip:], x.deviations(z_window)[skip:]
+        first = z_window - 1 + skip
+        s_dev = dy - beta[first:, None] * dx  # spread deviations from the window mean under β_t
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[window - 1:] = np.where(var > 0, (dx * dy).sum(axis=1) / var, np.nan)
-    return out
-
-
-def _deviations(x: np.ndarray, window: int) -> np.ndarray:
-    """Each trailing window (ending at index ≥ window − 1) minus its own mean."""
-    w = _windows(x, window)
-    return w - w.mean(axis=1, keepdims=True)
+            d = np.sqrt((s_dev * s_dev).sum(axis=1) / (z_window - 1))
+            d = np.where(d > 0, d, np.nan)
+            sd[first:] = d
+            z[first:] = s_dev[:, -1] / d
+    return beta, z, sd
 
 
 def pair_spread(pa: np.ndarray, pb: np.ndarray, beta_window: int, z_window: int) -> pd.DataFrame:
@@ -79,18 +113,7 @@ def pair_spread(pa: np.ndarray, pb: np.ndarray, beta_window: int, z_window: int)
     window's spread std, log price); NaN where a window is short, holds a NaN or has no variance.
     """
     y, x = np.log(pa), np.log(pb)
-    n = len(y)
-    z, sd = np.full(n, np.nan), np.full(n, np.nan)
-    beta = rolling_beta(y, x, beta_window)
-    if n >= z_window >= 2:
-        dy, dx = _deviations(y, z_window), _deviations(x, z_window)
-        b = beta[z_window - 1:]
-        s_dev = dy - b[:, None] * dx  # spread deviations from the window mean under β_t
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.sqrt((s_dev * s_dev).sum(axis=1) / (z_window - 1))
-            d = np.where(d > 0, d, np.nan)
-            sd[z_window - 1:] = d
-            z[z_window - 1:] = s_dev[:, -1] / d
+    beta, z, sd = _spread(LogPrice(y), LogPrice(x), beta_window, z_window)
     return pd.DataFrame({"beta": beta, "spread": y - beta * x, "z": z, "sd": sd})
 
 
@@ -115,32 +138,55 @@ def _legs(hour, venue: str, a: str, b: str, sym_a: str, sym_b: str, pa: float, p
              "confidence": conf, "reason": reason} for sym, side, e, t, s in legs]
 
 
-def _pair_rows(venue: str, bars: pd.DataFrame, a: str, b: str, p: Mapping[str, object]) -> list[dict]:
-    """Entries of pair (a, b) on one venue's bars."""
-    coins = bars["symbol"].map(base_coin)
-    la, lb = bars[coins == a], bars[coins == b]
-    if la.empty or lb.empty or la["symbol"].nunique() != 1 or lb["symbol"].nunique() != 1:
-        return []
-    m = la[["hour", "symbol", "close"]].merge(lb[["hour", "symbol", "close"]], on="hour", suffixes=("_a", "_b")).sort_values("hour")
-    m = m.reset_index(drop=True)
-    st = pair_spread(m["close_a"].to_numpy("float64"), m["close_b"].to_numpy("float64"), int(p["beta_window"]), int(p["z_window"]))
-    beyond = np.abs(st["z"].to_numpy()) >= float(p["entry_z"])
-    first = beyond & ~np.concatenate([[False], beyond[:-1]])
+def _venues(bars: Panel) -> dict[str, dict[str, int | None]]:
+    """Per venue (sorted), each base coin's instrument in ``bars``; None for a coin quoted in several symbols."""
+    legs: dict[str, dict[str, int | None]] = {}
+    for k, (venue, symbol) in enumerate(bars.names):
+        coins = legs.setdefault(venue, {})
+        coin = base_coin(symbol)
+        coins[coin] = None if coin in coins else k
+    return legs
+
+
+def _pair_rows(bars: Panel, logs: list[LogPrice], venue: str, a: str, b: str, ka: int, kb: int,
+               p: Mapping[str, object]) -> list[dict]:
+    """Entries of pair (a, b) on one venue: instruments ``ka`` and ``kb`` of ``bars`` on their common hours.
+
+    A leg has one bar an hour (the bars' grain), so the common hours are a plain intersection; a
+    leg seen on all of them reuses its whole-window :class:`LogPrice`.
+    """
+    (sa, ea), (sb, eb) = bars.bounds()[ka], bars.bounds()[kb]
+    hours, ia, ib = np.intersect1d(bars.hour[sa:ea], bars.hour[sb:eb], assume_unique=True, return_indices=True)
+    legs = [logs[k] if len(hours) == e - s else LogPrice(logs[k].values[i]) for k, s, e, i in ((ka, sa, ea, ia), (kb, sb, eb, ib))]
+    beta, z, sd = _spread(*legs, int(p["beta_window"]), int(p["z_window"]))
+    with np.errstate(invalid="ignore"):
+        beyond = np.abs(z) >= float(p["entry_z"])
+    first = wanted(hours, beyond & ~np.r_[False, beyond[:-1]])
+    close = bars["close"]
+    pa, pb = close[sa:ea][ia], close[sb:eb][ib]
     rows: list[dict] = []
     for i in np.flatnonzero(first):
-        rows += _legs(m["hour"][i], venue, a, b, m["symbol_a"][i], m["symbol_b"][i], m["close_a"][i], m["close_b"][i],
-                      st["z"][i], st["beta"][i], st["sd"][i], p)
+        rows += _legs(pd.Timestamp(hours[i], tz="UTC"), venue, a, b, bars.names[ka][1], bars.names[kb][1], pa[i], pb[i],
+                      z[i], beta[i], sd[i], p)
     return rows
 
 
 def _pairflow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     """Every pair's legs; a pair whose coin is already a leg of an earlier pair (``PAIRS`` order) that
     hour is left out whole: one position per instrument, and a pair is never traded on one leg."""
+    bars = Panel.of(data.bars)
+    if bars.empty:
+        return decisions()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_close = np.log(bars["close"])
+    logs = [LogPrice(log_close[s:e]) for s, e in bars.bounds()]
     rows: list[dict] = []
-    for venue, vb in data.bars.groupby("venue", sort=True):
+    for venue, coins in _venues(bars).items():
         claimed: set[tuple] = set()
         for a, b in PAIRS:
-            legs = _pair_rows(venue, vb, a, b, p)
+            if coins.get(a) is None or coins.get(b) is None:
+                continue
+            legs = _pair_rows(bars, logs, venue, a, b, coins[a], coins[b], p)
             for first in range(0, len(legs), 2):
                 pair = legs[first:first + 2]
                 keys = {(r["hour"], r["symbol"]) for r in pair}
@@ -148,7 +194,8 @@ def _pairflow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
                     continue
                 claimed |= keys
                 rows += pair
-    return decisions(rows)
+    return decision_frame(np.asarray([r["hour"].value for r in rows], dtype=np.int64),
+                          *([r[c] for r in rows] for c in ("venue", "symbol", "side", "entry", "stop", "target", "confidence", "reason")))
 
 
 PAIRFLOW = register(Strategy(

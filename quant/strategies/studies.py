@@ -10,7 +10,8 @@ enters at the bar's close with a stop ``atr_mult`` × Wilder ATR(14) on the losi
 their seed to have decayed to under ~1e-4 of the value.
 
 The kernels here (:func:`wilder_smooth`, :func:`wilder_atr`, :func:`wilder_rsi`,
-:func:`wilder_adx`, :func:`onset`, :func:`bracket`) are shared with :mod:`quant.strategies.flow`.
+:func:`wilder_adx`, :func:`onset`, :func:`bracket`) work on pandas Series; :mod:`quant.strategies.arrays`
+holds their array forms for the flow, stat-arb and volatility strategies (the same bits).
 Wilder, J. W. (1978), *New Concepts in Technical Trading Systems* (ATR, RSI, ADX/DMI).
 """
 

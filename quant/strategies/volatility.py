@@ -36,8 +36,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from quant.strategies.arrays import (
+    HOUR_NS,
+    Panel,
+    base_coin,
+    coin_codes,
+    decision_frame,
+    match,
+    ns,
+    take,
+    unique,
+    wanted,
+)
 from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
-from quant.strategies.stat_arb import base_coin
 
 HOUR = pd.Timedelta(hours=1)
 HOURS_PER_YEAR = 24 * 365
@@ -56,46 +67,69 @@ def _sides(x: np.ndarray, price: np.ndarray, risk: np.ndarray, reward_risk: floa
     return side, price - x * risk, price + x * reward_risk * risk
 
 
-def _frame(df: pd.DataFrame, side, stop, target, conf, reasons) -> pd.DataFrame:
-    return decisions(pd.DataFrame({"hour": df["hour"].to_numpy(), "venue": df["venue"].to_numpy(),
-                                   "symbol": df["symbol"].to_numpy(), "side": side, "entry": df["close"].to_numpy(),
-                                   "stop": stop, "target": target, "confidence": conf, "reason": reasons}))
+def instrument_codes(frame: pd.DataFrame, vocab: dict[tuple[str, str], int]) -> np.ndarray:
+    """Each row's (venue, symbol) as its code in ``vocab`` (new instruments are added; −1 for a missing name)."""
+    (vc, venues), (sc, symbols) = pd.factorize(frame["venue"]), pd.factorize(frame["symbol"])
+    venues, symbols = venues.tolist(), symbols.tolist()
+    pair, inverse = np.unique(vc * len(symbols) + sc, return_inverse=True)
+    codes = [vocab.setdefault((venues[k // len(symbols)], symbols[k % len(symbols)]), len(vocab)) for k in pair.tolist()]
+    return np.where((vc < 0) | (sc < 0), -1, np.asarray(codes, dtype=np.int64)[inverse.ravel()])
+
+
+def _column(frame: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
+    """``frame[name]`` as float64 at positional ``rows`` (−1: NaN)."""
+    return take(frame[name].to_numpy("float64", na_value=np.nan), rows)
 
 
 # ---------------------------------------------------------------------------------------------- SkewFlow
+def _z(apr: np.ndarray, window: int) -> np.ndarray:
+    """Each value against the ``window`` values ending at it: (x − mean) / std (ddof 1); NaN on a short or flat window."""
+    z = np.full(len(apr), np.nan)
+    if len(apr) >= window:
+        w = np.lib.stride_tricks.sliding_window_view(apr, window)
+        sd = w.std(axis=1, ddof=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z[window - 1:] = np.where(sd > 0, (apr[window - 1:] - w.mean(axis=1)) / sd, np.nan)
+    return z
+
+
 def funding_z(funding: pd.DataFrame, window: int) -> pd.DataFrame:
     """``funding`` with ``z``: each settlement's ``funding_apr`` against the ``window`` ending at it, per series."""
-    parts = []
-    for _, g in funding.sort_values("hour").groupby(["venue", "symbol"], sort=False):
-        apr = g["funding_apr"].to_numpy("float64")
-        z = np.full(len(apr), np.nan)
-        if len(apr) >= window:
-            w = np.lib.stride_tricks.sliding_window_view(apr, window)
-            sd = w.std(axis=1, ddof=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z[window - 1:] = np.where(sd > 0, (apr[window - 1:] - w.mean(axis=1)) / sd, np.nan)
-        parts.append(g.assign(z=z))
+    parts = [g.assign(z=_z(g["funding_apr"].to_numpy("float64"), window))
+             for _, g in funding.sort_values("hour").groupby(["venue", "symbol"], sort=False)]
     return pd.concat(parts) if parts else funding.assign(z=np.nan)
 
 
 def _skewflow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
-    f = data.funding
-    if data.bars.empty or f.empty or data.features.empty:
+    f, bars = data.funding, data.bars
+    if bars.empty or f.empty or data.features.empty:
         return decisions()
-    fz = funding_z(f[["venue", "symbol", "hour", "funding_apr"]], int(p["window"]))
-    df = data.bars[["hour", "venue", "symbol", "close"]].merge(fz, on=["venue", "symbol", "hour"]).merge(
-        data.features[["hour", "venue", "symbol", "atr_14"]], on=["venue", "symbol", "hour"])
-    z, apr = df["z"].to_numpy("float64"), df["funding_apr"].to_numpy("float64")
+    vocab: dict[tuple[str, str], int] = {}
+    code, hour = instrument_codes(bars, vocab), ns(bars["hour"])
+    traded = len(vocab)
+    f_code, f_hour, f_apr = instrument_codes(f, vocab), ns(f["hour"]), f["funding_apr"].to_numpy("float64")
+    z_all = np.full(len(f), np.nan)
+    mine = np.flatnonzero((f_code >= 0) & (f_code < traded))  # only the traded instruments' series
+    order = mine[np.lexsort((f_hour[mine], f_code[mine]))]
+    for series in np.split(order, np.flatnonzero(np.diff(f_code[order])) + 1):
+        z_all[series] = _z(f_apr[series], int(p["window"]))
+    settled = match(code, hour, f_code, f_hour)
+    z, apr = take(z_all, settled), take(f_apr, settled)
+    atr = _column(data.features, "atr_14", match(code, hour, instrument_codes(data.features, vocab), ns(data.features["hour"])))
     with np.errstate(invalid="ignore"):
-        hit = (np.abs(z) >= float(p["entry_z"])) & (np.abs(apr) >= float(p["min_abs_apr"])) & (df["atr_14"].to_numpy() > 0)
-    df, z, apr = df[hit].reset_index(drop=True), z[hit], apr[hit]
+        hit = (np.abs(z) >= float(p["entry_z"])) & (np.abs(apr) >= float(p["min_abs_apr"])) & (atr > 0)
+    rows = np.flatnonzero(wanted(hour, hit))
+    z, apr = z[rows], apr[rows]
     x = -np.sign(z)  # fade: a rich premium is shorted
-    side, stop, target = _sides(x, df["close"].to_numpy(), float(p["stop_atr"]) * df["atr_14"].to_numpy(), float(p["reward_risk"]))
+    close = bars["close"].to_numpy("float64")[rows]
+    side, stop, target = _sides(x, close, float(p["stop_atr"]) * atr[rows], float(p["reward_risk"]))
     conf = np.minimum(1.0, np.abs(z) / (2 * float(p["entry_z"])))
     reasons = [f"SkewFlow: funding {a:+.2%} APR is {zz:+.2f} sd from its last {int(p['window'])} settlements "
                f"(perp premium proxy): fade {'rich' if zz > 0 else 'cheap'} premium; stop {float(p['stop_atr']):g} ATR "
                f"({s:.6g}), target {t:.6g}" for a, zz, s, t in zip(apr, z, stop, target, strict=True)]
-    return _frame(df, side, stop, target, conf, reasons)
+    names = list(vocab)
+    return decision_frame(hour[rows], [names[k][0] for k in code[rows]], [names[k][1] for k in code[rows]],
+                          side, close, stop, target, conf, reasons)
 
 
 # --------------------------------------------------------------------------------------------- QuantFlow
@@ -110,6 +144,27 @@ def oi_change(oi: pd.DataFrame, hours: int) -> pd.DataFrame:
         chg = np.where(m["oi_usd_past"] > 0, m["oi_usd"] / m["oi_usd_past"] - 1, np.nan)
     # Several quotes of one coin (a venue with USDT and USDC books): the mean change.
     return m.assign(oi_change=chg).groupby(["coin", "hour"], as_index=False)["oi_change"].mean()
+
+
+def _oi_change_at(oi: pd.DataFrame, hours: int, coins: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`oi_change` as arrays (coin code in ``coins``, hour ns, oi_change), one row per (coin, hour).
+
+    Where every coin has one symbol and a symbol one row an hour, the mean over a (coin, hour) is
+    its one change and the past is the coin's own row ``hours`` earlier: no merge or grouping.
+    """
+    if oi.empty:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    sym, symbols = pd.factorize(oi["symbol"])
+    hour, usd = ns(oi["hour"]), oi["oi_usd"].to_numpy("float64", na_value=np.nan)
+    one_each = len({base_coin(s) for s in symbols}) == len(symbols) and (sym >= 0).all()
+    if not (one_each and unique(sym, hour)):
+        table = oi_change(oi, hours)
+        return coin_codes(table["coin"], coins), ns(table["hour"]), table["oi_change"].to_numpy("float64")
+    coin = coin_codes(oi["symbol"], coins)
+    past = match(coin, hour - hours * HOUR_NS, coin, hour)
+    past_usd = take(usd, past)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return coin, hour, np.where(past_usd > 0, usd / past_usd - 1, np.nan)
 
 
 def chain_atm_iv(chain: pd.DataFrame | None) -> pd.DataFrame:
@@ -130,43 +185,59 @@ def chain_atm_iv(chain: pd.DataFrame | None) -> pd.DataFrame:
     return c.groupby(["coin", "hour"], as_index=False)["iv"].median().rename(columns={"iv": "atm_iv"})[cols]
 
 
-def _qf_inputs(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
-    """Bars with the features, the previous hour's vol_ratio, the OI change and the chain's ATM IV."""
-    feats = data.features[["hour", "venue", "symbol", "vol_ratio", "vol_7d", "atr_14", "breakout_up", "breakout_down"]]
-    df = data.bars[["hour", "venue", "symbol", "close"]].merge(feats, on=["hour", "venue", "symbol"])
-    df = df.sort_values(["venue", "symbol", "hour"]).reset_index(drop=True)
-    prev = df[["venue", "symbol", "hour", "vol_ratio"]].assign(hour=df["hour"] + HOUR)
-    df = df.merge(prev, on=["venue", "symbol", "hour"], how="left", suffixes=("", "_prev"))
-    df["coin"] = df["symbol"].map(base_coin)
-    df = df.merge(oi_change(data.open_interest, int(p["oi_hours"])), on=["coin", "hour"], how="left")
-    iv = chain_atm_iv(data.chain)
+def _atm_iv_at(chain: pd.DataFrame | None, coins: list[str], hour: np.ndarray) -> np.ndarray:
+    """The chain's latest ATM IV per (coin, hour ns) at most :data:`CHAIN_STALE_H` old, NaN where none."""
+    iv = chain_atm_iv(chain)
     if iv.empty:
-        return df.assign(atm_iv=np.nan)
-    iv = iv.astype({"hour": df["hour"].dtype}).sort_values("hour")
-    out = pd.merge_asof(df.reset_index().sort_values("hour"), iv, on="hour", by="coin",
-                        direction="backward", tolerance=CHAIN_STALE_H * HOUR)
-    return out.set_index("index").sort_index()
+        return np.full(len(hour), np.nan)
+    left = pd.DataFrame({"coin": coins, "hour": pd.DatetimeIndex(hour.view("M8[ns]")).tz_localize("UTC"), "row": np.arange(len(hour))})
+    iv = iv.astype({"hour": left["hour"].dtype}).sort_values("hour")
+    out = pd.merge_asof(left.sort_values("hour"), iv, on="hour", by="coin", direction="backward", tolerance=CHAIN_STALE_H * HOUR)
+    return out.sort_values("row")["atm_iv"].to_numpy("float64", na_value=np.nan)
+
+
+def _qf_inputs(data: StrategyInput, p: Mapping[str, object]) -> tuple[Panel, np.ndarray, dict[str, np.ndarray]]:
+    """Bars with features (rows of the bars panel, in its order) and, per row, the features, the previous
+    hour's vol_ratio, the OI change and the chain's ATM IV."""
+    bars, feats, vocab = Panel.of(data.bars), data.features, {}
+    code = np.asarray([vocab.setdefault(name, len(vocab)) for name in bars.names], dtype=np.int64)[bars.instrument]
+    at = match(code, bars.hour, instrument_codes(feats, vocab), ns(feats["hour"]))
+    rows = np.flatnonzero(at >= 0)
+    code, hour, at = code[rows], bars.hour[rows], at[rows]
+    cols = {k: _column(feats, k, at) for k in ("vol_ratio", "vol_7d", "atr_14", "breakout_up", "breakout_down")}
+    cols["vol_ratio_prev"] = take(cols["vol_ratio"], match(code, hour - HOUR_NS, code, hour))
+    coins: dict[str, int] = {}
+    coin = bars.coin_codes(coins)[rows]
+    oi_coin, oi_hour, oi_chg = _oi_change_at(data.open_interest, int(p["oi_hours"]), coins)
+    cols["oi_change"] = take(oi_chg, match(coin, hour, oi_coin, oi_hour))
+    names = list(coins)
+    cols["atm_iv"] = _atm_iv_at(data.chain, [names[k] for k in coin], hour)
+    cols["close"] = bars["close"][rows]
+    return bars, rows, cols
 
 
 def _quantflow(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     if data.bars.empty or data.features.empty:
         return decisions()
-    df = _qf_inputs(data, p)
+    bars, rows, df = _qf_inputs(data, p)
     x = np.where(df["breakout_up"] == 1, 1.0, np.where(df["breakout_down"] == 1, -1.0, 0.0))
-    oi = df["oi_change"].to_numpy("float64")
-    iv_rv = df["atm_iv"].to_numpy("float64") / (df["vol_7d"].to_numpy("float64") * np.sqrt(HOURS_PER_YEAR))
+    oi = df["oi_change"]
+    iv_rv = df["atm_iv"] / (df["vol_7d"] * np.sqrt(HOURS_PER_YEAR))
     with np.errstate(invalid="ignore"):
         oi_ok, iv_ok = oi >= float(p["min_oi_change"]), iv_rv >= float(p["min_iv_rv"])
-        go = ((x != 0) & (df["vol_ratio_prev"].to_numpy() <= float(p["compress_ratio"])) & (df["atr_14"].to_numpy() > 0)
+        go = ((x != 0) & (df["vol_ratio_prev"] <= float(p["compress_ratio"])) & (df["atr_14"] > 0)
               & (np.isnan(oi) | oi_ok) & (np.isnan(iv_rv) | iv_ok))
-    df, x, oi, iv_rv = df[go].reset_index(drop=True), x[go], oi[go], iv_rv[go]
+    go = np.flatnonzero(wanted(bars.hour[rows], go))
+    rows, x, oi, iv_rv, df = rows[go], x[go], oi[go], iv_rv[go], {k: v[go] for k, v in df.items()}
     conf = np.minimum(1.0, QF_BASE_CONFIDENCE + QF_CONFIRM_STEP * (np.isfinite(oi).astype(int) + np.isfinite(iv_rv).astype(int)))
-    side, stop, target = _sides(x, df["close"].to_numpy(), float(p["stop_atr"]) * df["atr_14"].to_numpy(), float(p["reward_risk"]))
+    side, stop, target = _sides(x, df["close"], float(p["stop_atr"]) * df["atr_14"], float(p["reward_risk"]))
     reasons = [f"QuantFlow: 24h {'breakout up' if xx > 0 else 'breakdown'} out of compression (vol_24h/vol_7d {r:.2f} "
                f"<= {float(p['compress_ratio']):g}); OI {'n/a' if np.isnan(o) else f'{o:+.1%}'} over {int(p['oi_hours'])}h; "
                f"IV/RV {'n/a' if np.isnan(v) else f'{v:.2f}'}; stop {s:.6g}, target {t:.6g}"
                for xx, r, o, v, s, t in zip(x, df["vol_ratio_prev"], oi, iv_rv, stop, target, strict=True)]
-    return _frame(df, side, stop, target, conf, reasons)
+    names = [bars.names[k] for k in bars.instrument[rows]]
+    return decision_frame(bars.hour[rows], [v for v, _ in names], [s for _, s in names], side, df["close"], stop, target,
+                          conf, reasons)
 
 
 RISK_PARAMS = (
