@@ -11,9 +11,12 @@ decision at H only reads rows up to H (the registry's truncation test). A range 
 strategy per week instead of one per hour; an hour reads at most ``L + 167`` hours back.
 
 Why the cap (:data:`LOOKBACK_CAP_H` = 720 h): the registry's largest look-back is monday_range's
-3,360 h (ema_cross 1,500 h, pairflow 1,056 h). The hourly asset declares its look-back as a
-partition mapping, and mapping a look-back costs Dagster ~1 ms per partition per input locally
-(3.1–5.0 s per input for 3,528 h, measured): ~15 s added to every hourly run of ~3 s. On the
+3,360 h (ema_cross 1,500 h, pairflow 1,056 h). Every hourly run reads and computes its
+strategies' history: with a 3,360 h cap one hour of the registry took 414 ms against 333 ms and
+reading its candles 361 ms against 225 ms (2025 window, 10 instruments, 2 busy cores), ~0.3 s
+more an hour with the other two inputs, and a backfill's warm-up would grow to ~3,700 h. (Before
+look-backs were read by the IO manager, Dagster mapped them at ~1 ms per partition per input,
+which is why the cap was first set.) On the
 bundled data every strategy whose decisions do not depend on where its window starts decides the
 last week of each window as on the whole window (same decisions; stops and targets within 1e-3,
 the registry's own seed decay of ~1e-4 over a declared look-back; ``tests/quant/test_registry_signals.py``;
