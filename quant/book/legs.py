@@ -48,16 +48,15 @@ def legs_from_frame(df: pd.DataFrame) -> list[Leg]:
     """Legs from a positions table (its ``hour`` column ignored), in row order."""
     if df.empty:
         return []
-    cols = {name: _values(df[name]) for name in LEG_FIELDS}
-    return [Leg(**{name: cols[name][i] for name in LEG_FIELDS}) for i in range(len(df))]
+    return [Leg(**dict(zip(LEG_FIELDS, row, strict=True))) for row in zip(*(_values(df[name]) for name in LEG_FIELDS), strict=True)]
 
 
 def records_from_frame(df: pd.DataFrame) -> list[dict]:
     """Rows of ``df`` as dicts of Python scalars (timestamps as ``pd.Timestamp``, missing ones ``NaT``)."""
     if df.empty:
         return []
-    cols = {name: _values(df[name]) for name in df.columns}
-    return [{name: cols[name][i] for name in df.columns} for i in range(len(df))]
+    names = list(df.columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*(_values(df[name]) for name in names), strict=True)]
 
 
 def _values(s: pd.Series) -> list:
