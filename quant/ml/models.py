@@ -55,6 +55,10 @@ class EnsembleConfig:
     forest_samples: int = 4000
 
 
+#: Threads that grow a random forest's trees (the forest was 42% of a fold's fitting on one thread).
+FOREST_FIT_THREADS = 2
+
+
 def _tree(name: str, cfg: EnsembleConfig):
     if name == "xgboost":
         from xgboost import XGBClassifier
@@ -80,7 +84,13 @@ def _fit_tree(name: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray):
         return float(y.mean()) if len(y) else 0.5
     if name == "random_forest" and len(y) <= cfg.forest_samples:
         cfg = dataclasses.replace(cfg, forest_samples=None)  # sklearn refuses max_samples above the rows
-    return _tree(name, cfg).fit(x, y)
+    model = _tree(name, cfg)
+    if name == "random_forest":
+        # Each tree is grown from its own seed, drawn before the trees are built, so threads grow the
+        # same trees in the same order (the pickled forest is byte-identical); predictions stay serial.
+        model.set_params(n_jobs=FOREST_FIT_THREADS)
+        return model.fit(x, y).set_params(n_jobs=1)
+    return model.fit(x, y)
 
 
 def _tree_proba(model, x: np.ndarray) -> np.ndarray:

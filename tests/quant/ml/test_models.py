@@ -92,3 +92,20 @@ def test_sequences_refuse_duplicate_rows():
     df = panel(10)
     with pytest.raises(ValueError, match="one row per"):
         sequences(pd.concat([df, df.iloc[:1]], ignore_index=True), np.zeros((len(df) + 1, 3)))
+
+
+def test_the_forest_grown_on_threads_is_the_forest_grown_on_one():
+    """``_fit_tree`` grows the random forest on FOREST_FIT_THREADS threads: the same trees, byte for byte."""
+    import pickle
+
+    from quant.ml import models as m
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 8))
+    y = (x[:, 0] + rng.normal(size=3000) > 0.4).astype(int)
+    cfg = m.EnsembleConfig(trees=24, forest_samples=1000)
+    threaded = m._fit_tree("random_forest", cfg, x, y)
+    serial = m._tree("random_forest", cfg).fit(x, y)
+    assert m.FOREST_FIT_THREADS > 1
+    assert threaded.n_jobs == 1  # predictions stay serial (their sum order is fixed)
+    assert pickle.dumps(threaded) == pickle.dumps(serial)
