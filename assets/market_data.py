@@ -6,11 +6,12 @@ single-run backfill. Bodies fetch through the ``Exchange`` edge and hand the fra
 """
 
 
+import inspect
 from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MetadataValue, ResourceParam, asset
+from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, ResourceParam, asset
 
 from assets.metadata import per_hour
 from checks.engine import Rule, audited, quality_spec
@@ -19,7 +20,7 @@ from quant.market_data import tables as md
 from quant.market_data.funding import SNAP_TOLERANCE
 from resources.exchange.errors import ExchangeError
 from resources.market import MarketData, MarketUniverse
-from resources.partitions import HOURLY, SINGLE_RUN, lookback, window_of
+from resources.partitions import HOURLY, LOOKBACK_KEY, SINGLE_RUN, lookback, window_of
 from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
 
 GROUP = "market_data"
@@ -37,10 +38,20 @@ def hourly_asset(rules: dict[str, list[Rule]], group: str = GROUP, *, source: bo
         name = fn.__name__
         return asset(
             partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=group,
-            kinds={"pandas", "parquet"}, check_specs=[quality_spec(name, rules[name])], **kwargs,
+            kinds={"pandas", "parquet"}, check_specs=[quality_spec(name, rules[name])],
+            description=_with_lookbacks(inspect.getdoc(fn) or "", kwargs.get("ins", {})), **kwargs,
         )(audited({name: rules[name]}, source=source)(fn))
 
     return decorate
+
+
+def _with_lookbacks(doc: str, ins: dict[str, AssetIn]) -> str:
+    """The asset's description, ending with its inputs' look-backs (the lineage view shows hour to hour)."""
+    back = {k: v.metadata[LOOKBACK_KEY] for k, v in ins.items() if v.metadata and LOOKBACK_KEY in v.metadata}
+    if not back:
+        return doc
+    listing = ", ".join(f"{k} {h} h" for k, h in back.items())
+    return f"{doc}\n\nEach hour H reads its inputs' hours from H minus the look-back to H: {listing}."
 
 
 def _fetch_all(

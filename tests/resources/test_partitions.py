@@ -114,3 +114,15 @@ def _loaded_inputs(assets_def) -> set:
     """The upstream assets loaded through an input (not the ``deps`` a step only runs after)."""
     return {k for name, k in assets_def.keys_by_input_name.items()
             if not assets_def.node_def.input_def_named(name).dagster_type.is_nothing}
+
+
+def test_an_assets_description_says_its_inputs_look_backs(local_settings):
+    """Lineage shows hour H feeding hour H; the look-back an hour really reads is in the asset's description (the UI)."""
+    from dagster import AssetKey
+
+    from assets.features import FEATURE_LOOKBACK_H
+    from pipelines.definitions import build_definitions
+
+    graph = build_definitions(local_settings).resolve_asset_graph()
+    assert f"perp_ohlcv_1h {FEATURE_LOOKBACK_H} h" in graph.get(AssetKey("features_1h")).description
+    assert "look-back" not in (graph.get(AssetKey("perp_ohlcv_1h")).description or "").split("\n\n")[-1]
