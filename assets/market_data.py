@@ -39,7 +39,8 @@ def hourly_asset(rules: dict[str, list[Rule]], group: str = GROUP, *, source: bo
         return asset(
             partitions_def=HOURLY, backfill_policy=SINGLE_RUN, io_manager_key=IO, group_name=group,
             kinds={"pandas", "parquet"}, check_specs=[quality_spec(name, rules[name])],
-            description=_with_lookbacks(inspect.getdoc(fn) or "", kwargs.get("ins", {})), **kwargs,
+            description=_with_lookbacks(kwargs.pop("description", None) or inspect.getdoc(fn) or "", kwargs.get("ins", {})),
+            **kwargs,
         )(audited({name: rules[name]}, source=source)(fn))
 
     return decorate

@@ -124,13 +124,18 @@ def window_of(context) -> tuple[pd.Timestamp, pd.Timestamp]:
     """
     w = context.partition_time_window
     start, end = pd.Timestamp(w.start).tz_convert("UTC"), pd.Timestamp(w.end).tz_convert("UTC")
+    refuse_spanning_no_data(start, end)
+    return start, end
+
+
+def refuse_spanning_no_data(start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Raise :class:`SpansNoDataError` where [start, end) reaches across hours with no data (naming the split)."""
     parts = split_by_windows(start, end)
     if data_windows() is not None and parts != [(start, end)]:
         raise SpansNoDataError(
             f"this run's window {describe_windows([(start, end)])} reaches across hours with no data; run each "
             f"data window on its own ({describe_windows(parts)}), e.g. with `perpetua backfill`, which splits it"
         )
-    return start, end
 
 
 def window_containing(hour: pd.Timestamp, env: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:

@@ -30,10 +30,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dagster import ConfigurableIOManager, InputContext, OutputContext, TimeWindowPartitionsDefinition
+from dagster import (
+    ConfigurableIOManager,
+    DagsterInvariantViolationError,
+    InputContext,
+    OutputContext,
+    TimeWindowPartitionsDefinition,
+)
 from upath import UPath
-
-from resources.partitions import LOOKBACK_KEY, lookback_start
 
 HOUR_COLUMN = "hour"
 #: Parquet key-value metadata key holding the JSON list of the hours a day file stores.
@@ -332,16 +336,20 @@ def _run_hours(context: OutputContext | InputContext) -> pd.DatetimeIndex | None
     not mapped: ``resources.partitions.lookback``; a test holds every asset to it), so an input's
     hours are the run's, as an output's are. Dagster's own ``asset_partitions_time_window`` gets
     the same hours by converting a time window back to partition keys, which on a partition set with
-    exclusions walks cron iterators (~4.5 ms a call, 38 calls an hourly run). A run never spans
-    the months with no data (``resources.partitions.window_of``), so the keys' hours are contiguous.
+    exclusions walks cron iterators (~4.5 ms a call, 38 calls an hourly run). A run across the
+    months with no data is refused before any read or write (``_window_hours``).
     """
     pdef = context.asset_partitions_def if context.has_asset_partitions else None
-    if not isinstance(pdef, TimeWindowPartitionsDefinition) or pdef.cron_schedule != HOURLY_CRON:
+    if not (isinstance(pdef, TimeWindowPartitionsDefinition) and pdef.cron_schedule == HOURLY_CRON
+            and pdef.timezone == "UTC" and pdef.fmt == PARTITION_KEY_FORMAT):
         return None
     try:
-        keys = context.step_context.partition_key_range
-    except Exception:  # noqa: BLE001 - no step (a context built by hand): Dagster's own conversion
+        step = context.step_context
+    except DagsterInvariantViolationError:  # no step (a context built by hand): Dagster's own conversion
         return None
+    if step.run_partitions_def != pdef:  # a run of other partitions (weekly folds, unpartitioned report)
+        return None
+    keys = step.partition_key_range
     first, last = (pd.to_datetime(k, format=PARTITION_KEY_FORMAT, utc=True) for k in (keys.start, keys.end))
     return pd.date_range(first, last, freq="h", tz="UTC", unit="ns")
 
@@ -361,11 +369,17 @@ class HourlyParquetIOManager(ConfigurableIOManager):
         return "/".join(context.asset_key.path)
 
     def _window_hours(self, context: OutputContext | InputContext) -> pd.DatetimeIndex:
+        # imported here, not at module import: the partitions follow PERPETUA_ENV, which the CLI sets
+        # from --env after importing this module
+        from resources.partitions import refuse_spanning_no_data
+
         hours = _run_hours(context)
-        if hours is not None:
-            return hours
-        window = context.asset_partitions_time_window
-        return pd.date_range(window.start, window.end, freq="h", inclusive="left", tz="UTC", unit="ns")
+        if hours is None:
+            window = context.asset_partitions_time_window
+            hours = pd.date_range(window.start, window.end, freq="h", inclusive="left", tz="UTC", unit="ns")
+        if len(hours):  # before any read or write: a range across the months with no data is refused, named
+            refuse_spanning_no_data(hours[0], hours[-1] + pd.Timedelta(hours=1))
+        return hours
 
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
         name = self._asset_name(context)
@@ -375,6 +389,8 @@ class HourlyParquetIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         name = self._asset_name(context)
+        from resources.partitions import LOOKBACK_KEY, lookback_start  # see _window_hours
+
         hours = self._window_hours(context)
         back = int((context.definition_metadata or {}).get(LOOKBACK_KEY, 0))
         if back and len(hours):

@@ -126,3 +126,42 @@ def test_an_assets_description_says_its_inputs_look_backs(local_settings):
     graph = build_definitions(local_settings).resolve_asset_graph()
     assert f"perp_ohlcv_1h {FEATURE_LOOKBACK_H} h" in graph.get(AssetKey("features_1h")).description
     assert "look-back" not in (graph.get(AssetKey("perp_ohlcv_1h")).description or "").split("\n\n")[-1]
+
+
+def test_a_range_across_the_months_with_no_data_is_refused_before_any_read_or_write(tmp_path):
+    """The IO manager refuses it by name (not as a missing hour no one can materialise), and writes nothing."""
+    from dagster import asset, materialize
+
+    from resources.storage import HourlyParquetIOManager
+
+    @asset(partitions_def=HOURLY, io_manager_key="hourly")
+    def raw(context) -> pd.DataFrame:
+        w = context.partition_time_window
+        return pd.DataFrame({"hour": pd.date_range(w.start, w.end, freq="h", inclusive="left", tz=UTC), "x": 1.0})
+
+    @asset(partitions_def=HOURLY, io_manager_key="hourly", ins={"raw": lookback(2)})
+    def derived(raw: pd.DataFrame) -> pd.DataFrame:
+        return raw
+
+    io = HourlyParquetIOManager(root=str(tmp_path))
+    across = {"dagster/asset_partition_range_start": "2025-09-30-23:00", "dagster/asset_partition_range_end": "2026-01-15-00:00"}
+    res = materialize([raw, derived], resources={"hourly": io}, tags=across, raise_on_error=False)
+    assert not res.success
+    messages = " ".join(e.step_failure_data.error.to_string() for e in res.all_events if e.is_step_failure)
+    assert "reaches across hours with no data" in messages
+    assert "2025-09-30 23:00 .. 2025-09-30 23:00, 2026-01-15 00:00 .. 2026-01-15 00:00" in messages
+    assert not list(tmp_path.rglob("*.parquet"))  # nothing written for the withheld months
+    inside = {"dagster/asset_partition_range_start": "2026-01-15-00:00", "dagster/asset_partition_range_end": "2026-01-15-03:00"}
+    assert materialize([raw, derived], resources={"hourly": io}, tags=inside).success
+
+
+def test_the_partitions_follow_the_environment_set_after_the_cli_is_imported():
+    """``perpetua --env paper`` sets PERPETUA_ENV after importing the CLI: nothing may freeze the partitions first."""
+    import subprocess
+    import sys
+
+    code = ("import os, pipelines.cli; os.environ['PERPETUA_ENV'] = 'paper'; "
+            "from resources.partitions import HOURLY; print(HOURLY.end is None and not HOURLY.exclusions)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={
+        k: v for k, v in __import__("os").environ.items() if k not in ("PERPETUA_ENV", "PERPETUA_PARTITIONS")})
+    assert out.stdout.strip() == "True", out.stderr[-2000:]

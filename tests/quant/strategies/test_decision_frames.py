@@ -65,3 +65,25 @@ def test_asking_for_some_hours_returns_exactly_those_hours_of_the_whole_run(bund
         expected = whole[whole["hour"].isin(asked)].reset_index(drop=True)
         pd.testing.assert_frame_equal(some, expected, check_exact=True, obj=name)
         assert some_rej.empty == whole_rej[whole_rej["hour"].isin(asked)].empty, name
+
+
+def test_decision_columns_of_unequal_lengths_are_refused():
+    with pytest.raises(ValueError, match="unequal lengths"):
+        decisions({**ROWS, "entry": [100.0, 101.0]})
+
+
+def test_no_strategy_modifies_the_inputs_the_registry_shares(bundled_windows):
+    """The registry hands one cut of the inputs to every strategy of an anchor: none may change it."""
+    import copy
+
+    data = bundled_windows[1]
+    data = data.until(data.bars["hour"].min() + 300 * H)
+    for name, strategy in registry().items():
+        before = copy.deepcopy(data)
+        run_strategy(strategy, data)
+        for field in ("bars", "features", "funding", "open_interest", "chain"):
+            was, now = getattr(before, field), getattr(data, field)
+            if was is None:
+                assert now is None, (name, field)
+            else:
+                pd.testing.assert_frame_equal(now, was, check_exact=True, obj=f"{name} {field}")
