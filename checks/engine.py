@@ -229,17 +229,23 @@ def _log_hours(
     """One evaluation per hour of a range, linked to that hour's materialisation."""
     split = {name: by_hour(v, hours) for name, v in found.items()}
     targets = _targets(context, asset, hours)
+    clean = {name: no_violations() for name in found}
+    # a clean hour's result is the same for every clean hour: built once, not once an hour
+    clean_result = (_metadata(rules, clean, 1), _severity(rules, clean), _describe(rules, clean))
     for hour in hours:
         key = partition_key(hour)
         mine = {name: parts[hour] for name, parts in split.items()}
+        passed = not any(len(v) for v in mine.values())
+        metadata, severity, description = clean_result if passed else (
+            _metadata(rules, mine, 1), _severity(rules, mine), _describe(rules, mine))
         context.log_event(
             AssetCheckEvaluation(
                 asset_key=AssetKey(asset),
                 check_name=check_name(asset),
-                passed=not any(len(v) for v in mine.values()),
-                metadata=_metadata(rules, mine, 1),
-                severity=_severity(rules, mine),
-                description=_describe(rules, mine),
+                passed=passed,
+                metadata=metadata,
+                severity=severity,
+                description=description,
                 blocking=True,
                 partition=key,
                 target_materialization_data=targets.get(key),
