@@ -41,7 +41,6 @@ from pipelines.range_chain import (
     DERIVED as CHAIN,
 )
 from pipelines.range_chain import (
-    FIRST_HOUR,
     HOUR,
     LOOKBACK,
     NONE,
@@ -59,7 +58,7 @@ from quant.market_data.universe import Universe
 from quant.ml.predictions import prediction_rows
 from quant.quality import by_hour
 from resources.exchange.replay import ReplayExchange
-from resources.partitions import FOLDS, fold_window
+from resources.partitions import FIRST_HOUR, FOLDS, fold_window
 from resources.storage import MissingPartitionError, read_hours
 from resources.storage import write_hours as store_hours
 

@@ -38,7 +38,7 @@ from quant.options.tail_hedge import tail_hedge_signals
 from quant.registry_signals import registry_signals, strategy_input
 from resources.exchange.replay import ReplayExchange
 from resources.exchange.replay_options import ReplayOptions
-from resources.partitions import HOURLY, data_windows
+from resources.partitions import lookback_start
 from resources.storage import read_hours
 
 NONE = pd.Timedelta(0)
@@ -55,7 +55,6 @@ STRATEGY_PRICE_LOOKBACK = pd.Timedelta(hours=STRATEGY_PRICE_LOOKBACK_H)
 STRATEGY_FLOW_LOOKBACK = pd.Timedelta(hours=STRATEGY_FLOW_LOOKBACK_H)
 LOOKBACK = max(SCAN_LOOKBACK, FEATURE_LOOKBACK, CASCADE_OI_LOOKBACK, CASCADE_PRICE_LOOKBACK, CASCADE_FUNDING_LOOKBACK,
                STRATEGY_PRICE_LOOKBACK, STRATEGY_FLOW_LOOKBACK)
-FIRST_HOUR = pd.Timestamp(HOURLY.start).tz_convert("UTC")
 SOURCES = ("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
 
 Tables = dict[str, pd.DataFrame]
@@ -104,28 +103,16 @@ def source_tables(ex: ReplayExchange, uni: Universe, start: pd.Timestamp, end: p
     }
 
 
-def window_start(hour: pd.Timestamp) -> pd.Timestamp:
-    """The first hour of the data window holding ``hour`` (the partitions' start where windows are open-ended).
-
-    Nothing before it is read: the months between the bundled windows are "no data" (not
-    partitions), even where a source file happens to hold some of them (open interest does).
-    """
-    for a, b in data_windows() or ():
-        if a <= hour < b:
-            return a
-    return FIRST_HOUR
-
-
 def lookback_of(ex: ReplayExchange, uni: Universe, start: pd.Timestamp) -> Tables:
     """Source tables of the hours before ``start`` that the chain reads (none at a window's first hour)."""
-    first = max(start - LOOKBACK, window_start(start))
+    first = lookback_start(start, LOOKBACK // HOUR)
     return source_tables(ex, uni, first, start) if first < start else {}
 
 
 def loader(store: Path | None, before: Tables, now: Tables, start: pd.Timestamp, end: pd.Timestamp) -> Load:
     """``load`` over the range's tables and the look-back ones (or, with ``store``, the Parquet store)."""
     def load(asset: str, look_back: pd.Timedelta) -> pd.DataFrame:
-        first = max(start - look_back, window_start(start))
+        first = lookback_start(start, look_back // HOUR)  # never across the months with no data
         if store is not None:
             return read_hours(str(store), asset, md.hours_of(first, end))
         if first >= start or asset not in before:
