@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from quant.features.hourly import compute_features
 from quant.market_data.tables import hours_of
 from quant.strategies import Strategy, StrategyInput, registry, run_strategy
+from quant.strategies.base import ns
 
 HOUR = pd.Timedelta(hours=1)
 #: Most hours of history any strategy is run on (see the module docstring for why 720).
@@ -92,20 +92,12 @@ def _between(data: StrategyInput, first: pd.Timestamp, last: pd.Timestamp) -> St
     def cut(df: pd.DataFrame | None) -> pd.DataFrame | None:
         if df is None or df.empty or "hour" not in df:
             return df
-        ns = _hour_ns(df)
-        keep = (ns >= first.value) & (ns <= last.value)
+        at = ns(df["hour"])
+        keep = (at >= first.value) & (at <= last.value)
         return df if keep.all() else df[keep].reset_index(drop=True)
 
     first, last = pd.Timestamp(first).as_unit("ns"), pd.Timestamp(last).as_unit("ns")
     return StrategyInput(cut(data.bars), cut(data.features), cut(data.funding), cut(data.open_interest), cut(data.chain))
-
-
-def _hour_ns(df: pd.DataFrame) -> np.ndarray:
-    """The ``hour`` column as UTC epoch nanoseconds."""
-    hour = df["hour"]
-    if not isinstance(hour.dtype, pd.DatetimeTZDtype):
-        hour = pd.to_datetime(hour, utc=True)
-    return hour.dt.as_unit("ns").to_numpy("int64") if hour.dt.unit != "ns" else hour.to_numpy("datetime64[ns]").view("int64")
 
 
 def _rows(strategy: Strategy, data: StrategyInput, hours: pd.DatetimeIndex,

@@ -12,16 +12,11 @@ import numpy as np
 import pandas as pd
 from pandas.api.indexers import BaseIndexer
 
-from quant.strategies.base import DECISION_COLUMNS, DECISION_DTYPES, wanted_hours
+from quant.strategies.base import DECISION_COLUMNS, DECISION_DTYPES, ns, wanted
 from quant.strategies.studies import MIN_CONFIDENCE, WILDER_PERIOD, prepared
 
 #: One hour in ns (the unit of :attr:`Panel.hour`).
 HOUR_NS = pd.Timedelta(hours=1).value
-
-
-def ns(hours: pd.Series) -> np.ndarray:
-    """UTC instants as int64 ns since the epoch, whatever the column's unit (naive times are UTC)."""
-    return pd.DatetimeIndex(hours).as_unit("ns").asi8
 
 
 class Panel:
@@ -211,12 +206,6 @@ def decision_frame(hour: np.ndarray, venue, symbol, side, entry, stop, target, c
             "stop": stop, "target": target, "confidence": confidence, "reason": reason}
     return pd.DataFrame({c: pd.Series(cols[c], dtype=object) if DECISION_DTYPES.get(c) == "object" else cols[c]
                          for c in DECISION_COLUMNS})
-
-
-def wanted(hours: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``ok`` and at an hour :func:`~quant.strategies.base.wanted_hours` asks for (rows at others would be dropped)."""
-    hint = wanted_hours()
-    return ok if hint is None else ok & np.isin(hours, hint)
 
 
 def decide(panel: Panel, sign: np.ndarray, stop_dist: np.ndarray, rr: float, confidence: np.ndarray,

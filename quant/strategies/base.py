@@ -234,7 +234,7 @@ def validate_decisions(name: str, df: pd.DataFrame, min_reward_risk: float = MIN
 
 def _one_per_instrument(hour: pd.Series, venue: np.ndarray, symbol: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     """Positions of the rows kept by :func:`one_per_instrument`, in their original order."""
-    hours = pd.to_datetime(hour, utc=True).to_numpy("datetime64[ns]").view("int64")
+    hours = ns(hour)
     confidence = np.where(np.isnan(confidence), -np.inf, confidence)  # an unknown confidence is chosen last
     best: dict[tuple, int] = {}
     for i, key in enumerate(zip(hours.tolist(), venue.tolist(), symbol.tolist(), strict=True)):
@@ -261,6 +261,17 @@ def one_per_instrument(df: pd.DataFrame) -> pd.DataFrame:
 _WANTED: ContextVar[np.ndarray | None] = ContextVar("wanted_hours", default=None)
 
 
+def ns(hours: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC instants as int64 ns since the epoch, whatever the column's unit (naive times are UTC)."""
+    return pd.DatetimeIndex(hours).as_unit("ns").asi8
+
+
+def wanted(hours: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``ok`` and at an hour :func:`wanted_hours` asks for (``hours`` in ns; rows at others would be dropped)."""
+    hint = wanted_hours()
+    return ok if hint is None else ok & np.isin(hours, hint)
+
+
 def wanted_hours() -> np.ndarray | None:
     """UTC epoch nanoseconds of the hours whose decisions will be kept, or None (all of them).
 
@@ -282,7 +293,8 @@ def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str
     result afterwards: validation and the one-per-instrument rule are per hour).
     """
     params = strategy.resolve(overrides)
-    token = _WANTED.set(None if hours is None else pd.DatetimeIndex(hours).as_unit("ns").asi8)
+    keep = None if hours is None else ns(hours)
+    token = _WANTED.set(keep)
     try:
         out = strategy.signals(data, params)
     except Exception as exc:  # noqa: BLE001 - any fault of a strategy is a rejection, reported with its type
@@ -293,6 +305,6 @@ def run_strategy(strategy: Strategy, data: StrategyInput, overrides: Mapping[str
     if not isinstance(out, pd.DataFrame):
         return decisions(), pd.DataFrame([{"hour": pd.NaT, "venue": "", "symbol": "", "strategy": strategy.name,
                                            "reason": f"returned {type(out).__name__}, not a decision frame"}], columns=REJECTION_COLUMNS)
-    if hours is not None and "hour" in out.columns:
-        out = out[pd.to_datetime(out["hour"], utc=True).isin(pd.DatetimeIndex(hours).as_unit("ns"))]
+    if keep is not None and "hour" in out.columns:
+        out = out[np.isin(ns(out["hour"]), keep)]
     return validate_decisions(strategy.name, out)

@@ -30,7 +30,6 @@ from quant.strategies.arrays import (
     coin_codes,
     decide,
     match,
-    ns,
     onset,
     prior,
     rolling,
@@ -44,6 +43,7 @@ from quant.strategies.base import (
     Strategy,
     StrategyInput,
     decisions,
+    ns,
     register,
 )
 from quant.strategies.studies import (

@@ -33,8 +33,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from quant.strategies.arrays import Panel, base_coin, decision_frame, wanted
-from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
+from quant.strategies.arrays import Panel, base_coin, decision_frame
+from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register, wanted
 
 #: The traded pairs as (leg a, leg b) base coins.
 PAIRS = (("BTC", "ETH"), ("BTC", "SOL"), ("ETH", "SOL"))

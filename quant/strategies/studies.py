@@ -29,8 +29,9 @@ from quant.strategies.base import (
     Strategy,
     StrategyInput,
     decisions,
+    ns,
     register,
-    wanted_hours,
+    wanted,
 )
 
 #: A strategy's series are computed per instrument.
@@ -254,10 +255,7 @@ def bracket(bars: pd.DataFrame, sign: pd.Series, stop_dist: pd.Series, rr: float
     stop, target = entry - sign_a * dist, entry + sign_a * rr * dist
     with np.errstate(invalid="ignore"):
         ok = (sign_a != 0) & (dist > 0) & np.isfinite(dist) & (stop > 0) & (conf > 0)
-    wanted = wanted_hours()
-    if wanted is not None:  # rows at other hours would be dropped by run_strategy: do not build them
-        ok &= np.isin(bars["hour"].to_numpy("datetime64[ns]").view("int64"), wanted)
-    rows = np.flatnonzero(ok)
+    rows = np.flatnonzero(wanted(ns(bars["hour"]), ok))  # rows at hours run_strategy drops are not built
     if not len(rows):
         return decisions()
     cols = {"hour": pd.DatetimeIndex(bars["hour"].iloc[rows]), **{k: bars[k].to_numpy(object)[rows] for k in KEYS},

@@ -43,12 +43,10 @@ from quant.strategies.arrays import (
     coin_codes,
     decision_frame,
     match,
-    ns,
     take,
     unique,
-    wanted,
 )
-from quant.strategies.base import Param, Strategy, StrategyInput, decisions, register
+from quant.strategies.base import Param, Strategy, StrategyInput, decisions, ns, register, wanted
 
 HOUR = pd.Timedelta(hours=1)
 HOURS_PER_YEAR = 24 * 365
