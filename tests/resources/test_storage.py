@@ -275,8 +275,8 @@ while True:
         n = 300_000 + version
         frame = pd.DataFrame({"hour": day.repeat(n // 24 + 1)[:n], "version": np.full(n, version), "x": rng.random(n)})
         write_hours(root, "killed", day, frame)
-    if version == 0:
-        print("ready", flush=True)
+        if version == 1 and d == 0:  # the rewrite has begun: a kill from now on lands in version 1's writes
+            print("ready", flush=True)
     version += 1
 """
 
@@ -302,7 +302,7 @@ def test_sigkill_mid_write_leaves_every_day_file_old_or_new_and_complete(tmp_pat
         versions.add(version)
         assert len(got) == 300_000 + version, d  # every row of that version's frame
         assert got["hour"].is_monotonic_increasing
-    assert max(versions) >= 1  # the child was rewriting when it died
+    assert max(versions) >= 1  # the child was rewriting when it died (ready once a day of version 1 was written)
 
 
 # -- a non-local root -------------------------------------------------------------------------
