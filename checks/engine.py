@@ -46,7 +46,13 @@ from dagster import (
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
-from dagster._core.events import DagsterEventType
+from dagster._core.events import (
+    DagsterEvent,
+    DagsterEventBatchMetadata,
+    DagsterEventType,
+    generate_event_batch_id,
+)
+from dagster._core.execution.context.invocation import BaseDirectExecutionContext
 
 from quant.market_data.tables import hours_of
 from quant.market_data.universe import Universe
@@ -232,13 +238,14 @@ def _log_hours(
     clean = {name: no_violations() for name in found}
     # a clean hour's result is the same for every clean hour: built once, not once an hour
     clean_result = (_metadata(rules, clean, 1), _severity(rules, clean), _describe(rules, clean))
+    evaluations = []
     for hour in hours:
         key = partition_key(hour)
         mine = {name: parts[hour] for name, parts in split.items()}
         passed = not any(len(v) for v in mine.values())
         metadata, severity, description = clean_result if passed else (
             _metadata(rules, mine, 1), _severity(rules, mine), _describe(rules, mine))
-        context.log_event(
+        evaluations.append(
             AssetCheckEvaluation(
                 asset_key=AssetKey(asset),
                 check_name=check_name(asset),
@@ -251,6 +258,44 @@ def _log_hours(
                 target_materialization_data=targets.get(key),
             )
         )
+    log_evaluations(context, evaluations)
+
+
+def log_evaluations(context: AssetExecutionContext, evaluations: Sequence[AssetCheckEvaluation]) -> None:
+    """Log a range's per-hour evaluations as ONE event batch, as Dagster logs a range's materialisations.
+
+    ``context.log_event`` hands each evaluation to the storage alone (three statements, two
+    transactions, the event serialised twice). Logged with Dagster's batch metadata, the instance
+    buffers them (when ``DAGSTER_EVENT_BATCH_SIZE`` is set, as ``perpetua`` sets it) and passes them
+    to ``store_event_batch`` together, which ``resources.instance_storage`` writes in one
+    transaction per database. Where batching is off each is stored alone, as ``log_event`` would.
+    Each event is the one ``log_event`` builds (same type, message and step), so the run's log,
+    the check's partition view and the events the step yields are unchanged.
+    """
+    if isinstance(context, BaseDirectExecutionContext):  # called directly: no run, no instance to batch for
+        for evaluation in evaluations:
+            context.log_event(evaluation)
+        return
+    op = context.op_execution_context
+    step = op._step_execution_context  # noqa: SLF001 - log_event's own route, with batch metadata
+    batch = generate_event_batch_id()
+    last = len(evaluations) - 1
+    for i, evaluation in enumerate(evaluations):
+        event = DagsterEvent.from_step(
+            event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+            step_context=step,
+            event_specific_data=evaluation,
+            message=_check_message(evaluation),
+            batch_metadata=DagsterEventBatchMetadata(batch, i == last),
+        )
+        op._events.append(event)  # noqa: SLF001 - yielded with the step's events, as log_event does
+
+
+def _check_message(evaluation: AssetCheckEvaluation) -> str:
+    """The run-log line Dagster writes for an evaluation (``DagsterEvent.asset_check_evaluation``)."""
+    described = "" if evaluation.description is None else f" Description: '{evaluation.description}'"
+    return (f"Asset check '{evaluation.check_name}' on '{evaluation.asset_key.to_user_string()}' "
+            f"{'passed.' if evaluation.passed else 'did not pass.'}{described}")
 
 
 def quality_spec(asset: str, rules: list[Rule]) -> AssetCheckSpec:

@@ -11,7 +11,8 @@ ordinary SQLite instance:
   checkpointed and never corrupts the database on a crash (SQLite's documented guarantee for WAL);
   a power cut may lose the last transactions, which a re-run of the hour rewrites;
 * a real ``store_event_batch`` for the materialisations Dagster batches (``DAGSTER_EVENT_BATCH_SIZE``):
-  one transaction in the run shard, one in the index;
+  one transaction in the run shard, one in the index; the same for a range's per-hour check
+  evaluations, which ``checks.engine.log_evaluations`` logs as one batch;
 * planned materialisations as one event per asset with the run's partition subset, for backfill
   range runs only (``supports_partition_subset_in_asset_materialization_planned_events``);
 * a run-log watcher that also wakes on the WAL file (the UI's live run view).
@@ -36,9 +37,11 @@ from typing import Any
 import sqlalchemy as db
 from dagster import Field
 from dagster._config import StringSource
-from dagster._core.events import ASSET_EVENTS
+from dagster._core.errors import DagsterInvariantViolationError
+from dagster._core.events import ASSET_EVENTS, DagsterEventType
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SqliteEventLogStorage,
@@ -50,6 +53,7 @@ from sqlalchemy.engine import Connection, Engine
 
 #: Seconds a writer waits on a lock held by another process (the webserver, a daemon) before failing.
 BUSY_TIMEOUT_S = 30
+CHECK_EVALUATION = DagsterEventType.ASSET_CHECK_EVALUATION
 #: Run shards kept open besides the index; older ones are disposed (a run writes to one shard).
 OPEN_RUN_SHARDS = 4
 
@@ -130,6 +134,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         events = [e for e in events if not (e.dagster_event and e.dagster_event.is_asset_failed_to_materialize)]
         if not events:
             return
+        if is_check_batch(events):
+            self._store_check_batch(events)
+            return
         # asset events of one run only: no check or run-status event, whose mirrors store_event writes
         simple = all(e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events)
         if not simple or len({e.run_id for e in events}) != 1:
@@ -144,6 +151,26 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         except Exception:
             # Dagster falls back to storing each event alone: take the run-shard rows back first,
             # or the run's log would hold every event twice.
+            with self.run_connection(run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(run_ids)))
+            raise
+
+    def _store_check_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A range's check evaluations of one run: what ``store_event`` writes for each (the run's log,
+        its mirror in the index, the check's execution row for that partition), in one transaction
+        per database, each event serialised once. All or nothing: a failure rolls back both
+        transactions' rows before Dagster's fallback stores the events one by one."""
+        rows = [self._event_to_row(e) for e in events]
+        run_id = events[0].run_id
+        with self.run_connection(run_id) as conn:
+            run_ids = [conn.execute(SqlEventLogStorageTable.insert().values(**row)).inserted_primary_key[0]
+                       for row in rows]
+        try:
+            with self.index_transaction() as conn:
+                for event, row in zip(events, rows, strict=True):
+                    event_id = conn.execute(SqlEventLogStorageTable.insert().values(**row)).inserted_primary_key[0]
+                    store_execution_row(conn, event, row, event_id)
+        except Exception:
             with self.run_connection(run_id) as conn:
                 conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(run_ids)))
             raise
@@ -199,6 +226,44 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._dispose_engines()
         super().dispose()
+
+
+def is_check_batch(events: Sequence[EventLogEntry]) -> bool:
+    """Whether ``events`` are check evaluations of one run (what ``checks.engine.log_evaluations`` batches)."""
+    return (bool(events) and bool(events[0].run_id) and len({e.run_id for e in events}) == 1
+            and all(e.is_dagster_event and e.dagster_event_type == CHECK_EVALUATION for e in events))
+
+
+def store_execution_row(conn: Connection, event: EventLogEntry, row: dict, event_id: int) -> None:
+    """Dagster's ``_update_asset_check_evaluation`` on an open transaction, with the event serialised once
+    (``row`` is ``_event_to_row(event)``): the planned row of (asset, check, run, partition) takes the
+    result, or a row is inserted where none was planned."""
+    evaluation = event.get_dagster_event().event_specific_data
+    table = AssetCheckExecutionsTable
+    target = evaluation.target_materialization_data
+    values = dict(
+        execution_status=(AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed
+                          else AssetCheckExecutionRecordStatus.FAILED).value,
+        evaluation_event=row["event"],
+        evaluation_event_timestamp=row["timestamp"],
+        evaluation_event_storage_id=event_id,
+        materialization_event_storage_id=target.storage_id if target else None,
+        partition=evaluation.partition,
+    )
+    asset_key = evaluation.asset_key.to_string()
+    partition = (table.c.partition.is_(None) if evaluation.partition is None
+                 else table.c.partition == evaluation.partition)
+    updated = conn.execute(
+        table.update().where(db.and_(table.c.asset_key == asset_key, table.c.check_name == evaluation.check_name,
+                                     table.c.run_id == event.run_id, partition)).values(**values)
+    ).rowcount
+    if updated == 0:
+        conn.execute(table.insert().values(asset_key=asset_key, check_name=evaluation.check_name,
+                                           run_id=event.run_id, **values))
+    elif updated > 1:
+        raise DagsterInvariantViolationError(
+            f"Updated {updated} rows for asset check evaluation {evaluation.asset_check_key} "
+            "as a result of duplicate AssetCheckPlanned events.")
 
 
 class _WalAwareWatchdog(SqliteEventLogStorageWatchdog):

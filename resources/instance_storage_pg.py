@@ -3,8 +3,10 @@
 ``PostgresEventLogStorage`` opens a new connection for every statement (``NullPool``, ~9 ms each on
 loopback here) outside the webserver, where Dagster itself switches to a pooled engine
 (``optimize_for_webserver``). This subclass uses that same pooled engine everywhere. Batched
-materialisation writes are dagster-postgres' own (``store_event_batch``); planned events follow
-Dagster's switch, which ``perpetua backfill`` sets for its range runs.
+materialisation writes are dagster-postgres' own (``store_event_batch``); a range's per-hour check
+evaluations, which dagster-postgres refuses to batch (it would fall back to one write each, after
+printing the refusal), are written in one transaction, as the SQLite storage does; planned events
+follow Dagster's switch, which ``perpetua backfill`` sets for its range runs.
 
 Register it in ``dagster.yaml`` (``dagster.yaml.postgres.example``)::
 
@@ -17,12 +19,16 @@ Register it in ``dagster.yaml`` (``dagster.yaml.postgres.example``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+
+from resources.instance_storage import is_check_batch, store_execution_row
 
 #: Connections kept open per process, and how many more a burst may open.
 POOL_SIZE, MAX_OVERFLOW = 1, 4
@@ -51,6 +57,20 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """A range's check evaluations of one run in one transaction (each event and its execution
+        row, as ``store_event`` writes them); everything else as dagster-postgres batches it."""
+        if not is_check_batch(events):
+            super().store_event_batch(events)
+            return
+        with self.index_transaction() as conn:
+            for event in events:
+                row = self._event_to_row(event)
+                event_id = conn.execute(
+                    SqlEventLogStorageTable.insert().values(**row).returning(SqlEventLogStorageTable.c.id)
+                ).scalar_one()
+                store_execution_row(conn, event, row, int(event_id))
 
     def dispose(self) -> None:
         super().dispose()

@@ -87,6 +87,7 @@ def test_hourly_cycle_on_a_postgres_instance(postgres, tmp_path, monkeypatch):
     from resources.storage import read_hours
 
     pg = postgres.create_database("hourly_cycle_instance")
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")  # as perpetua runs: a range's evaluations as one batch
     home = tmp_path / "dagster_home"
     _point_example_at(pg, monkeypatch, home)
     s = settings("local", home=home)
@@ -135,14 +136,19 @@ def test_hourly_cycle_on_a_postgres_instance(postgres, tmp_path, monkeypatch):
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    "SELECT asset_key, check_name, execution_status FROM asset_check_executions WHERE run_id = :r"
+                    "SELECT asset_key, check_name, partition, execution_status, materialization_event_storage_id"
+                    " FROM asset_check_executions WHERE run_id = :r"
                 ),
                 {"r": run_id},
             ).all()
-            assert {(AssetKey.from_db_string(a), c) for a, c, _ in rows} == {
+            assert {(AssetKey.from_db_string(a), c) for a, c, *_ in rows} == {
                 (k.asset_key, k.name) for k in check_keys
             }
-            assert {status for *_, status in rows} == {"SUCCEEDED"}
+            assert {status for *_, status, _ in rows} == {"SUCCEEDED"}
+            # every hour of every check has its own row, linked to that hour's materialisation
+            per_hour = {(a, c, p): m for a, c, p, _, m in rows if p is not None}
+            assert len(per_hour) == len(check_keys) * HOURS
+            assert all(m is not None for m in per_hour.values())
             run_status = conn.execute(
                 sa.text("SELECT status FROM runs WHERE run_id = :r"), {"r": run_id}
             ).scalar()

@@ -5,8 +5,25 @@ from __future__ import annotations
 import threading
 import time
 
-from dagster import DagsterInstance, asset, materialize
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetKey,
+    AssetRecordsFilter,
+    BackfillPolicy,
+    DagsterInstance,
+    HourlyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+    materialize,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
+from checks.engine import log_evaluations
 from pipelines.instance import instance_yaml
 from resources.instance_storage import PooledSqliteEventLogStorage
 
@@ -18,7 +35,7 @@ def toy() -> int:
 
 def _instance(tmp_path) -> DagsterInstance:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(instance_yaml(home))
     return DagsterInstance.from_config(str(home))
 
@@ -63,3 +80,69 @@ def test_an_earlier_default_dagster_yaml_is_upgraded_and_an_edited_one_kept(tmp_
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         prepare_home(Settings("local", home, str(tmp_path / "s"), "sqlite://"))
         assert ("PooledSqliteEventLogStorage" in (home / "dagster.yaml").read_text()) is upgraded, name
+
+
+# -- a range's check evaluations as one batch -------------------------------------------------
+
+_HOURS = HourlyPartitionsDefinition(start_date="2025-03-06-00:00", end_date="2025-03-06-04:00")
+_CHECK = "toy_hourly__quality"
+_BAD = "2025-03-06-01:00"
+
+
+@asset(partitions_def=_HOURS, check_specs=[AssetCheckSpec(_CHECK, asset="toy_hourly", partitions_def=_HOURS)],
+       backfill_policy=BackfillPolicy.single_run())
+def toy_hourly(context):  # no annotation: this module has postponed annotations
+    keys = context.partition_keys
+    yield MaterializeResult()  # no IO manager: the records are the subject
+    targets = {r.partition_key: r for r in context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("toy_hourly"), asset_partitions=keys), limit=len(keys)).records}
+    log_evaluations(context, [
+        AssetCheckEvaluation(asset_key=AssetKey("toy_hourly"), check_name=_CHECK, passed=key != _BAD,
+                             description=f"hour {key}", partition=key, target_materialization_data=(
+                                 AssetCheckEvaluationTargetMaterializationData(
+                                     storage_id=targets[key].storage_id, run_id=targets[key].run_id,
+                                     timestamp=targets[key].timestamp)))
+        for key in keys])
+    yield AssetCheckResult(check_name=_CHECK, passed=False, description="the range: one hour failed")
+
+
+def _range_statuses(tmp_path, monkeypatch, batch: str) -> tuple[dict, int, int]:
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch)
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    calls = []
+    real = PooledSqliteEventLogStorage._store_check_batch
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_check_batch",
+                        lambda self, events: calls.append(len(events)) or real(self, events))
+    with _instance(tmp_path) as instance:
+        result = materialize([toy_hourly], instance=instance, raise_on_error=False,
+                             tags={"dagster/asset_partition_range_start": "2025-03-06-00:00",
+                                   "dagster/asset_partition_range_end": "2025-03-06-02:00"})
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey("toy_hourly"), _CHECK), limit=20)
+        materialised = {r.partition_key: r.storage_id for r in instance.fetch_materializations(
+            AssetKey("toy_hourly"), limit=20).records}
+        got = {}
+        for r in records:
+            if r.partition is None:
+                continue
+            evaluation = r.event.dagster_event.event_specific_data
+            got[r.partition] = (r.status.value, evaluation.description,
+                                r.event.dagster_event.event_specific_data.target_materialization_data.storage_id
+                                == materialised[r.partition])
+        logged = [e for e in instance.all_logs(result.run_id)
+                  if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
+        return got, len(logged), sum(calls)
+
+
+def test_a_ranges_check_evaluations_are_stored_as_one_batch_exactly_as_one_by_one(tmp_path, monkeypatch):
+    batched = _range_statuses(tmp_path / "batched", monkeypatch, "1000")
+    alone = _range_statuses(tmp_path / "alone", monkeypatch, "0")
+    expected = {
+        "2025-03-06-00:00": ("SUCCEEDED", "hour 2025-03-06-00:00", True),
+        "2025-03-06-01:00": ("FAILED", "hour 2025-03-06-01:00", True),
+        "2025-03-06-02:00": ("SUCCEEDED", "hour 2025-03-06-02:00", True),
+    }
+    assert batched[0] == expected  # each hour its own status, linked to its own materialisation
+    assert alone[0] == expected
+    assert batched[1] == alone[1] == 4  # three hours and the range's summary, in the run's log
+    assert (batched[2], alone[2]) == (3, 0)  # the batch path wrote the hours, in one call
