@@ -23,12 +23,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
-from resources.instance_storage import is_check_batch, store_execution_row
+from resources.instance_storage import insert_events, is_check_batch, store_execution_rows
 
 #: Connections kept open per process, and how many more a burst may open.
 POOL_SIZE, MAX_OVERFLOW = 1, 4
@@ -64,13 +63,9 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         if not is_check_batch(events):
             super().store_event_batch(events)
             return
+        rows = [self._event_to_row(e) for e in events]
         with self.index_transaction() as conn:
-            for event in events:
-                row = self._event_to_row(event)
-                event_id = conn.execute(
-                    SqlEventLogStorageTable.insert().values(**row).returning(SqlEventLogStorageTable.c.id)
-                ).scalar_one()
-                store_execution_row(conn, event, row, int(event_id))
+            store_execution_rows(conn, events, rows, insert_events(conn, rows))
 
     def dispose(self) -> None:
         super().dispose()
