@@ -151,3 +151,30 @@ def test_a_ranges_check_evaluations_are_stored_as_one_batch_exactly_as_one_by_on
     assert alone[0] == expected
     assert batched[1] == alone[1] == 4  # three hours and the range's summary, in the run's log
     assert (batched[2], alone[2]) == (3, 0)  # the batch path wrote the hours, in one call
+
+
+def test_planned_check_rows_are_dagsters_own_rows(tmp_path, monkeypatch):
+    """A range's PLANNED execution rows, written with the event serialised once, equal the rows
+    Dagster's own method writes for the same planned event."""
+    import sqlalchemy as sa
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    with _instance(tmp_path / "run") as instance:
+        result = materialize([toy_hourly], instance=instance, raise_on_error=False,
+                             tags={"dagster/asset_partition_range_start": "2025-03-06-00:00",
+                                   "dagster/asset_partition_range_end": "2025-03-06-03:00"})
+        (planned,) = [e for e in instance.all_logs(result.run_id)
+                      if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION_PLANNED"]
+    written = []
+    for name, method in (("ours", PooledSqliteEventLogStorage._store_asset_check_evaluation_planned),
+                         ("dagsters", SqliteEventLogStorage._store_asset_check_evaluation_planned)):
+        with _instance(tmp_path / name) as instance:
+            storage = instance.event_log_storage
+            method(storage, planned, 7)
+            with storage.index_connection() as conn:
+                columns = [c for c in AssetCheckExecutionsTable.c if c.name not in ("id", "create_timestamp")]  # the database sets these
+                written.append(sorted(conn.execute(sa.select(*columns)).all(), key=lambda r: str(r.partition)))
+    assert len(written[0]) == 4  # one PLANNED row per hour of the range
+    assert written[0] == written[1]
