@@ -146,6 +146,21 @@ def window_containing(hour: pd.Timestamp, env: str | None = None) -> tuple[pd.Ti
     return None
 
 
+def partition_hours(start: pd.Timestamp, end: pd.Timestamp, env: str | None = None) -> pd.DatetimeIndex:
+    """The hours of [start, end) that are hourly partitions of ``env``.
+
+    Locally these are the data windows' hours, the same set as ``HOURLY``'s keys, computed without
+    ``HOURLY.has_partition_key``, which walks the excluded months through cron iterators (~15 ms an
+    hour: 2.5 s for a fold's week). Open-ended partitions end at the current hour.
+    """
+    windows = data_windows(env)
+    if windows is None:
+        end = min(end, pd.Timestamp.now(tz="UTC").floor("h"))
+        return pd.date_range(max(start, FIRST_HOUR), end, freq="h", inclusive="left")
+    parts = [pd.date_range(a, b, freq="h", inclusive="left") for a, b in split_by_windows(start, end, env)]
+    return parts[0].append(parts[1:]) if parts else pd.DatetimeIndex([], tz="UTC")
+
+
 def starts_a_window(hour: pd.Timestamp, env: str | None = None) -> bool:
     """Whether ``hour`` is the first hour of a data window after another (the book starts afresh there)."""
     windows = data_windows(env) or ()

@@ -13,7 +13,9 @@ from resources.partitions import (
     SAMPLE_WINDOWS,
     SpansNoDataError,
     lookback,
+    hourly_partitions,
     lookback_start,
+    partition_hours,
     split_by_windows,
     starts_a_window,
     window_of,
@@ -29,6 +31,24 @@ def test_the_keys_are_exactly_the_windows_hours():
     assert len(keys) == 6190
     assert keys[-1] == "2026-03-05-09:00"  # ends where the data ends, not at today
     assert "2025-11-15-00:00" not in keys  # the withheld months are no partitions at all
+
+
+def test_partition_hours_are_the_partition_keys_of_any_span():
+    keys = set(HOURLY.get_partition_keys())
+    for start, end in (("2025-09-28 05:00", "2026-01-16 02:00"), ("2025-03-01 00:00", "2025-03-07 00:00"),
+                       ("2026-03-02 00:00", "2026-03-09 00:00"), ("2025-11-01 00:00", "2025-11-08 00:00")):
+        a, b = pd.Timestamp(start, tz=UTC), pd.Timestamp(end, tz=UTC)
+        hours = pd.date_range(a, b, freq="h", inclusive="left")
+        expected = [h for h in hours if f"{h:%Y-%m-%d-%H:%M}" in keys]
+        assert list(partition_hours(a, b)) == expected, start
+    assert len(partition_hours(pd.Timestamp("2025-09-30 22:00", tz=UTC), pd.Timestamp("2026-01-15 02:00", tz=UTC))) == 4
+    # open-ended (paper, live): from the first hour up to the last complete hour
+    now = pd.Timestamp.now(tz=UTC).floor("h")
+    live = hourly_partitions("paper")
+    got = partition_hours(now - pd.Timedelta(hours=3), now + pd.Timedelta(hours=3), "paper")
+    assert list(got) == [h for h in pd.date_range(now - pd.Timedelta(hours=3), now + pd.Timedelta(hours=3), freq="h",
+                                                  inclusive="left") if live.has_partition_key(f"{h:%Y-%m-%d-%H:%M}")]
+    assert len(got) == 3
 
 
 def test_a_run_across_the_gap_is_refused_naming_the_split():
