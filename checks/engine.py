@@ -174,10 +174,11 @@ def _targets(
     """Each hour's latest materialisation, so a per-hour evaluation is linked to it (two queries a range)."""
     instance = context.instance
     key = AssetKey(asset)
-    partitions = [partition_key(h) for h in hours]
-    latest = instance.event_log_storage.get_latest_storage_id_by_partition(
-        key, DagsterEventType.ASSET_MATERIALIZATION, set(partitions)
-    )
+    partitions = {partition_key(h) for h in hours}
+    storage = instance.event_log_storage
+    if hasattr(storage, "materialization_targets"):  # resources.instance_storage: the same, read cheaply
+        return storage.materialization_targets(key, partitions)
+    latest = storage.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION, partitions)
     if not latest:
         return {}
     records = instance.fetch_materializations(

@@ -27,7 +27,7 @@ from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
 
-from resources.instance_storage import PlannedChecksOnce, insert_events, is_check_batch, store_execution_rows
+from resources.instance_storage import RangeChecks, insert_events, is_check_batch, store_execution_rows
 
 #: Connections kept open per process, and how many more a burst may open.
 POOL_SIZE, MAX_OVERFLOW = 1, 4
@@ -35,7 +35,7 @@ POOL_SIZE, MAX_OVERFLOW = 1, 4
 POOL_RECYCLE_S = 3600
 
 
-class PooledPostgresEventLogStorage(PlannedChecksOnce, PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(RangeChecks, PostgresEventLogStorage):
     """``PostgresEventLogStorage`` with a pooled engine."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True,

@@ -129,6 +129,11 @@ def test_hourly_cycle_on_a_postgres_instance(postgres, tmp_path, monkeypatch):
             history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
             mine = [r for r in history if r.run_id == run_id]
             assert mine, key
+            partitions = {r.partition for r in mine if r.partition}
+            targets = instance.event_log_storage.materialization_targets(key.asset_key, partitions)
+            assert {p: t.storage_id for p, t in targets.items()} == {
+                r.partition: r.event.dagster_event.event_specific_data.target_materialization_data.storage_id
+                for r in mine if r.partition}, key
             assert all(r.status == AssetCheckExecutionRecordStatus.SUCCEEDED for r in mine), key
 
     engine = sa.create_engine(pg.url)

@@ -178,3 +178,27 @@ def test_planned_check_rows_are_dagsters_own_rows(tmp_path, monkeypatch):
                 written.append(sorted(conn.execute(sa.select(*columns)).all(), key=lambda r: str(r.partition)))
     assert len(written[0]) == 4  # one PLANNED row per hour of the range
     assert written[0] == written[1]
+
+
+def _targets_as_dagster_reads_them(instance, key: AssetKey, partitions: set[str]) -> dict:
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=key, asset_partitions=sorted(partitions)),
+                                              limit=100).records
+    latest = {}
+    for r in sorted(records, key=lambda r: r.storage_id):
+        latest[r.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+            storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp)
+    return latest
+
+
+def test_materialization_targets_are_the_records_latest_materialisations(tmp_path):
+    hours = {"2025-03-06-00:00", "2025-03-06-01:00", "2025-03-06-02:00"}
+    with _instance(tmp_path) as instance:
+        tags = {"dagster/asset_partition_range_start": "2025-03-06-00:00",
+                "dagster/asset_partition_range_end": "2025-03-06-02:00"}
+        materialize([toy_hourly], instance=instance, raise_on_error=False, tags=tags)
+        materialize([toy_hourly], instance=instance, raise_on_error=False, partition_key="2025-03-06-01:00")
+        key = AssetKey("toy_hourly")
+        got = instance.event_log_storage.materialization_targets(key, hours | {"2025-03-06-03:00"})
+        assert got == _targets_as_dagster_reads_them(instance, key, hours)
+        assert set(got) == hours  # an hour never materialised has no target
+        assert len({t.run_id for t in got.values()}) == 2  # the re-run hour points at its own run
