@@ -12,6 +12,7 @@ by the blocking checks of ``checks.book``; a risk breach written to the ledger f
 which trips the kill switch.
 """
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetDep,
@@ -26,7 +27,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.metadata import money, pct, per_hour
+from assets.metadata import ByHour, money, pct, per_hour
 from checks.book import BOOK_RULES
 from checks.engine import audited, partition_key, quality_spec
 from quant.book.params import BookParams
@@ -140,48 +141,63 @@ def kill_switch_from(trips: list[Trip]) -> pd.Timestamp | None:
     return min(firsts)
 
 
-def _ledger_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    """One hour of the ledger: equity, P&L and drawdown (in %, as the CLI prints) and the per-layer totals."""
-    total = rows[rows["layer"] == "total"]
-    if total.empty:
-        return {}
-    t = total.iloc[-1]
-    layers = rows[rows["layer"] != "total"].groupby("layer")[["pnl_usd", "fees_usd", "funding_usd"]].sum()
-    lines = ["| layer | P&L USD | fees USD | funding USD |", "|---|---:|---:|---:|"]
-    lines += [f"| {layer} | {r.pnl_usd:,.2f} | {r.fees_usd:,.2f} | {r.funding_usd:,.2f} |" for layer, r in layers.iterrows()]
-    lines.append(f"| total | {t['pnl_usd']:,.2f} | {t['fees_usd']:,.2f} | {t['funding_usd']:,.2f} |")
-    return {
-        "equity_usd": MetadataValue.float(money(t["equity_usd"])),
-        "pnl_usd": MetadataValue.float(money(t["pnl_usd"])),
-        "cash_usd": MetadataValue.float(money(t["cash_usd"])),
-        "drawdown_pct": MetadataValue.float(pct(t["drawdown"])),
-        "risk_level": MetadataValue.text(str(t["risk_level"])),
-        "breach": MetadataValue.text(str(t["breach"]) or "none"),
-        "totals": MetadataValue.md("\n".join(lines)),
-    }
+#: The ledger columns each layer's row of the totals table sums.
+_LEDGER_SUMS = ["pnl_usd", "fees_usd", "funding_usd"]
 
 
-def _positions_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    return {"open_legs": MetadataValue.int(len(rows))}
+def _ledger_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    """Each hour of the ledger: equity, P&L and drawdown (in %, as the CLI prints) and the per-layer totals.
+
+    An hour with no ``total`` row has no figures.
+    """
+    ledger = h.frame
+    is_total = (ledger["layer"] == "total").to_numpy()
+    layers = ledger.loc[~is_total, _LEDGER_SUMS].groupby([h.codes[~is_total], ledger.loc[~is_total, "layer"]]).sum()
+    lines: list[list[str]] = [[] for _ in range(len(h))]
+    for (group, layer), r in zip(layers.index, layers.itertuples(index=False), strict=True):
+        lines[group].append(f"| {layer} | {r.pnl_usd:,.2f} | {r.fees_usd:,.2f} | {r.funding_usd:,.2f} |")
+    last = h.last(is_total)
+    totals = ledger.iloc[last[last >= 0]]
+    out: list[dict[str, MetadataValue]] = [{} for _ in range(len(h))]
+    for group, t in zip(np.flatnonzero(last >= 0), totals.itertuples(index=False), strict=True):
+        table = ["| layer | P&L USD | fees USD | funding USD |", "|---|---:|---:|---:|", *lines[group],
+                 f"| total | {t.pnl_usd:,.2f} | {t.fees_usd:,.2f} | {t.funding_usd:,.2f} |"]
+        out[group] = {
+            "equity_usd": MetadataValue.float(money(t.equity_usd)),
+            "pnl_usd": MetadataValue.float(money(t.pnl_usd)),
+            "cash_usd": MetadataValue.float(money(t.cash_usd)),
+            "drawdown_pct": MetadataValue.float(pct(t.drawdown)),
+            "risk_level": MetadataValue.text(str(t.risk_level)),
+            "breach": MetadataValue.text(str(t.breach) or "none"),
+            "totals": MetadataValue.md("\n".join(table)),
+        }
+    return out
 
 
-def _intents_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    approved = int(rows["approved"].astype(bool).sum()) if len(rows) else 0
-    return {"intents": MetadataValue.int(len(rows)), "approved": MetadataValue.int(approved),
-            "rejected": MetadataValue.int(len(rows) - approved)}
+def _positions_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    return [{"open_legs": MetadataValue.int(int(n))} for n in h.rows]
 
 
-def _fills_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    return {
-        "orders": MetadataValue.int(len(rows)),
-        "filled": MetadataValue.int(int((rows["filled_qty"] > 0).sum()) if len(rows) else 0),
-        "no_counterparty": MetadataValue.int(int((rows["status"] == "no_counterparty").sum()) if len(rows) else 0),
-        "modelled": MetadataValue.int(int(rows["modelled"].astype(bool).sum()) if len(rows) else 0),
-    }
+def _intents_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    approved = h.count(h.frame["approved"].astype(bool))
+    return [{"intents": MetadataValue.int(int(n)), "approved": MetadataValue.int(int(a)),
+             "rejected": MetadataValue.int(int(n - a))} for n, a in zip(h.rows, approved, strict=True)]
 
 
-def _allocations_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    return {"budget_usd": MetadataValue.json({r.layer: money(r.budget_usd) for r in rows.itertuples()})}
+def _fills_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    fills = h.frame
+    counts = zip(h.rows, h.count(fills["filled_qty"] > 0), h.count(fills["status"] == "no_counterparty"),
+                 h.count(fills["modelled"].astype(bool)), strict=True)
+    return [{"orders": MetadataValue.int(int(n)), "filled": MetadataValue.int(int(f)),
+             "no_counterparty": MetadataValue.int(int(c)), "modelled": MetadataValue.int(int(m))}
+            for n, f, c, m in counts]
+
+
+def _allocations_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    budgets: list[dict[str, float]] = [{} for _ in range(len(h))]
+    for group, layer, budget in zip(h.codes, h.frame["layer"].tolist(), h.frame["budget_usd"].tolist(), strict=True):
+        budgets[group][layer] = money(budget)
+    return [{"budget_usd": MetadataValue.json(b)} for b in budgets]
 
 
 def _previous_state(context: AssetExecutionContext, root: str, start: pd.Timestamp) -> BookState:

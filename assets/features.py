@@ -4,7 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
 from assets.market_data import hourly_asset
-from assets.metadata import per_hour
+from assets.metadata import ByHour, per_hour
 from checks.features import FEATURE_RULES_BY_ASSET
 from quant.features.hourly import FEATURE_LOOKBACK_H, compute_features
 from quant.features.regime import regime_scores
@@ -27,10 +27,13 @@ def features_1h(context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame) -> 
     start, end = window_of(context)
     hours = hours_of(start, end)
     df = compute_features(perp_ohlcv_1h, hours)
-    per_hour(context, df, hours, lambda rows: {
-        "complete_rows": MetadataValue.int(int(rows.drop(columns=["hour", "venue", "symbol"]).notna().all(axis=1).sum())),
-    })
+    per_hour(context, df, hours, _complete_rows)
     return df
+
+
+def _complete_rows(h: ByHour) -> list[dict[str, MetadataValue]]:
+    complete = h.count(h.frame.drop(columns=["hour", "venue", "symbol"]).notna().all(axis=1))
+    return [{"complete_rows": MetadataValue.int(int(n))} for n in complete]
 
 
 @hourly_asset(FEATURE_RULES_BY_ASSET, group=GROUP)
@@ -45,9 +48,8 @@ def regime_scores_1h(context: AssetExecutionContext, features_1h: pd.DataFrame) 
     return df
 
 
-def _labels(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    counts = rows["regime"].value_counts().to_dict() if len(rows) else {}
-    return {"labels": MetadataValue.json({str(k): int(v) for k, v in counts.items()})}
+def _labels(h: ByHour) -> list[dict[str, MetadataValue]]:
+    return [{"labels": MetadataValue.json(counts)} for counts in h.value_counts("regime")]
 
 
 FEATURE_ASSETS = [features_1h, regime_scores_1h]

@@ -33,7 +33,7 @@ from dagster import (
 )
 
 from assets.market_data import hourly_asset
-from assets.metadata import per_hour
+from assets.metadata import ByHour, per_hour
 from checks.ml import ML_RULES_BY_ASSET
 from quant.market_data.tables import HOUR, hours_of
 from quant.ml.artifacts import ArtifactError, artifact_record
@@ -193,14 +193,18 @@ def _fold_range(start: pd.Timestamp, end: pd.Timestamp):
     return PartitionKeyRange(first, last)
 
 
-def _prediction_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    ok = rows[rows["status"] == STATUS_OK]
-    return {
-        "predicted": MetadataValue.int(len(ok)),
-        "best_probability": MetadataValue.float(round(float(ok["probability"].max()), 4) if len(ok) else float("nan")),
-        "positive_edge": MetadataValue.int(int((ok["expected_return"] > 0).sum())),
-        "model_version": MetadataValue.text(str(rows["model_version"].iloc[0]) if len(rows) else ""),
-    }
+def _prediction_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    preds = h.frame
+    ok = (preds["status"] == STATUS_OK).to_numpy()
+    versions = preds["model_version"].tolist()
+    figures = zip(h.count(ok), h.max(preds["probability"], ok), h.count(ok & (preds["expected_return"] > 0).to_numpy()),
+                  h.starts, h.rows, strict=True)
+    return [{
+        "predicted": MetadataValue.int(int(predicted)),
+        "best_probability": MetadataValue.float(round(float(best), 4) if predicted else float("nan")),
+        "positive_edge": MetadataValue.int(int(edge)),
+        "model_version": MetadataValue.text(str(versions[first]) if rows else ""),
+    } for predicted, best, edge, first, rows in figures]
 
 
 @asset(

@@ -1,10 +1,13 @@
 """Signal assets: what each trading layer would do at the end of every hour (no state, no orders)."""
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
 from assets.market_data import hourly_asset
-from assets.metadata import per_hour
+from assets.metadata import ByHour, per_hour
 from checks.signals import SIGNAL_RULES
 from quant.carry import scan
 from quant.cascade.arming import ARM_MEMORY_H, armed_cascade_scores
@@ -52,21 +55,33 @@ def carry_signals_1h(
     start, end = window_of(context)
     hours = hours_of(start, end)
     df = scan(universe_scan_1h, hibernate=calm_market(regime_scores_1h, hours))
-    per_hour(context, df, hours, lambda rows: {
-        "eligible": MetadataValue.int(int(rows["eligible"].sum())),
-        "entries": MetadataValue.int(int(rows["entry"].sum())),
-        "hibernating": MetadataValue.bool(bool(rows["hibernating"].any()) if len(rows) else False),
-        "top_apr": MetadataValue.md(_top(rows)),
-    })
+    per_hour(context, df, hours, _carry_meta)
     return df
 
 
-def _top(df: pd.DataFrame, n: int = 5) -> str:
-    if df.empty:
-        return "no rows"
-    last = df[df["hour"] == df["hour"].max()].nlargest(n, "funding_apr")
-    lines = [f"| {r.venue} | {r.symbol} | {r.funding_apr:.2%} | {r.volume_24h_usd / 1e6:,.1f}M | {r.reason} |" for r in last.itertuples()]
-    return "\n".join(["| venue | symbol | APR | 24h volume | reason |", "|---|---|---|---|---|", *lines])
+#: Rows of the hour's highest funding APRs shown in ``top_apr``.
+TOP_APR_ROWS = 5
+
+
+def _carry_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    scan = h.frame
+    counts = zip(h.rows, h.count(scan["eligible"]), h.count(scan["entry"]), h.count(scan["hibernating"]), _top(h), strict=True)
+    return [{"eligible": MetadataValue.int(int(e)), "entries": MetadataValue.int(int(n)),
+             "hibernating": MetadataValue.bool(bool(z > 0)), "top_apr": MetadataValue.md(top if rows else "no rows")}
+            for rows, e, n, z, top in counts]
+
+
+def _top(h: ByHour) -> list[str]:
+    """Each hour's ``TOP_APR_ROWS`` highest funding APRs as a table, as ``nlargest`` picks them (ties in row order, NaN last)."""
+    apr = h.frame["funding_apr"].to_numpy(dtype=float)
+    missing = np.isnan(apr)
+    order = np.lexsort((np.arange(len(apr)), -np.where(missing, 0.0, apr), missing, h.codes))
+    rank = np.arange(len(order)) - h.starts[h.codes[order]]
+    picked = order[rank < TOP_APR_ROWS]
+    lines: list[list[str]] = [["| venue | symbol | APR | 24h volume | reason |", "|---|---|---|---|---|"] for _ in range(len(h))]
+    for group, r in zip(h.codes[picked], h.frame.iloc[picked].itertuples(index=False), strict=True):
+        lines[group].append(f"| {r.venue} | {r.symbol} | {r.funding_apr:.2%} | {r.volume_24h_usd / 1e6:,.1f}M | {r.reason} |")
+    return ["\n".join(table) for table in lines]
 
 
 @hourly_asset(
@@ -105,14 +120,12 @@ def cascade_signals_1h(
     return df
 
 
-def _cascade_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    statuses = rows["status"].value_counts().to_dict() if len(rows) else {}
-    scored = rows["score"].dropna()
-    return {
-        "armed": MetadataValue.int(int(rows["armed"].sum()) if len(rows) else 0),
-        "status_counts": MetadataValue.json({str(k): int(v) for k, v in statuses.items()}),
-        "max_score": MetadataValue.float(round(float(scored.max()), 3)) if len(scored) else MetadataValue.text("none scored"),
-    }
+def _cascade_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    best = h.max(h.frame["score"])
+    figures = zip(h.count(h.frame["armed"]), h.value_counts("status"), best, strict=True)
+    return [{"armed": MetadataValue.int(int(armed)), "status_counts": MetadataValue.json(statuses),
+             "max_score": MetadataValue.text("none scored") if np.isnan(top) else MetadataValue.float(round(float(top), 3))}
+            for armed, statuses, top in figures]
 
 
 def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
@@ -153,24 +166,24 @@ def tail_hedge_signals_1h(
     return df
 
 
-def _hedge_meta(rows: pd.DataFrame) -> dict[str, MetadataValue]:
-    ok = rows[rows["status"] == STATUS_OK]
-    return {
-        "modelled_hours": MetadataValue.int(int(rows["modelled"].sum()) if len(rows) else 0),
-        "status_counts": MetadataValue.json({str(k): int(v) for k, v in rows["status"].value_counts().items()}),
-        "sources": MetadataValue.md("\n".join(f"- {s}" for s in sorted(set(rows["source"])))),
-        "last_strangle": MetadataValue.md(_last_strangle(ok)),
-    }
+def _hedge_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    hedges = h.frame
+    last = h.last(hedges["status"] == STATUS_OK)
+    strangles = ["no strangle in this window"] * len(h)
+    for group, r in zip(np.flatnonzero(last >= 0), hedges.iloc[last[last >= 0]].itertuples(index=False), strict=True):
+        strangles[group] = _strangle(r)
+    figures = zip(h.count(hedges["modelled"]), h.value_counts("status"), h.unique("source"), strangles, strict=True)
+    return [{"modelled_hours": MetadataValue.int(int(modelled)), "status_counts": MetadataValue.json(statuses),
+             "sources": MetadataValue.md("\n".join(f"- {s}" for s in sources)), "last_strangle": MetadataValue.md(strangle)}
+            for modelled, statuses, sources, strangle in figures]
 
 
-def _last_strangle(ok: pd.DataFrame) -> str:
-    if ok.empty:
-        return "no strangle in this window"
-    r = ok.iloc[-1]
+def _strangle(r: Any) -> str:
+    """One ``ok`` row of the tail hedge as a line."""
     return (
-        f"{r['hour']:%Y-%m-%d %H:00} {r['currency']} {r['underlying_usd']:,.2f}: put {r['put_strike']:,.0f} / call "
-        f"{r['call_strike']:,.0f}, {r['dte_days']:.1f} days, premium ${r['premium_usd']:,.2f}, "
-        f"theta ${r['theta_usd']:,.2f}/day per contract of each leg"
+        f"{r.hour:%Y-%m-%d %H:00} {r.currency} {r.underlying_usd:,.2f}: put {r.put_strike:,.0f} / call "
+        f"{r.call_strike:,.0f}, {r.dte_days:.1f} days, premium ${r.premium_usd:,.2f}, "
+        f"theta ${r.theta_usd:,.2f}/day per contract of each leg"
     )
 
 

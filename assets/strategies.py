@@ -4,7 +4,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
 from assets.market_data import hourly_asset
-from assets.metadata import per_hour
+from assets.metadata import ByHour, per_hour
 from checks.strategies import STRATEGY_RULES
 from quant.features.hourly import FEATURE_LOOKBACK_H
 from quant.market_data.tables import hours_of
@@ -68,22 +68,24 @@ def strategy_signals_1h(
     hours = hours_of(start, end)
     df = registry_signals(strategy_input(perp_ohlcv_1h, funding_settlements, open_interest_1h, hours), hours)
     over = capped()
-    per_hour(context, df, hours, lambda rows: _meta(rows, over))
+    per_hour(context, df, hours, lambda h: _meta(h, over))
     return df
 
 
-def _meta(rows: pd.DataFrame, over: dict[str, int]) -> dict[str, MetadataValue]:
-    accepted = rows[rows["status"] == STATUS_ACCEPTED]
-    rejected = rows[rows["status"] == STATUS_REJECTED]
-    broken = sorted(set(rows.loc[raised(rows), "strategy"]))
-    return {
-        "accepted": MetadataValue.int(len(accepted)),
-        "rejected": MetadataValue.int(len(rejected)),
-        "decisions_per_strategy": MetadataValue.json({str(k): int(v) for k, v in accepted["strategy"].value_counts().sort_index().items()}),
-        "rejections_per_strategy": MetadataValue.json({str(k): int(v) for k, v in rejected["strategy"].value_counts().sort_index().items()}),
+def _meta(h: ByHour, over: dict[str, int]) -> list[dict[str, MetadataValue]]:
+    signals = h.frame
+    accepted = (signals["status"] == STATUS_ACCEPTED).to_numpy()
+    rejected = (signals["status"] == STATUS_REJECTED).to_numpy()
+    figures = zip(h.count(accepted), h.count(rejected), h.value_counts("strategy", accepted),
+                  h.value_counts("strategy", rejected), h.unique("strategy", raised(signals)), strict=True)
+    return [{
+        "accepted": MetadataValue.int(int(n_accepted)),
+        "rejected": MetadataValue.int(int(n_rejected)),
+        "decisions_per_strategy": MetadataValue.json(dict(sorted(decisions.items()))),
+        "rejections_per_strategy": MetadataValue.json(dict(sorted(rejections.items()))),
         "strategies_raised": MetadataValue.text(", ".join(broken) or "none"),
-        "capped": MetadataValue.json({name: f"{h} h declared, run on {LOOKBACK_CAP_H} h" for name, h in over.items()}),
-    }
+        "capped": MetadataValue.json({name: f"{declared} h declared, run on {LOOKBACK_CAP_H} h" for name, declared in over.items()}),
+    } for n_accepted, n_rejected, decisions, rejections, broken in figures]
 
 
 STRATEGY_ASSETS = [strategy_signals_1h]
