@@ -44,7 +44,7 @@ from quant.ml.metrics import fold_metrics
 from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
 from quant.ml.predictions import STATUS_OK, prediction_rows
 from resources.model_store import MlModelStore
-from resources.partitions import FOLDS, HOURLY, fold_window, window_of
+from resources.partitions import FOLDS, fold_window, partition_hours, window_of
 from resources.storage import HourlyParquetIOManager, read_hours, stored_hours
 
 GROUP = "ml"
@@ -96,7 +96,7 @@ def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_pa
     start, end = fold_window(key)
     root = hourly_parquet.root
     features = _stored(root, "features_1h", start)
-    week = pd.DatetimeIndex([h for h in hours_of(start, end) if HOURLY.has_partition_key(f"{h:%Y-%m-%d-%H:%M}")])
+    week = partition_hours(start, end)
     have = pd.DatetimeIndex(features["hour"].unique()) if len(features) else pd.DatetimeIndex([], tz="UTC")
     try:
         folds = walk_forward(have.union(week), horizon_h=config.horizon_h, embargo_h=config.embargo_h, scheme=config.scheme,
