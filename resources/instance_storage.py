@@ -58,6 +58,9 @@ from sqlalchemy.engine import Connection, Engine
 #: Seconds a writer waits on a lock held by another process (the webserver, a daemon) before failing.
 BUSY_TIMEOUT_S = 30
 CHECK_EVALUATION = DagsterEventType.ASSET_CHECK_EVALUATION
+CHECK_PLANNED = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+#: What ``store_event_batch`` writes itself: the asset events and the run's planned checks.
+_BATCHED = frozenset(ASSET_EVENTS | {CHECK_PLANNED})
 #: Run shards kept open besides the index; older ones are disposed (a run writes to one shard).
 OPEN_RUN_SHARDS = 4
 
@@ -101,6 +104,10 @@ class RangeChecks:
                 for p, i in latest.items() if i in found}
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        with self.index_connection() as conn:
+            self._planned_check_rows(conn, event, event_id)
+
+    def _planned_check_rows(self, conn: Connection, event: EventLogEntry, event_id: int | None) -> None:
         planned = event.get_dagster_event().event_specific_data
         keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
         common = dict(
@@ -112,8 +119,7 @@ class RangeChecks:
             evaluation_event_timestamp=self._event_insert_timestamp(event),
             evaluation_event_storage_id=event_id,
         )
-        with self.index_connection() as conn:
-            conn.execute(AssetCheckExecutionsTable.insert(), [{**common, "partition": key} for key in keys])
+        conn.execute(AssetCheckExecutionsTable.insert(), [{**common, "partition": key} for key in keys])
 
 
 class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
@@ -125,6 +131,7 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.RLock()
         self._tables_seen: set[str] = set()
+        self._index_cols_seen = False
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -187,8 +194,9 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
         if is_check_batch(events):
             self._store_check_batch(events)
             return
-        # asset events of one run only: no check or run-status event, whose mirrors store_event writes
-        simple = all(e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events)
+        # asset events (and the run's planned checks) of one run only: no check result or run-status
+        # event, whose mirrors store_event writes differently
+        simple = all(e.is_dagster_event and e.dagster_event_type in _BATCHED for e in events)
         if not simple or len({e.run_id for e in events}) != 1:
             super().store_event_batch(events)
             return
@@ -223,14 +231,27 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
             raise
 
     def _index_batch(self, events: Sequence[EventLogEntry], rows: list[dict]) -> None:
+        """The index's share of a batch in one transaction: every event's mirror; for asset events
+        their tags and each asset's row (the asset table keeps each asset's LATEST event: only the
+        last of the batch counts, as in dagster-postgres' own batch write); for a planned check its
+        PLANNED execution rows (what ``store_event`` writes for the run's planned events one by one)."""
         with self.index_transaction() as conn:
             ids = insert_events(conn, rows)
-            self._store_asset_event_tags(conn, events, ids)
-            # The asset table keeps each asset's LATEST event: only the last of the batch counts
-            # (as in dagster-postgres' own batch write).
-            last = {e.dagster_event.asset_key: (e, i) for e, i in zip(events, ids, strict=True)}
+            assets = [(e, i) for e, i in zip(events, ids, strict=True) if e.dagster_event_type in ASSET_EVENTS]
+            self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
+            last = {e.dagster_event.asset_key: (e, i) for e, i in assets}
             for event, event_id in last.values():
                 self._store_asset_event(conn, event, event_id)
+            for event, event_id in zip(events, ids, strict=True):
+                if event.dagster_event_type == CHECK_PLANNED:
+                    self._planned_check_rows(conn, event, event_id)
+
+    def _has_asset_key_index_cols_on_connection(self, conn: Connection) -> bool:
+        """Dagster inspects the asset table's columns for every asset event it stores; a migrated
+        table stays migrated, so a positive answer is kept (as for ``has_table``)."""
+        if not self._index_cols_seen:
+            self._index_cols_seen = super()._has_asset_key_index_cols_on_connection(conn)
+        return self._index_cols_seen
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
@@ -263,6 +284,7 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
     def wipe(self) -> None:
         self._dispose_engines()
         self._tables_seen.clear()
+        self._index_cols_seen = False
         super().wipe()
 
     def _dispose_engines(self) -> None:

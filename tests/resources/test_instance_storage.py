@@ -202,3 +202,54 @@ def test_materialization_targets_are_the_records_latest_materialisations(tmp_pat
         assert got == _targets_as_dagster_reads_them(instance, key, hours)
         assert set(got) == hours  # an hour never materialised has no target
         assert len({t.run_id for t in got.values()}) == 2  # the re-run hour points at its own run
+
+
+@asset(partitions_def=_HOURS, check_specs=[AssetCheckSpec("toy_failing__quality", asset="toy_failing",
+                                                          partitions_def=_HOURS)],
+       backfill_policy=BackfillPolicy.single_run())
+def toy_failing(context):
+    raise RuntimeError("fails after its run planned it: the planned rows stay as written")
+
+
+def _what_a_run_leaves(instance, assets=(toy_hourly,), **run) -> tuple:
+    import sqlalchemy as sa
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable
+
+    result = materialize(list(assets), instance=instance, raise_on_error=False, **run)
+    storage = instance.event_log_storage
+    with storage.index_connection() as conn:
+        t = AssetCheckExecutionsTable
+        executions = sorted(conn.execute(sa.select(t.c.asset_key, t.c.check_name, t.c.partition, t.c.execution_status,
+                                                   t.c.run_id == result.run_id)).all(), key=str)
+        a = AssetKeyTable
+        assets = conn.execute(sa.select(a.c.asset_key, a.c.last_run_id == result.run_id,
+                                        a.c.last_materialization_timestamp.is_not(None))).all()
+    logged = sorted(e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event)
+    planned = instance.get_latest_planned_materialization_info(AssetKey("toy_hourly"))
+    return executions, assets, logged, planned.run_id == result.run_id
+
+
+def test_a_runs_planned_events_in_one_batch_leave_what_dagsters_storage_leaves(tmp_path, monkeypatch):
+    """The run's planned events (assets and checks) are written as one batch; the index then holds
+    exactly what Dagster's own SQLite storage, writing them one by one, leaves — for a one-hour run
+    and for a range with planned partition subsets."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    runs = {"hour": {"partition_key": "2025-03-06-01:00"},
+            "range": {"tags": {"dagster/asset_partition_range_start": "2025-03-06-00:00",
+                               "dagster/asset_partition_range_end": "2025-03-06-02:00"}}}
+    for name, run in runs.items():
+        monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true" if name == "range" else "false")
+        with _instance(tmp_path / f"ours-{name}") as ours:
+            mine = _what_a_run_leaves(ours, (toy_hourly, toy_failing), **run)
+        with _dagster_sqlite(tmp_path / f"dagsters-{name}") as theirs:
+            reference = _what_a_run_leaves(theirs, (toy_hourly, toy_failing), **run)
+        assert mine == reference, name
+        # toy_hourly's hours (and the range's summary), and toy_failing's PLANNED rows as written
+        assert len(mine[0]) == (2 if name == "hour" else 4 + 3), name
+        assert sum(1 for row in mine[0] if row.execution_status == "PLANNED") == (1 if name == "hour" else 3), name
+
+
+def _dagster_sqlite(path):
+    path.mkdir(parents=True)
+    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return DagsterInstance.from_config(str(path))
