@@ -8,7 +8,10 @@
    and embargoed; a fold with fewer than ``min_train_hours`` training hours is skipped and
    counted): ``quant.ml.models.fit`` of the six models and the stack, then ``predict`` of the
    fold's hours, one fold per task in a pool of ``--workers`` processes (spawned, one BLAS/torch
-   thread each), largest folds first. Per fold: training rows, wall seconds, ``fit_seconds`` per model.
+   thread each), largest folds first. A fold fits its models side by side on ``--fit-threads``
+   threads (default: ``FIT_THREADS`` with one worker, as ``ml_fold_models`` trains a fold alone; 1
+   with more, the pool being the parallelism). Per fold: training rows, wall seconds, ``fit_seconds``
+   per model.
 3. Inference per hourly partition: ``prediction_rows`` for one hour of every symbol from an
    ensemble round-tripped through ``quant.ml.artifacts.dump``/``load``, median over ``--hours``.
 4. Out-of-sample scores per model (``quant.ml.metrics.fold_metrics``, the fold's training base
@@ -42,7 +45,16 @@ from quant.ml import artifacts
 from quant.ml.dataset import KEYS, ML_FEATURES, learning_rows
 from quant.ml.folds import Fold, walk_forward
 from quant.ml.metrics import HIT_THRESHOLD, auc, fold_metrics
-from quant.ml.models import BASE_MODELS, REGIMES, SEQUENCE_H, EnsembleConfig, FoldPredictions, fit, predict
+from quant.ml.models import (
+    BASE_MODELS,
+    FIT_THREADS,
+    REGIMES,
+    SEQUENCE_H,
+    EnsembleConfig,
+    FoldPredictions,
+    fit,
+    predict,
+)
 from quant.ml.predictions import STATUS_OK, prediction_rows
 from resources.exchange.replay import SAMPLE_WINDOWS, ReplayExchange
 from resources.market import MarketUniverse
@@ -96,14 +108,14 @@ def _worker_init(rows: pd.DataFrame) -> None:
     _ROWS = rows
 
 
-def run_fold(fold: Fold, cfg: EnsembleConfig, keep_model: bool) -> dict:
+def run_fold(fold: Fold, cfg: EnsembleConfig, keep_model: bool, fit_threads: int = 1) -> dict:
     """Fit ``fold``'s ensemble on its purged training rows and predict its hours (in a worker)."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     rows = _ROWS
     train = rows[rows["hour"].isin(fold.train_hours) & (rows["label_end"] < fold.test_start)]
     known = train.dropna(subset=[*ML_FEATURES, "label"])
     t_fit = time.perf_counter()
-    ensemble = fit(train, ML_FEATURES, cfg)
+    ensemble = fit(train, ML_FEATURES, cfg, fit_threads)
     fit_wall = time.perf_counter() - t_fit
     t_pred = time.perf_counter()
     history = rows[(rows["hour"] >= fold.test_start - (SEQUENCE_H - 1) * md.HOUR) & (rows["hour"] < fold.test_end)]
@@ -123,7 +135,7 @@ def run_fold(fold: Fold, cfg: EnsembleConfig, keep_model: bool) -> dict:
         "train_base_rate": float(known["label"].mean()),
         "predicted_rows": len(got.meta),
         "wall_s": time.perf_counter() - t0,
-        "cpu_s": time.process_time() - cpu0,  # below wall_s: the fold waited for a core (other load)
+        "cpu_s": time.process_time() - cpu0,  # below wall_s × fit threads: the fold waited for a core
         "fit_wall_s": fit_wall,
         "predict_s": predict_s,
         "fit_seconds": dict(ensemble.fit_seconds),
@@ -146,14 +158,15 @@ def _eta(done: list[dict], left: list[Fold], workers: int) -> float:
     return float(guess.sum()) / workers
 
 
-def walk(rows: pd.DataFrame, folds: list[Fold], cfg: EnsembleConfig, workers: int, keep: str) -> tuple[list[dict], float]:
+def walk(rows: pd.DataFrame, folds: list[Fold], cfg: EnsembleConfig, workers: int, keep: str,
+         fit_threads: int = 1) -> tuple[list[dict], float]:
     """Every fold in ``folds`` on a pool of ``workers`` processes; the results (chronological) and the wall time."""
     order = sorted(folds, key=lambda f: -len(f.train_hours))  # largest first: the shortest makespan
     t0 = time.perf_counter()
     done: list[dict] = []
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(rows,)) as pool:
-        futures = {pool.submit(run_fold, f, cfg, f.name == keep): f for f in order}
+        futures = {pool.submit(run_fold, f, cfg, f.name == keep, fit_threads): f for f in order}
         for future in as_completed(futures):
             if future.exception() is not None:  # stop now, not after every queued fold has run
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -271,6 +284,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ml", description=__doc__.splitlines()[0])
     ap.add_argument("--folds", type=int, default=None, help="only the first N trainable folds (default: all)")
     ap.add_argument("--workers", type=int, default=2, help="processes in the pool (default 2)")
+    ap.add_argument("--fit-threads", type=int, default=None,
+                    help=f"threads a fold fits its models on (default {FIT_THREADS} with one worker, 1 with more)")
     ap.add_argument("--hours", type=int, default=50, help="hours timed for inference (default 50)")
     ap.add_argument("--venues", type=lambda v: tuple(v.split(",")), default=VENUES,
                     help="comma-separated perp venues (default binance)")
@@ -300,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     keep = max(chosen, key=lambda f: (f.test_start, len(f.train_hours))).name  # the latest fold: inference
     say(f"folds: {len(folds)} weekly, {len(folds) - len(trainable)} skipped (< {MIN_TRAIN_HOURS} training hours), "
         f"running {len(chosen)}")
-    results, wall = walk(rows, chosen, cfg, args.workers, keep)
+    fit_threads = args.fit_threads if args.fit_threads is not None else (FIT_THREADS if args.workers == 1 else 1)
+    say(f"each fold fits its models on {fit_threads} thread(s)")
+    results, wall = walk(rows, chosen, cfg, args.workers, keep, fit_threads)
     cpu = sum(r["cpu_s"] for r in results) / sum(r["wall_s"] for r in results)
-    say(f"walk-forward: {wall:.1f}s wall on {args.workers} worker(s); folds on CPU {cpu:.0%} of their wall time; "
+    say(f"walk-forward: {wall:.1f}s wall on {args.workers} worker(s); folds' CPU {cpu:.0%} of their wall time (up to {fit_threads:.0%} busy); "
         f"{sum(not r['predicted_rows'] for r in results)} fold(s) with no complete row to predict")
     last = next(r for r in results if r["fold"] == keep)
     fold = next(f for f in chosen if f.name == keep)
@@ -321,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": info, "load_average": {"start": load_start, "end": load()},
-        "config": asdict(cfg), "workers": args.workers, "venues": list(args.venues), "symbols": [s for _, s in pairs],
+        "config": asdict(cfg), "workers": args.workers, "fit_threads": fit_threads, "venues": list(args.venues), "symbols": [s for _, s in pairs],
         "learning_rows": {"rows": len(rows), "usable": len(usable), "seconds": rows_s},
         "folds": {"weekly": len(folds), "skipped": len(folds) - len(trainable), "trainable": len(trainable), "run": len(chosen)},
         "walk_forward_wall_s": wall, "cpu_share_of_fold_wall": cpu,

@@ -1,7 +1,10 @@
 """The ensemble of one fold: five base models, a regime classifier and a stacking meta-learner.
 
 Every model is fitted on the fold's training rows only (``quant.ml.folds``) and is seeded, single-
-threaded and deterministic, so refitting a fold reproduces its predictions exactly.
+threaded and deterministic, so refitting a fold reproduces its predictions exactly. The models of a
+fold are independent of each other, so :func:`fit` runs them side by side on :data:`FIT_THREADS`
+threads (each still on one thread of its own, the forest on :data:`FOREST_FIT_THREADS`): the same
+models, bit for bit, sooner.
 
 * base models (probability that the hour is a "trade", ``quant.ml.labels``): XGBoost, LightGBM,
   a random forest, an LSTM and a small Transformer encoder. The two sequence models read the last
@@ -22,11 +25,15 @@ feature are dropped (the features are NaN only while their look-back fills), nev
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from quant.ml.lanes import side_by_side
 
 BASE_MODELS = ("xgboost", "lightgbm", "random_forest", "lstm", "transformer")
 SEQUENCE_MODELS = ("lstm", "transformer")
@@ -57,6 +64,9 @@ class EnsembleConfig:
 
 #: Threads that grow a random forest's trees (the forest was 42% of a fold's fitting on one thread).
 FOREST_FIT_THREADS = 2
+#: Threads a fold's models are fitted on side by side (one model per thread, the sequence nets one
+#: after the other on one of them); any count gives the same models. The machine has 2 cores.
+FIT_THREADS = 2
 
 
 def _tree(name: str, cfg: EnsembleConfig):
@@ -171,12 +181,23 @@ class SequenceModel:
             return torch.sigmoid(net(torch.tensor(x, dtype=torch.float32))).numpy().astype("float64")
 
 
+def _torch_deterministic() -> None:
+    """One intra-op thread and deterministic kernels for every net (process-wide settings of torch)."""
+    import torch
+    import torch.utils.deterministic
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    # Deterministic mode also fills every new tensor with NaN before an op writes it (the LSTM's
+    # training ~13% longer); the ops here write their outputs whole, so no fill is read (same models).
+    torch.utils.deterministic.fill_uninitialized_memory = False
+
+
 def _fit_sequence(kind: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray) -> SequenceModel:
     import torch
 
+    _torch_deterministic()
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
     net = _sequence_net(kind, x.shape[-1], cfg.hidden)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -194,13 +215,16 @@ def _fit_sequence(kind: str, cfg: EnsembleConfig, x: np.ndarray, y: np.ndarray) 
                          {k: v.detach().numpy().copy() for k, v in net.state_dict().items()})
 
 
-def sequences(frame: pd.DataFrame, x: np.ndarray) -> np.ndarray:
+def sequences(frame: pd.DataFrame, x: np.ndarray, at: np.ndarray | slice | None = None) -> np.ndarray:
     """Each row's last :data:`SEQUENCE_H` hours of its instrument's rows (``frame``: venue, symbol, hour), oldest first.
 
-    A step whose hour is not among the rows is a zero row; nothing after the row's own hour is used.
-    Rows must be unique per (venue, symbol, hour).
+    ``at`` (a boolean mask, positions or a slice of the rows; None: every row): the rows whose
+    sequences are built, in that order — the same sequences as ``sequences(frame, x)[at]``, without
+    building the others. A step whose hour is not among the rows of ``frame`` is a zero row; nothing
+    after the row's own hour is used. Rows must be unique per (venue, symbol, hour).
     """
-    out = np.zeros((len(frame), SEQUENCE_H, x.shape[1]))
+    rows = np.arange(len(frame)) if at is None else np.arange(len(frame))[at]
+    out = np.zeros((len(rows), SEQUENCE_H, x.shape[1]))
     if not len(frame):
         return out
     instrument = pd.factorize(frame["venue"].astype(str) + "\x1f" + frame["symbol"].astype(str))[0].astype("int64")
@@ -212,7 +236,7 @@ def sequences(frame: pd.DataFrame, x: np.ndarray) -> np.ndarray:
     if (np.diff(ordered) == 0).any():
         raise ValueError("sequences need one row per (venue, symbol, hour)")
     for k in range(SEQUENCE_H):
-        want = key - (SEQUENCE_H - 1 - k)
+        want = key[rows] - (SEQUENCE_H - 1 - k)
         pos = np.clip(np.searchsorted(ordered, want), 0, len(ordered) - 1)
         found = ordered[pos] == want
         out[found, k] = x[order[pos[found]]]
@@ -249,28 +273,48 @@ class Ensemble:
     train_rows: int
     net_if_trade: float = float("nan")
     net_if_not: float = float("nan")
-    #: Seconds spent fitting each model (base models over every inner block and the final fit).
+    #: Seconds spent fitting each model (base models over every inner block and the final fit; with
+    #: ``fit(threads > 1)``, each on its thread while others run beside it).
     fit_seconds: dict[str, float] = field(default_factory=dict)
 
     def scaled(self, df: pd.DataFrame) -> np.ndarray:
         return (df[self.features].to_numpy(dtype="float64") - self.mean) / self.std
 
 
-def _fit_base(rows: pd.DataFrame, x: np.ndarray, cfg: EnsembleConfig,
-              seconds: dict[str, float] | None = None) -> dict[str, object]:
-    """Every base model fitted on ``rows``; ``seconds`` (if given) accumulates each model's fitting time."""
-    y = rows["label"].to_numpy(dtype="int64")
-    out = {}
-    for name in cfg.models:
-        t0 = time.perf_counter()
-        if name in SEQUENCE_MODELS:  # rows are in time order: the most recent ``sequence_rows``
-            recent = slice(max(0, len(rows) - cfg.sequence_rows), None)
-            out[name] = _fit_sequence(name, cfg, sequences(rows, x)[recent], y[recent])
-        else:
-            out[name] = _fit_tree(name, cfg, x, y)
-        if seconds is not None:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+def _inner_blocks(train: pd.DataFrame, cfg: EnsembleConfig) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The out-of-fold blocks of ``train`` (rows in time order), as row masks: (the rows before the block,
+    purged by the horizon, that its base models learn from; the block; the rows its sequences may read)."""
+    hour = train["hour"]
+    hours = hour.drop_duplicates().sort_values().to_numpy()
+    edges = [hours[int(i * len(hours) / INNER_BLOCKS)] for i in range(1, INNER_BLOCKS)]
+    label = train["label"].to_numpy()
+    out = []
+    for k, start in enumerate(edges):
+        end = edges[k + 1] if k + 1 < len(edges) else None
+        before = (hour < start - pd.Timedelta(hours=cfg.horizon_h)).to_numpy()
+        context = np.ones(len(train), dtype=bool) if end is None else (hour < end).to_numpy()
+        block = (hour >= start).to_numpy() & context
+        if len(np.unique(label[before])) >= 2 and block.any():
+            out.append((before, block, context))
     return out
+
+
+def _base_jobs(fits: dict[object, pd.DataFrame], scaled: Callable[[pd.DataFrame], np.ndarray],
+               cfg: EnsembleConfig) -> dict[tuple[object, str], Callable[[], object]]:
+    """One job per (fit, base model): fit the model on the rows ``fits[fit]`` (the longest first: the
+    largest fits, the forest before the other trees)."""
+    jobs: dict[tuple[object, str], Callable[[], object]] = {}
+    for key, rows in sorted(fits.items(), key=lambda kv: -len(kv[1])):
+        x, y = scaled(rows), rows["label"].to_numpy(dtype="int64")
+        recent = slice(max(0, len(rows) - cfg.sequence_rows), None)  # rows are in time order: the most recent
+        # built once for both nets, by the first of them to run (the nets run one after another)
+        seq = functools.cache(functools.partial(sequences, rows, x, recent))
+        for name in sorted(cfg.models, key=lambda n: n != "random_forest"):
+            if name in SEQUENCE_MODELS:
+                jobs[key, name] = functools.partial(lambda n, s, t: _fit_sequence(n, cfg, s(), t), name, seq, y[recent])
+            else:
+                jobs[key, name] = functools.partial(_fit_tree, name, cfg, x, y)
+    return jobs
 
 
 def _predict_base(models: dict[str, object], rows: pd.DataFrame, x: np.ndarray, pick: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -280,16 +324,28 @@ def _predict_base(models: dict[str, object], rows: pd.DataFrame, x: np.ndarray, 
     for name, model in models.items():
         if isinstance(model, SequenceModel):
             if seq is None:  # built once for both sequence models
-                seq = sequences(rows, x)
-                seq = seq if pick is None else seq[pick]
+                seq = sequences(rows, x, pick)
             out[name] = model.predict(seq)
         else:
             out[name] = _tree_proba(model, x if pick is None else x[pick])
     return out
 
 
-def fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig) -> Ensemble:
-    """Fit every model of ``cfg`` on ``train`` (venue, symbol, hour, features, label, regime; optional net_return)."""
+def fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig, threads: int = FIT_THREADS) -> Ensemble:
+    """Fit every model of ``cfg`` on ``train`` (venue, symbol, hour, features, label, regime; optional net_return).
+
+    ``threads``: how many models are fitted at once (:data:`FIT_THREADS`; 1: one after another).
+    Every count gives the same ensemble, byte for byte.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # BLAS on one thread: two OpenBLAS threads on the logistic regressions' small products spin
+    # against each other and the models beside them (regime classifier 0.35 s -> 2.3 s), same numbers
+    with threadpool_limits(1, user_api="blas"):
+        return _fit(train, features, cfg, threads)
+
+
+def _fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig, threads: int) -> Ensemble:
     from sklearn.linear_model import LogisticRegression
 
     train = train.dropna(subset=[*features, "label"]).sort_values(["hour", "venue", "symbol"]).reset_index(drop=True)
@@ -299,34 +355,34 @@ def fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig) -> Ensemb
     std = train[features].std().replace(0.0, 1.0).fillna(1.0).to_numpy(dtype="float64")
 
     def scaled(df: pd.DataFrame) -> np.ndarray:
+        # each model is handed what this returns for its own rows, never rows cut from a larger
+        # array: a cut has another memory layout, and BLAS sums a product of another layout in
+        # another order (the regime probabilities moved by up to 8e-16, the stack with them)
         return (df[features].to_numpy(dtype="float64") - mean) / std
 
     # out-of-fold base predictions for the meta-learner, block by block in time, purged by the horizon
-    hours = train["hour"].drop_duplicates().sort_values().to_numpy()
-    edges = [hours[int(i * len(hours) / INNER_BLOCKS)] for i in range(1, INNER_BLOCKS)]
-    oof_rows, oof = [], []
-    seconds: dict[str, float] = {}
-    for k, start in enumerate(edges):
-        end = edges[k + 1] if k + 1 < len(edges) else None
-        before = train[train["hour"] < start - pd.Timedelta(hours=cfg.horizon_h)]
-        block = train[(train["hour"] >= start) & ((train["hour"] < end) if end is not None else True)]
-        if before["label"].nunique() < 2 or block.empty:
-            continue
-        models = _fit_base(before, scaled(before), cfg, seconds)
+    blocks = _inner_blocks(train, cfg)
+    fits: dict[object, pd.DataFrame] = {k: train[before] for k, (before, _, _) in enumerate(blocks)}
+    fits["final"] = train
+    jobs: dict[object, Callable[[], object]] = dict(_base_jobs(fits, scaled, cfg))
+    jobs["regime"] = functools.partial(_regime_classifier, train, scaled(train), cfg)
+    nets = [key for key in jobs if isinstance(key, tuple) and key[1] in SEQUENCE_MODELS]  # torch's RNG is global
+    done = side_by_side(jobs, nets, threads)
+    seconds = {name: 0.0 for name in cfg.models}
+    for key, (_, took) in done.items():
+        name = key[1] if isinstance(key, tuple) else key
+        seconds[name] = seconds.get(name, 0.0) + took
+    regime = done["regime"][0]
+    oof = []
+    for k, (_, block, context) in enumerate(blocks):
         # a block's sequences may read the hours before it (all before the row itself)
-        context = train if end is None else train[train["hour"] < end]
-        pick = context.index.isin(block.index)
-        got = _predict_base(models, context, scaled(context), pick)
+        rows = train[context]
+        got = _predict_base({n: done[k, n][0] for n in cfg.models}, rows, scaled(rows), block[context])
         oof.append(np.column_stack([got[n] for n in cfg.models]))
-        oof_rows.append(block)
-    t0 = time.perf_counter()
-    regime = _regime_classifier(train, scaled(train), cfg)
-    seconds["regime"] = time.perf_counter() - t0
-    final = _fit_base(train, scaled(train), cfg, seconds)
     t0 = time.perf_counter()
     stack: object = None
     if oof:
-        meta_rows = pd.concat(oof_rows, ignore_index=True)
+        meta_rows = pd.concat([train[block] for _, block, _ in blocks], ignore_index=True)
         meta_x = np.column_stack([np.vstack(oof), _regime_proba(regime, scaled(meta_rows))])
         meta_y = meta_rows["label"].to_numpy(dtype="int64")
         stack = (float(meta_y.mean()) if len(np.unique(meta_y)) < 2
@@ -334,6 +390,7 @@ def fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig) -> Ensemb
     net = train["net_return"] if "net_return" in train else pd.Series(np.nan, index=train.index)
     label = train["label"].astype(bool)
     seconds["stack"] = time.perf_counter() - t0
+    final = {n: done["final", n][0] for n in cfg.models}
     return Ensemble(list(features), cfg, mean, std, final, regime, stack, len(train),
                     float(net[label].mean()) if label.any() else float("nan"),
                     float(net[~label].mean()) if (~label).any() else float("nan"), seconds)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from quant.ml.models import BASE_MODELS, REGIMES, SEQUENCE_H, EnsembleConfig, fit_predict, sequences
+from quant.ml.models import BASE_MODELS, REGIMES, SEQUENCE_H, EnsembleConfig, fit, fit_predict, sequences
 
 FEATURES = ["f1", "f2", "f3"]
 SMALL = EnsembleConfig(trees=20, epochs=2, hidden=8)
@@ -109,3 +111,104 @@ def test_the_forest_grown_on_threads_is_the_forest_grown_on_one():
     assert m.FOREST_FIT_THREADS > 1
     assert threaded.n_jobs == 1  # predictions stay serial (their sum order is fixed)
     assert pickle.dumps(threaded) == pickle.dumps(serial)
+
+
+@pytest.mark.parametrize("at", [np.arange(60) % 3 == 0, slice(40, None), np.array([5, 17, 2])])
+def test_sequences_at_some_rows_are_those_rows_of_every_sequence(at):
+    df = panel(30).sample(frac=1.0, random_state=1).reset_index(drop=True)  # any row order
+    x = df[FEATURES].to_numpy()
+    assert np.array_equal(sequences(df, x, at), sequences(df, x)[at])
+
+
+def _reference_fit(train: pd.DataFrame, features: list[str], cfg: EnsembleConfig):
+    """The fold's fit written plainly, one model after another, each on the rows cut from ``train`` by
+    hour and scaled on its own (what ``fit`` did before it ran the models side by side)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from quant.ml import models as m
+
+    train = train.dropna(subset=[*features, "label"]).sort_values(["hour", "venue", "symbol"]).reset_index(drop=True)
+    mean = train[features].mean().to_numpy(dtype="float64")
+    std = train[features].std().replace(0.0, 1.0).fillna(1.0).to_numpy(dtype="float64")
+
+    def scaled(df):
+        return (df[features].to_numpy(dtype="float64") - mean) / std
+
+    def base(rows):
+        x, y = scaled(rows), rows["label"].to_numpy(dtype="int64")
+        recent = slice(max(0, len(rows) - cfg.sequence_rows), None)
+        return {n: m._fit_sequence(n, cfg, m.sequences(rows, x)[recent], y[recent]) if n in m.SEQUENCE_MODELS
+                else m._fit_tree(n, cfg, x, y) for n in cfg.models}
+
+    hours = np.sort(train["hour"].unique())
+    edges = [hours[int(i * len(hours) / m.INNER_BLOCKS)] for i in range(1, m.INNER_BLOCKS)]
+    oof, oof_rows = [], []
+    for k, start in enumerate(edges):
+        end = edges[k + 1] if k + 1 < len(edges) else None
+        before = train[train["hour"] < start - pd.Timedelta(hours=cfg.horizon_h)]
+        block = train[(train["hour"] >= start) & ((train["hour"] < end) if end is not None else True)]
+        if before["label"].nunique() < 2 or block.empty:
+            continue
+        context = train if end is None else train[train["hour"] < end]
+        seq_x = m.sequences(context, scaled(context))[context.index.isin(block.index)]
+        models, x_block = base(before), scaled(block)
+        oof.append(np.column_stack([models[n].predict(seq_x) if n in m.SEQUENCE_MODELS else m._tree_proba(models[n], x_block)
+                                    for n in cfg.models]))
+        oof_rows.append(block)
+    regime = m._regime_classifier(train, scaled(train), cfg)
+    meta_rows = pd.concat(oof_rows, ignore_index=True)
+    meta_x = np.column_stack([np.vstack(oof), m._regime_proba(regime, scaled(meta_rows))])
+    stack = LogisticRegression(C=1.0, max_iter=1000).fit(meta_x, meta_rows["label"].to_numpy(dtype="int64"))
+    label = train["label"].astype(bool)
+    return m.Ensemble(list(features), cfg, mean, std, base(train), regime, stack, len(train),
+                      float(train["net_return"][label].mean()), float(train["net_return"][~label].mean()))
+
+
+@pytest.fixture(scope="module")
+def wide_fold():
+    """A fold with 20 features, as many as the sleeve reads (a BLAS product's summation order depends on
+    its inputs' memory layout only with enough of them: what a model is handed must be laid out alike)."""
+    rng = np.random.default_rng(5)
+    df = panel(360)
+    names = [f"f{i}" for i in range(1, 21)]
+    for name in names[3:]:
+        df[name] = rng.normal(size=len(df)) + 0.3 * df["f1"]
+    df["net_return"] = np.where(df["label"] == 1, 0.01, -0.006)
+    return df[df["hour"] < df["hour"].min() + pd.Timedelta(hours=300)], names
+
+
+def test_the_fit_side_by_side_is_the_plain_fit_byte_for_byte(wide_fold):
+    from quant.ml.artifacts import dump
+
+    train, names = wide_fold
+    cfg = EnsembleConfig(trees=15, epochs=2, hidden=8, sequence_rows=300, forest_samples=300)
+    plain = dump(_reference_fit(train, names, cfg))
+    assert dump(fit(train, names, cfg, threads=2)) == plain
+    assert dump(fit(train, names, cfg, threads=1)) == plain
+
+
+def test_the_nets_learn_the_same_without_torchs_fill_of_new_tensors():
+    """``_fit_sequence`` turns off deterministic mode's NaN fill of new tensors: no op reads the fill,
+    so the nets learn the same weights as with it."""
+    import torch
+    import torch.utils.deterministic
+
+    from quant.ml import models as m
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(300, SEQUENCE_H, 4)), (rng.random(300) > 0.6).astype(int)
+    cfg = EnsembleConfig(epochs=2, hidden=8, batch=64)
+    fast = {kind: m._fit_sequence(kind, cfg, x, y) for kind in m.SEQUENCE_MODELS}
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.get_num_threads() == 1
+    assert not torch.utils.deterministic.fill_uninitialized_memory
+    try:
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        with mock.patch.object(m, "_torch_deterministic"):  # the fill stays on for these fits
+            filled = {kind: m._fit_sequence(kind, cfg, x, y) for kind in m.SEQUENCE_MODELS}
+    finally:
+        m._torch_deterministic()
+    for kind in m.SEQUENCE_MODELS:
+        assert fast[kind].weights.keys() == filled[kind].weights.keys()
+        for name, w in fast[kind].weights.items():
+            assert np.array_equal(w, filled[kind].weights[name]), (kind, name)
