@@ -191,13 +191,11 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
         events = [e for e in events if not (e.dagster_event and e.dagster_event.is_asset_failed_to_materialize)]
         if not events:
             return
-        if is_check_batch(events):
-            self._store_check_batch(events)
-            return
-        # asset events (and the run's planned checks) of one run only: no check result or run-status
-        # event, whose mirrors store_event writes differently
+        checks = is_check_batch(events)
+        # else asset events (and the run's planned checks) of one run only: no check result or
+        # run-status event, whose mirrors store_event writes differently
         simple = all(e.is_dagster_event and e.dagster_event_type in _BATCHED for e in events)
-        if not simple or len({e.run_id for e in events}) != 1:
+        if not checks and (not simple or len({e.run_id for e in events}) != 1):
             super().store_event_batch(events)
             return
         rows = [self._event_to_row(e) for e in events]
@@ -205,7 +203,7 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
         with self.run_connection(run_id) as conn:
             run_ids = insert_events(conn, rows)
         try:
-            self._index_batch(events, rows)
+            (self._index_checks if checks else self._index_batch)(events, rows)
         except Exception:
             # Dagster falls back to storing each event alone: take the run-shard rows back first,
             # or the run's log would hold every event twice.
@@ -213,22 +211,12 @@ class PooledSqliteEventLogStorage(RangeChecks, SqliteEventLogStorage):
                 conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(run_ids)))
             raise
 
-    def _store_check_batch(self, events: Sequence[EventLogEntry]) -> None:
-        """A range's check evaluations of one run: what ``store_event`` writes for each (the run's log,
-        its mirror in the index, the check's execution row for that partition), in one transaction
-        per database, each event serialised once. All or nothing: a failure rolls back both
-        transactions' rows before Dagster's fallback stores the events one by one."""
-        rows = [self._event_to_row(e) for e in events]
-        run_id = events[0].run_id
-        with self.run_connection(run_id) as conn:
-            run_ids = insert_events(conn, rows)
-        try:
-            with self.index_transaction() as conn:
-                store_execution_rows(conn, events, rows, insert_events(conn, rows))
-        except Exception:
-            with self.run_connection(run_id) as conn:
-                conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(run_ids)))
-            raise
+    def _index_checks(self, events: Sequence[EventLogEntry], rows: list[dict]) -> None:
+        """The index's share of a range's check evaluations: each event's mirror and the check's
+        execution row for its partition (what ``store_event`` writes for each), in one transaction,
+        each event serialised once (``rows``)."""
+        with self.index_transaction() as conn:
+            store_execution_rows(conn, events, rows, insert_events(conn, rows))
 
     def _index_batch(self, events: Sequence[EventLogEntry], rows: list[dict]) -> None:
         """The index's share of a batch in one transaction: every event's mirror; for asset events

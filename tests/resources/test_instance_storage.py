@@ -111,9 +111,9 @@ def _range_statuses(tmp_path, monkeypatch, batch: str) -> tuple[dict, int, int]:
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch)
     monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     calls = []
-    real = PooledSqliteEventLogStorage._store_check_batch
-    monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_check_batch",
-                        lambda self, events: calls.append(len(events)) or real(self, events))
+    real = PooledSqliteEventLogStorage._index_checks
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "_index_checks",
+                        lambda self, events, rows: calls.append(len(events)) or real(self, events, rows))
     alone = []  # evaluations the batch had to write one by one (its executemany missed a planned row)
     one = instance_storage.store_execution_row
     monkeypatch.setattr(instance_storage, "store_execution_row", lambda *a: alone.append(1) or one(*a))
