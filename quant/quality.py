@@ -174,10 +174,12 @@ def flat_hours(ohlcv: pd.DataFrame, cap: int = STALE_HOURS) -> pd.Series:
     with no gaps; a single moving bar gives 0. The cap makes the value depend only on the last
     ``cap + 1`` bars, so an hour computes the same alone or inside a long backfill.
     """
-    close_prev = ohlcv["close"].shift(1)
-    flat = (ohlcv["high"] == ohlcv["low"]) & (ohlcv["low"] == close_prev)
-    run_id = (~flat).cumsum()
-    return flat.astype("int64").groupby(run_id).cumsum().clip(upper=cap).astype("int64")
+    high, low, close = (ohlcv[c].to_numpy("float64", na_value=np.nan) for c in ("high", "low", "close"))
+    flat = np.zeros(len(close), dtype=bool)
+    flat[1:] = (high[1:] == low[1:]) & (low[1:] == close[:-1])
+    rows = np.arange(len(close))
+    last_move = np.maximum.accumulate(np.where(flat, -1, rows)) if len(rows) else rows  # the row each run starts after
+    return pd.Series(np.minimum(rows - last_move, cap).astype("int64"), index=ohlcv.index)
 
 
 def stale_prices(ohlcv: pd.DataFrame, max_flat_hours: int = STALE_HOURS) -> pd.DataFrame:

@@ -42,13 +42,15 @@ def hours_of(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
 
 
 def _stack(parts: Iterable[tuple[str, str, pd.DataFrame]]) -> pd.DataFrame:
-    frames = []
-    for venue, symbol, df in parts:
-        df = df.copy()
-        df.insert(0, "symbol", symbol)
-        df.insert(0, "venue", venue)
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """The parts' rows one after the other, led by their ``venue`` and ``symbol`` (one concat, not one copy per part)."""
+    parts = list(parts)
+    if not parts:
+        return pd.DataFrame()
+    df = pd.concat([frame for _, _, frame in parts], ignore_index=True)
+    sizes = [len(frame) for _, _, frame in parts]
+    for name, at in (("symbol", 1), ("venue", 0)):
+        df.insert(0, name, np.repeat(np.array([part[at] for part in parts], dtype=object), sizes))
+    return df
 
 
 def _finish(df: pd.DataFrame, columns: list[str], sort: list[str]) -> pd.DataFrame:
@@ -77,14 +79,13 @@ def ohlcv_table(parts: Iterable[tuple[str, str, pd.DataFrame]], start: pd.Timest
     ``quote_volume = volume × close`` (USD) — an estimate: the venue's own figure sums each
     trade at its own price, which 1h bars do not carry.
     """
-    with_flat = []
-    for venue, symbol, bars in parts:
-        bars = bars.sort_values("ts", kind="stable").reset_index(drop=True)
-        bars["flat_hours"] = flat_hours(bars)
-        bars["prev_close"] = previous_close(bars["ts"], bars["close"])
-        bars["sigma_1h"] = prior_sigma(log_returns(bars["ts"], bars["close"]))
-        with_flat.append((venue, symbol, bars[bars["ts"] >= start]))
-    df = _stack(with_flat)
+    parts = [(v, s, b if b["ts"].is_monotonic_increasing else b.sort_values("ts", kind="stable")) for v, s, b in parts]
+    df = _stack(parts)
+    if not df.empty:  # the look-back columns per instrument (each part on its own), then the rows before ``start`` dropped
+        df["flat_hours"] = np.concatenate([flat_hours(b).to_numpy() for _, _, b in parts])
+        df["prev_close"] = np.concatenate([previous_close(b["ts"], b["close"]) for _, _, b in parts])
+        df["sigma_1h"] = np.concatenate([prior_sigma(log_returns(b["ts"], b["close"])) for _, _, b in parts])
+        df = df[(df["ts"] >= start).to_numpy()].reset_index(drop=True)
     if df.empty:
         df = pd.DataFrame({c: pd.Series(dtype="float64") for c in OHLCV_COLUMNS})
         df["hour"] = df["ts"] = pd.Series(dtype="datetime64[ns, UTC]")
