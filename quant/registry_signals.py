@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from quant.features.hourly import compute_features
@@ -74,6 +75,12 @@ def anchor(hours: pd.DatetimeIndex, history: int) -> pd.DatetimeIndex:
     return EPOCH + ((hours - history * HOUR - EPOCH) // block) * block
 
 
+def _anchor_ns(hours: np.ndarray, history: int) -> np.ndarray:
+    """:func:`anchor` on int64 ns since the epoch (the same instants, without building a DatetimeIndex)."""
+    block = BLOCK_H * HOUR.value
+    return EPOCH.value + ((hours - history * HOUR.value - EPOCH.value) // block) * block
+
+
 def empty() -> pd.DataFrame:
     """A table with no rows and the columns' dtypes."""
     return _EMPTY.copy()
@@ -88,16 +95,25 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 _EMPTY = _typed(pd.DataFrame(columns=COLUMNS))
 
 
-def _between(data: StrategyInput, first: pd.Timestamp, last: pd.Timestamp) -> StrategyInput:
-    def cut(df: pd.DataFrame | None) -> pd.DataFrame | None:
-        if df is None or df.empty or "hour" not in df:
-            return df
-        at = ns(df["hour"])
-        keep = (at >= first.value) & (at <= last.value)
-        return df if keep.all() else df[keep].reset_index(drop=True)
+def _stamps(data: StrategyInput) -> list[np.ndarray | None]:
+    """Each frame's ``hour`` as int64 ns (None where a frame has no rows or no hours), in :func:`_between`'s order."""
+    frames = (data.bars, data.features, data.funding, data.open_interest, data.chain)
+    return [None if df is None or df.empty or "hour" not in df else ns(df["hour"]) for df in frames]
 
+
+def _between(data: StrategyInput, first: pd.Timestamp, last: pd.Timestamp,
+             stamps: list[np.ndarray | None] | None = None) -> StrategyInput:
+    """``data``'s rows of hours in [first, last]; ``stamps``: :func:`_stamps` of ``data``, if already known."""
     first, last = pd.Timestamp(first).as_unit("ns"), pd.Timestamp(last).as_unit("ns")
-    return StrategyInput(cut(data.bars), cut(data.features), cut(data.funding), cut(data.open_interest), cut(data.chain))
+    frames = (data.bars, data.features, data.funding, data.open_interest, data.chain)
+    cuts = []
+    for df, at in zip(frames, stamps if stamps is not None else _stamps(data), strict=True):
+        if at is None:
+            cuts.append(df)
+            continue
+        keep = (at >= first.value) & (at <= last.value)
+        cuts.append(df if keep.all() else df[keep].reset_index(drop=True))
+    return StrategyInput(*cuts)
 
 
 def _rows(strategy: Strategy, data: StrategyInput, hours: pd.DatetimeIndex,
@@ -142,14 +158,16 @@ def registry_signals(data: StrategyInput, hours: pd.DatetimeIndex,
     """
     hours = pd.DatetimeIndex(hours).as_unit("ns")
     parts: list[pd.DataFrame] = []
-    cuts: dict[tuple[pd.Timestamp, pd.Timestamp], StrategyInput] = {}  # strategies of one anchor read the same rows
+    cuts: dict[tuple[int, int], StrategyInput] = {}  # strategies of one anchor read the same rows
+    stamps = _stamps(data)
     for name, strategy in (strategies if strategies is not None else registry()).items():
-        starts = anchor(hours, history_h(strategy))
-        for first in starts.unique():
+        starts = _anchor_ns(hours.asi8, history_h(strategy))
+        for first in pd.unique(starts):
             mine = hours[starts == first]
-            if (first, mine[-1]) not in cuts:
-                cuts[(first, mine[-1])] = _between(data, first, mine[-1])
-            parts += _rows(strategy, cuts[(first, mine[-1])], mine, (overrides or {}).get(name))
+            key = (int(first), int(mine[-1].value))
+            if key not in cuts:
+                cuts[key] = _between(data, pd.Timestamp(key[0], tz="UTC"), mine[-1], stamps)
+            parts += _rows(strategy, cuts[key], mine, (overrides or {}).get(name))
     frames = [p for p in parts if len(p)]
     if not frames:
         return empty()

@@ -17,7 +17,6 @@ Wilder, J. W. (1978), *New Concepts in Technical Trading Systems* (ATR, RSI, ADX
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -33,9 +32,8 @@ from quant.strategies.base import (
     register,
     wanted,
 )
+from quant.strategies.columns import KEYS, instrument_blocks, on_columns, prepared, wilder_blocks
 
-#: A strategy's series are computed per instrument.
-KEYS = ["venue", "symbol"]
 #: Wilder's period for ATR, RSI and ADX (his 14).
 WILDER_PERIOD = 14
 #: Default stop distance in ATRs (a common 2×ATR volatility stop; search range below).
@@ -87,49 +85,21 @@ def risk_params() -> tuple[Param, Param]:
 # -- kernels ---------------------------------------------------------------------------------------
 
 
-def prepared(bars: pd.DataFrame) -> pd.DataFrame:
-    """``bars`` sorted by (venue, symbol, hour) with a fresh index (every kernel aligns on it)."""
-    return bars.sort_values([*KEYS, "hour"]).reset_index(drop=True)
+def per_instrument(bars: pd.DataFrame, values: pd.Series, fn: Callable[[pd.Series], pd.Series],
+                   columns: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.Series:
+    """``fn`` applied to each instrument's part of ``values`` (aligned to ``bars``), oldest bar first.
 
-
-def instrument_blocks(bars: pd.DataFrame) -> list[slice] | None:
-    """Each instrument's rows of ``bars`` as one slice, in order of appearance; None unless each is contiguous.
-
-    ``prepared`` bars (sorted by venue, symbol, hour) always are; the kernels below then work on
-    plain array slices instead of a pandas groupby (the same values in the same order, so the same
-    bits), and fall back to the groupby otherwise (an unsorted frame or a missing key).
+    ``columns``: the same as ``fn`` on a frame of one column per instrument (each oldest bar first
+    from row 0, NaN after its last) — one pandas call for every instrument instead of one each. Only
+    for a causal, column-by-column ``fn`` (pandas' EWM and rolling windows: a row never reads the
+    rows after it, so the padding changes nothing and the bits are ``fn``'s).
     """
-    hit = _BLOCKS.get(id(bars))
-    if hit is not None and hit[0]() is bars and hit[1] == len(bars):
-        return hit[2]
-    blocks = _blocks(bars)
-    key = id(bars)
-    _BLOCKS[key] = (weakref.ref(bars, lambda _, k=key: _BLOCKS.pop(k, None)), len(bars), blocks)
-    return blocks
-
-
-#: Blocks of the frames the kernels saw last, by identity (a frame's key columns are never reassigned in place).
-_BLOCKS: dict[int, tuple[weakref.ref, int, list[slice] | None]] = {}
-
-
-def _blocks(bars: pd.DataFrame) -> list[slice] | None:
-    if not len(bars):
-        return []
-    venue, symbol = (bars[k].to_numpy(object) for k in KEYS)
-    if pd.isna(venue).any() or pd.isna(symbol).any():
-        return None
-    cut = np.flatnonzero((venue[1:] != venue[:-1]) | (symbol[1:] != symbol[:-1])) + 1
-    starts, ends = np.r_[0, cut], np.r_[cut, len(bars)]
-    if len({(venue[a], symbol[a]) for a in starts}) != len(starts):
-        return None
-    return [slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
-
-
-def per_instrument(bars: pd.DataFrame, values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``fn`` applied to each instrument's part of ``values`` (aligned to ``bars``), oldest bar first."""
     blocks = instrument_blocks(bars)
     if blocks is None:
         return values.groupby([bars[k] for k in KEYS], sort=False).transform(fn)
+    if columns is not None:
+        return pd.Series(on_columns(values.to_numpy("float64", na_value=np.nan), blocks, columns),
+                         index=values.index, name=values.name)
     out = np.full(len(values), np.nan)
     for sl in blocks:
         out[sl] = fn(values.iloc[sl]).to_numpy("float64", na_value=np.nan)
@@ -183,16 +153,26 @@ def wilder_smooth(x: pd.Series, n: int) -> pd.Series:
     return pd.Series(out, index=x.index)
 
 
+def wilder_smoothed(bars: pd.DataFrame, x: pd.Series, n: int) -> pd.Series:
+    """:func:`wilder_smooth` of each instrument's part of ``x`` (aligned to ``bars``): one EWM call for all of them."""
+    blocks = instrument_blocks(bars)
+    if blocks is None:
+        return per_instrument(bars, x, lambda s: wilder_smooth(s, n))
+    return pd.Series(wilder_blocks(x.to_numpy("float64", na_value=np.nan), blocks, n), index=x.index)
+
+
 def true_range(bars: pd.DataFrame) -> pd.Series:
     """Wilder's true range ``max(h − l, |h − c₋₁|, |l − c₋₁|)``; ``h − l`` on an instrument's first bar."""
-    prev = prior(bars, bars["close"])
-    hl = bars["high"] - bars["low"]
-    return pd.concat([hl, (bars["high"] - prev).abs(), (bars["low"] - prev).abs()], axis=1).max(axis=1).where(hl.notna())
+    prev = prior(bars, bars["close"]).to_numpy("float64", na_value=np.nan)
+    high, low = (bars[c].to_numpy("float64", na_value=np.nan) for c in ("high", "low"))
+    hl = high - low
+    tr = np.fmax(np.fmax(hl, np.abs(high - prev)), np.abs(low - prev))  # the largest known of the three
+    return pd.Series(np.where(np.isnan(hl), np.nan, tr), index=bars.index)
 
 
 def wilder_atr(bars: pd.DataFrame, n: int = WILDER_PERIOD) -> pd.Series:
     """Wilder's ATR(n) per instrument, price units (Wilder 1978)."""
-    return per_instrument(bars, true_range(bars), lambda s: wilder_smooth(s, n))
+    return wilder_smoothed(bars, true_range(bars), n)
 
 
 def wilder_rsi(bars: pd.DataFrame, n: int = WILDER_PERIOD) -> pd.Series:
@@ -202,8 +182,8 @@ def wilder_rsi(bars: pd.DataFrame, n: int = WILDER_PERIOD) -> pd.Series:
     No loss gives 100, no gain 0; neither (a flat market) is NaN, never a number.
     """
     change = bars["close"] - prior(bars, bars["close"])
-    gain = per_instrument(bars, change.clip(lower=0).where(change.notna()), lambda s: wilder_smooth(s, n))
-    loss = per_instrument(bars, (-change).clip(lower=0).where(change.notna()), lambda s: wilder_smooth(s, n))
+    gain = wilder_smoothed(bars, change.clip(lower=0).where(change.notna()), n)
+    loss = wilder_smoothed(bars, (-change).clip(lower=0).where(change.notna()), n)
     with np.errstate(divide="ignore", invalid="ignore"):
         rsi = 100.0 * gain / (gain + loss)
     return rsi.where((gain + loss) > 0)
@@ -222,12 +202,12 @@ def wilder_adx(bars: pd.DataFrame, n: int = WILDER_PERIOD) -> pd.DataFrame:
     plus = up.where((up > down) & (up > 0), 0.0).where(known)
     minus = down.where((down > up) & (down > 0), 0.0).where(known)
     tr = true_range(bars).where(known)
-    sm = {k: per_instrument(bars, v, lambda s: wilder_smooth(s, n)) for k, v in (("p", plus), ("m", minus), ("t", tr))}
+    sm = {k: wilder_smoothed(bars, v, n) for k, v in (("p", plus), ("m", minus), ("t", tr))}
     with np.errstate(divide="ignore", invalid="ignore"):
         plus_di = (100.0 * sm["p"] / sm["t"]).where(sm["t"] > 0)
         minus_di = (100.0 * sm["m"] / sm["t"]).where(sm["t"] > 0)
         dx = (100.0 * (plus_di - minus_di).abs() / (plus_di + minus_di)).where((plus_di + minus_di) > 0)
-    adx = per_instrument(bars, dx, lambda s: wilder_smooth(s, n))
+    adx = wilder_smoothed(bars, dx, n)
     return pd.DataFrame({"plus_di": plus_di, "minus_di": minus_di, "adx": adx})
 
 
@@ -297,8 +277,8 @@ def ema_cross(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     fast, slow = int(p["fast"]), int(p["slow"])
     if fast >= slow or bars.empty:
         return decisions()
-    ema_f = per_instrument(bars, bars["close"], lambda s: s.ewm(span=fast, adjust=False).mean())
-    ema_s = per_instrument(bars, bars["close"], lambda s: s.ewm(span=slow, adjust=False).mean())
+    ema_f, ema_s = (per_instrument(bars, bars["close"], lambda s, span=span: s.ewm(span=span, adjust=False).mean(),
+                                   lambda f, span=span: f.ewm(span=span, adjust=False).mean()) for span in (fast, slow))
     warm = pd.Series(bar_number(bars) >= slow - 1, index=bars.index)
     sign = onset(bars, np.sign(ema_f - ema_s).where(warm))
     atr = wilder_atr(bars)
@@ -332,8 +312,10 @@ def breakout(data: StrategyInput, p: Mapping[str, object]) -> pd.DataFrame:
     n = int(p["bars"])
     if bars.empty:
         return decisions()
-    hi = prior(bars, per_instrument(bars, bars["high"], lambda s: s.rolling(n, min_periods=n).max()))
-    lo = prior(bars, per_instrument(bars, bars["low"], lambda s: s.rolling(n, min_periods=n).min()))
+    hi = prior(bars, per_instrument(bars, bars["high"], lambda s: s.rolling(n, min_periods=n).max(),
+                                    lambda f: f.rolling(n, min_periods=n).max()))
+    lo = prior(bars, per_instrument(bars, bars["low"], lambda s: s.rolling(n, min_periods=n).min(),
+                                    lambda f: f.rolling(n, min_periods=n).min()))
     close = bars["close"]
     state = pd.Series(np.where(close > hi, 1.0, np.where(close < lo, -1.0, 0.0)), index=bars.index).where(hi.notna() & lo.notna())
     sign = onset(bars, state)
