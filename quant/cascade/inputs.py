@@ -35,22 +35,26 @@ def coin_open_interest(oi: pd.DataFrame, ohlcv: pd.DataFrame) -> pd.DataFrame:
     """
     if oi.empty or ohlcv.empty:
         return oi
-    venue, symbol = oi["venue"].astype(str), oi["symbol"].astype(str)
-    coin = symbol.map(coin_of)
-    reporters = pd.DataFrame({"venue": venue, "symbol": symbol, "coin": coin}).drop_duplicates()
-    reporters = reporters.sort_values(["venue", "symbol"])
+    venue, symbol = oi["venue"].astype(str).tolist(), oi["symbol"].astype(str).tolist()
+    reporters = sorted(set(zip(venue, symbol, strict=True)))  # alphabetical: the first of a coin lends
     rows_of = pd.DataFrame({"venue": venue, "symbol": symbol}).groupby(["venue", "symbol"], sort=False).indices
     stamps = pd.DatetimeIndex(oi["hour"]).asi8
-    parts = [oi]
-    for v, s in ohlcv[["venue", "symbol"]].astype(str).drop_duplicates().itertuples(index=False):
-        others = reporters[(reporters["coin"] == coin_of(s)) & ~((reporters["venue"] == v) & (reporters["symbol"] == s))]
-        if others.empty:
+    rows, labels = [], []
+    for v, s in dict.fromkeys(zip(ohlcv["venue"].astype(str).tolist(), ohlcv["symbol"].astype(str).tolist(), strict=True)):
+        lender = next(((lv, ls) for lv, ls in reporters if coin_of(ls) == coin_of(s) and (lv, ls) != (v, s)), None)
+        if lender is None:
             continue
-        lender = others.iloc[0]
-        at = rows_of[(lender["venue"], lender["symbol"])]
+        at = rows_of[lender]
         own = rows_of.get((v, s))
         missing = np.ones(len(at), dtype=bool) if own is None else ~np.isin(stamps[at], stamps[own])
         if missing.any():
-            parts.append(oi.iloc[at[missing]].assign(venue=v, symbol=s))
-    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else oi
+            rows.append(at[missing])
+            labels.append((v, s, int(missing.sum())))
+    if not rows:
+        return oi.astype({"venue": oi["venue"].dtype, "symbol": oi["symbol"].dtype})
+    borrowed = oi.iloc[np.concatenate(rows)].reset_index(drop=True)
+    sizes = [n for _, _, n in labels]
+    for name, at in (("venue", 0), ("symbol", 1)):  # relabelled to the borrowing instrument
+        borrowed[name] = np.repeat(np.array([label[at] for label in labels], dtype=object), sizes)
+    out = pd.concat([oi, borrowed], ignore_index=True)
     return out.astype({"venue": oi["venue"].dtype, "symbol": oi["symbol"].dtype})
