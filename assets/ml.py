@@ -16,8 +16,10 @@
 """
 
 
+import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 from dagster import (
@@ -36,13 +38,15 @@ from assets.market_data import hourly_asset
 from assets.metadata import ByHour, per_hour
 from checks.ml import ML_RULES_BY_ASSET
 from quant.market_data.tables import HOUR, hours_of
-from quant.ml.artifacts import ArtifactError, artifact_record
+from quant.ml.artifacts import ArtifactError, artifact_record, dump, sha256
+from quant.ml.artifacts import load as load_artifact
 from quant.ml.dataset import ML_FEATURES, learning_rows
 from quant.ml.folds import walk_forward
 from quant.ml.labels import COST_PER_TRADE, forward_labels
 from quant.ml.metrics import fold_metrics
 from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
 from quant.ml.predictions import STATUS_OK, prediction_rows
+from resources import fit_ahead
 from resources.model_store import MlModelStore
 from resources.partitions import FOLDS, fold_window, partition_hours, window_of
 from resources.storage import HourlyParquetIOManager, read_hours, stored_hours
@@ -93,48 +97,90 @@ def _stored(root: str, name: str, before: pd.Timestamp) -> pd.DataFrame:
 def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_parquet: ResourceParam[HourlyParquetIOManager],
                    ml_models: MlModelStore) -> MaterializeResult:
     key = context.partition_key
+    try:
+        t = fold_training(hourly_parquet.root, key, config)
+    except ValueError as exc:
+        raise Failure(description=f"fold {key}: {exc}") from exc
+    if t.skip_reason is not None:
+        ml_models.save_skipped(t.record, t.skip_reason)
+        context.log.warning(f"fold {key}: {t.skip_reason}: no model, no ML orders this week")
+        return MaterializeResult(metadata={"status": "skipped", "reason": t.skip_reason, "train_hours": t.train_hours})
+    # a backfill may have fitted this very model (same rows, config and code: the record's key) in
+    # its second process while the hours before ran (``resources.fit_ahead``); else fit it here
+    ahead = fit_ahead.take(hourly_parquet.root, key, t.record["key"])
+    blob = None
+    if ahead is not None:  # stored as the worker's bytes: a pickle round trip would not give the same bytes
+        blob, fit_seconds, seconds = ahead
+        ensemble = dataclasses.replace(load_artifact(blob, sha256(blob), f"fold {key} fitted ahead"), fit_seconds=fit_seconds)
+    else:
+        t0 = time.perf_counter()
+        ensemble = fit(t.rows, ML_FEATURES, config.ensemble())
+        seconds = time.perf_counter() - t0
+    record, rows = t.record, t.rows
+    manifest = ml_models.save_trained(record, ensemble, {"fit_wall_seconds": round(seconds, 3),
+                                                         "train_base_rate": float(rows["label"].mean())}, blob=blob)
+    return MaterializeResult(metadata={
+        "status": "trained",
+        "artifact_key": record["key"],
+        "train_window": f"{record['train_start']} .. {record['train_end']}",
+        "train_hours": t.train_hours,
+        "train_rows": ensemble.train_rows,
+        "code_version": record["code_version"],
+        "sha256": manifest["sha256"][:16],
+        "fit_seconds": MetadataValue.json(manifest["fit_seconds"]),
+        "fit_wall_seconds": round(seconds, 2),
+        "fitted_ahead": ahead is not None,
+    })
+
+
+@dataclass(frozen=True)
+class FoldTraining:
+    """What fold ``key`` learns from the stored hours before it: its rows, its artifact record (the
+    model's key) and, when it cannot train, why."""
+
+    rows: pd.DataFrame
+    record: dict
+    train_hours: int
+    skip_reason: str | None
+
+
+def fold_training(root: str, key: str, config: FoldConfig) -> FoldTraining:
+    """The training rows of fold ``key`` from the Parquet store at ``root``: its expanding (or rolling)
+    window of stored, audited hours, purged and embargoed. ValueError when the folds cannot be cut."""
     start, end = fold_window(key)
-    root = hourly_parquet.root
     features = _stored(root, "features_1h", start)
     week = partition_hours(start, end)
     have = pd.DatetimeIndex(features["hour"].unique()) if len(features) else pd.DatetimeIndex([], tz="UTC")
-    try:
-        folds = walk_forward(have.union(week), horizon_h=config.horizon_h, embargo_h=config.embargo_h, scheme=config.scheme,
-                             train_hours=config.train_hours, min_train_hours=config.min_train_hours)
-    except ValueError as exc:
-        raise Failure(description=f"fold {key}: {exc}") from exc
+    folds = walk_forward(have.union(week), horizon_h=config.horizon_h, embargo_h=config.embargo_h, scheme=config.scheme,
+                         train_hours=config.train_hours, min_train_hours=config.min_train_hours)
     fold = next(f for f in folds if f.name == key)
-    cfg = config.ensemble()
     rows = pd.DataFrame()
     if fold.trainable:
         rows = learning_rows(features[features["hour"].isin(fold.train_hours)], _stored(root, "regime_scores_1h", start),
                              _stored(root, config.price_asset, start), horizon_h=config.horizon_h,
                              cost_per_trade=config.cost_per_trade)
         rows = rows[rows["label_end"] < start]  # the purge, once more where the rows are cut
-    record = artifact_record(key, rows, ML_FEATURES, cfg)
+    record = artifact_record(key, rows, ML_FEATURES, config.ensemble())
     record.update(price_asset=config.price_asset, scheme=config.scheme, embargo_h=config.embargo_h if config.embargo_h is not None else config.horizon_h,
                   min_train_hours=config.min_train_hours, train_hours=len(fold.train_hours))
+    reason = None
     if not fold.trainable or rows.dropna(subset=[*ML_FEATURES, "label"]).empty:
         reason = fold.skip_reason or "no training row has every feature and a label"
-        ml_models.save_skipped(record, reason)
-        context.log.warning(f"fold {key}: {reason}: no model, no ML orders this week")
-        return MaterializeResult(metadata={"status": "skipped", "reason": reason, "train_hours": len(fold.train_hours)})
+    return FoldTraining(rows, record, len(fold.train_hours), reason)
+
+
+def fit_fold(root: str, key: str, config: dict) -> tuple[str, bytes, dict[str, float], float] | None:
+    """Fold ``key``'s ensemble fitted from the store at ``root`` (``config``: a ``FoldConfig``'s fields):
+    its record key, its artifact bytes (``quant.ml.artifacts.dump``), each model's fit seconds and the
+    fit's wall seconds; None when the fold cannot train. What the fit-ahead process runs
+    (``resources.fit_ahead``); the asset stores those bytes under the same key."""
+    cfg = FoldConfig(**config)
+    t = fold_training(root, key, cfg)
+    if t.skip_reason is not None:
+        return None
     t0 = time.perf_counter()
-    ensemble = fit(rows, ML_FEATURES, cfg)
-    seconds = time.perf_counter() - t0
-    manifest = ml_models.save_trained(record, ensemble, {"fit_wall_seconds": round(seconds, 3),
-                                                         "train_base_rate": float(rows["label"].mean())})
-    return MaterializeResult(metadata={
-        "status": "trained",
-        "artifact_key": record["key"],
-        "train_window": f"{record['train_start']} .. {record['train_end']}",
-        "train_hours": len(fold.train_hours),
-        "train_rows": ensemble.train_rows,
-        "code_version": record["code_version"],
-        "sha256": manifest["sha256"][:16],
-        "fit_seconds": MetadataValue.json(manifest["fit_seconds"]),
-        "fit_wall_seconds": round(seconds, 2),
-    })
+    ensemble = fit(t.rows, ML_FEATURES, cfg.ensemble())
+    return t.record["key"], dump(ensemble), ensemble.fit_seconds, time.perf_counter() - t0
 
 
 @hourly_asset(ML_RULES_BY_ASSET, group=GROUP, deps=[AssetDep("ml_fold_models")])

@@ -10,9 +10,18 @@ MARKET_DATA = AssetSelection.groups("market_data")
 HOURLY_CYCLE = AssetSelection.groups("market_data", "features", "signals", "book") | AssetSelection.assets("model_predictions_1h")
 FUNDING = AssetSelection.assets("funding_settlements", "universe_scan_1h")
 SOURCES = AssetSelection.assets("perp_ohlcv_1h", "funding_settlements", "open_interest_1h")
+#: What a fold learns from: market data, the scan, features and rule-based regimes (the cycle's first half).
+CYCLE_INPUTS = AssetSelection.groups("market_data", "features")
 
 #: The hourly cycle: every hourly asset and its checks for one hour (or a range), the book included.
 hourly_job = define_asset_job("hourly_cycle", selection=HOURLY_CYCLE, partitions_def=HOURLY)
+#: The hourly cycle in two halves, for a backfill that trains folds (``pipelines.runner``): the inputs
+#: over the whole window first, so each fold can be fitted in a second process while the decisions
+#: (signals, predictions, the book) follow week by week. Together they are ``hourly_cycle``.
+CYCLE_INPUTS_JOB = "hourly_inputs"
+CYCLE_DECISIONS_JOB = "hourly_decisions"
+inputs_job = define_asset_job(CYCLE_INPUTS_JOB, selection=CYCLE_INPUTS, partitions_def=HOURLY)
+decisions_job = define_asset_job(CYCLE_DECISIONS_JOB, selection=HOURLY_CYCLE - CYCLE_INPUTS, partitions_def=HOURLY)
 #: Funding settlements and the scan that reads them, for a settlement hour.
 funding_job = define_asset_job("funding_settlement", selection=FUNDING, partitions_def=HOURLY)
 
@@ -31,4 +40,4 @@ ML_EVALUATION_JOB = "ml_fold_evaluation_job"
 ml_evaluation_job = define_asset_job(ML_EVALUATION_JOB, selection=AssetSelection.assets("ml_fold_evaluation"),
                                      partitions_def=FOLDS)
 
-JOBS = [hourly_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job]
+JOBS = [hourly_job, inputs_job, decisions_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job]

@@ -17,11 +17,13 @@ import pandas as pd
 from dagster import DagsterInstance, Definitions
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.ml import FoldConfig, fit_fold
 from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H
 from assets.strategies import STRATEGY_FLOW_LOOKBACK_H, STRATEGY_PRICE_LOOKBACK_H
 from checks.engine import partition_key
-from pipelines.jobs import ML_EVALUATION_JOB, ML_FOLD_JOB
+from pipelines.jobs import CYCLE_DECISIONS_JOB, CYCLE_INPUTS_JOB, ML_EVALUATION_JOB, ML_FOLD_JOB
 from quant.features.hourly import FEATURE_LOOKBACK_H
+from resources.fit_ahead import FitAhead
 from resources.partitions import (
     FOLDS,
     HOURLY,
@@ -46,6 +48,7 @@ DEFAULT_CHUNK_HOURS = 168
 WARMUP_HOURS = max(FEATURE_LOOKBACK_H, CASCADE_PRICE_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CASCADE_FUNDING_LOOKBACK_H,
                    STRATEGY_PRICE_LOOKBACK_H, STRATEGY_FLOW_LOOKBACK_H)
 WARMUP_JOB = "market_sources"
+HOURLY_CYCLE_JOB = "hourly_cycle"
 #: The asset whose presence in a job makes a backfill train the folds first.
 PREDICTIONS_ASSET = "model_predictions_1h"
 
@@ -233,27 +236,56 @@ def plan_window(
     unless the fold already has a model (``retrain``: train it again). ``train_folds=False`` plans
     the hourly runs alone (their predictions then say which folds were never trained, and the
     sleeve holds). What already exists is read from storage alone, so no instance is asked.
+
+    When ``job_name`` is the hourly cycle and some fold will have the history to fit a model (its
+    stored and planned hours before it reach ``FoldConfig.min_train_hours``), the cycle runs in its two halves
+    (``pipelines.jobs``): first the inputs (market data, scan, features, regimes) of every chunk of
+    every window, then, week by week, the fold's training run and the decisions (signals,
+    predictions, the book). A fold learns only from inputs, so :func:`run_window` can fit it in a
+    second process as soon as the inputs before it are stored, while the main process goes on.
     """
-    plan = []
     ml = train_folds and _predicts(defs, job_name)
     store = defs.resources.get("ml_models") if ml else None
     trained: set[str] = set()
+    warmups, cycle = [], []
     for a, b in check_window(start, end):
         home = window_containing(a)
         floor = home[0] if home else hour_floor(HOURLY.start)
         warm_start = _first_missing(defs, max(floor, a - pd.Timedelta(hours=warmup_hours)), a)
-        if warm_start is not None:
-            plan.append((WARMUP_JOB, warm_start, a))
+        warmups.append([(WARMUP_JOB, warm_start, a)] if warm_start is not None else [])
+        runs = []
         for x, y in (fold_chunks(a, b, chunk_hours) if ml else chunks(a, b, chunk_hours)):
             if ml:
                 key = FOLDS.get_partition_key_for_timestamp(x.timestamp())
                 if key not in trained and (retrain or not store.has_manifest(key)):
-                    plan.append((ML_FOLD_JOB, *fold_window(key)))
+                    runs.append((ML_FOLD_JOB, *fold_window(key)))
                 trained.add(key)
-            plan.append((job_name, x, y))
+            runs.append((job_name, x, y))
+        cycle.append(runs)
+    folds = [a for runs in cycle for job, a, _ in runs if job == ML_FOLD_JOB]
+    halves = job_name == HOURLY_CYCLE_JOB and _fits_a_fold(defs, folds, [h for runs in cycle for h in runs])
+    if halves:
+        plan = [run for warm, runs in zip(warmups, cycle, strict=True)
+                for run in [*warm, *((CYCLE_INPUTS_JOB, x, y) for job, x, y in runs if job == job_name)]]
+        plan += [(CYCLE_DECISIONS_JOB if job == job_name else job, x, y) for runs in cycle for job, x, y in runs]
+    else:
+        plan = [run for warm, runs in zip(warmups, cycle, strict=True) for run in [*warm, *runs]]
     if ml:  # each trained fold's scores on its own hours, once they are predicted (labels need the bars after)
         plan += [(ML_EVALUATION_JOB, *fold_window(key)) for key in sorted(trained)]
     return plan
+
+
+def _fits_a_fold(defs: Definitions, fold_starts: list[pd.Timestamp], runs: list[tuple[str, pd.Timestamp, pd.Timestamp]]) -> bool:
+    """Whether some fold starting at ``fold_starts`` will learn from enough hours to fit a model:
+    the features stored before it and the planned cycle hours before it (a fold short of history is
+    skipped in a moment, and halving the cycle would only add runs)."""
+    if not fold_starts:
+        return False
+    stored = stored_hours(defs.resources["hourly_parquet"].root, "features_1h", None, max(fold_starts))
+    planned = [pd.date_range(a, b, freq="h", inclusive="left") for job, a, b in runs if job != ML_FOLD_JOB]
+    have = stored.union(pd.DatetimeIndex([]).append(planned)) if planned else stored
+    need = FoldConfig().min_train_hours
+    return any(int((have < start).sum()) >= need for start in fold_starts)
 
 
 def run_window(
@@ -262,7 +294,7 @@ def run_window(
     start: pd.Timestamp,
     end: pd.Timestamp,
     *,
-    job_name: str = "hourly_cycle",
+    job_name: str = HOURLY_CYCLE_JOB,
     chunk_hours: int = DEFAULT_CHUNK_HOURS,
     warmup_hours: int = WARMUP_HOURS,
     on_chunk=None,
@@ -273,33 +305,91 @@ def run_window(
 
     Where the job predicts with the ML sleeve, each fold is trained before its first hour and
     scored at the end (``train_folds=False``: the hourly runs alone, see :func:`plan_window`).
+    When the plan runs the cycle in halves, each fold is fitted ahead in a second process once the
+    inputs before it are stored (``resources.fit_ahead``), and a failed hour of the inputs still
+    lets the decisions run up to it.
     """
     plan = plan_window(defs, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours,
                        train_folds=train_folds)
     if on_plan:
         on_plan(plan)
     results = []
-    for name, a, b in plan:
-        chunk = _run_chunk(defs, instance, name, a, b)
+
+    def record(chunk: ChunkResult) -> ChunkResult:
         results.append(chunk)
         if on_chunk:
             on_chunk(chunk)
-        if chunk.success:
-            continue
-        # A failing hour holds back only itself and what follows: the hours before it are run again
-        # (their data passed), so the book and signals reach the last good hour. A rule of a
-        # downstream asset may then fail earlier still; each retry ends strictly earlier.
-        stop = chunk.first_failed_hour
-        while stop is not None and a < stop < b:
-            kept = _run_chunk(defs, instance, name, a, stop, kept_before_failure=True)
-            results.append(kept)
-            if on_chunk:
-                on_chunk(kept)
-            if kept.success:
+        return chunk
+
+    with _FoldsAhead(defs, plan) as ahead:
+        i = 0
+        while i < len(plan):
+            name, a, b = plan[i]
+            i += 1
+            chunk = record(_run_chunk(defs, instance, name, a, b))
+            if chunk.success:
+                if name == CYCLE_INPUTS_JOB:
+                    ahead.inputs_stored_until(b)
+                continue
+            # A failing hour holds back only itself and what follows: the hours before it are run again
+            # (their data passed), so the book and signals reach the last good hour. A rule of a
+            # downstream asset may then fail earlier still; each retry ends strictly earlier.
+            good = a if chunk.first_failed_hour == a else None
+            stop = chunk.first_failed_hour
+            while stop is not None and a < stop < b:
+                kept = record(_run_chunk(defs, instance, name, a, stop, kept_before_failure=True))
+                if kept.success:
+                    good = stop
+                    break
+                stop = kept.first_failed_hour if kept.first_failed_hour is not None and kept.first_failed_hour < stop else None
+            if name != CYCLE_INPUTS_JOB or good is None:
                 break
-            stop = kept.first_failed_hour if kept.first_failed_hour is not None and kept.first_failed_hour < stop else None
-        break
+            # the inputs failed at ``good``: the decisions and folds before it still run, then the backfill stops
+            plan = plan[:i] + decisions_before(plan[i:], good)
     return results
+
+
+def decisions_before(rest: list[tuple[str, pd.Timestamp, pd.Timestamp]], hour: pd.Timestamp):
+    """The decision runs of ``rest`` cut at ``hour`` (the inputs' first failed hour), each with the
+    training run of its fold before it: what a halved plan still runs after its inputs failed there."""
+    out = []
+    for job, a, b in rest:
+        if job == CYCLE_DECISIONS_JOB and a < hour:
+            out.append((job, a, min(b, hour)))
+        elif job == ML_FOLD_JOB and a < hour:
+            out.append((job, a, b))
+    # a fold whose decision hours all fall at or after ``hour`` is not trained
+    return [run for k, run in enumerate(out)
+            if run[0] != ML_FOLD_JOB or (k + 1 < len(out) and out[k + 1][0] == CYCLE_DECISIONS_JOB)]
+
+
+class _FoldsAhead:
+    """The plan's folds, each submitted to the fit-ahead process once the inputs before it are stored.
+
+    Only folds with enough stored hours to train are sent (a fold short of history is skipped by its
+    own run, no second process needed); with no halved plan nothing is ever started.
+    """
+
+    def __init__(self, defs: Definitions, plan: list[tuple[str, pd.Timestamp, pd.Timestamp]]) -> None:
+        halved = any(job == CYCLE_INPUTS_JOB for job, _, _ in plan)
+        self.folds = [(a, FOLDS.get_partition_key_for_timestamp(a.timestamp())) for job, a, _ in plan
+                      if halved and job == ML_FOLD_JOB]
+        self.root = defs.resources["hourly_parquet"].root if self.folds else ""
+        self.config = FoldConfig()
+        self.pool = FitAhead(fit_fold)
+
+    def inputs_stored_until(self, hour: pd.Timestamp) -> None:
+        while self.folds and self.folds[0][0] <= hour:
+            start, key = self.folds.pop(0)
+            if len(stored_hours(self.root, "features_1h", None, start)) >= self.config.min_train_hours:
+                self.pool.submit(self.root, key, self.config.model_dump())
+
+    def __enter__(self) -> _FoldsAhead:
+        self.pool.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.__exit__(*exc)
 
 
 def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Timestamp, b: pd.Timestamp,

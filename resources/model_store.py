@@ -43,9 +43,12 @@ class MlModelStore(ConfigurableResource):
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def save_trained(self, record: dict, ensemble: Ensemble, extra: dict | None = None) -> dict:
-        """Store the artifact, then the fold's manifest pointing at it, then the trials' lines."""
-        blob = dump(ensemble)
+    def save_trained(self, record: dict, ensemble: Ensemble, extra: dict | None = None, blob: bytes | None = None) -> dict:
+        """Store the artifact, then the fold's manifest pointing at it, then the trials' lines.
+
+        ``blob``: the ensemble's artifact bytes when they were dumped elsewhere (a fit-ahead process);
+        by default ``dump(ensemble)``."""
+        blob = dump(ensemble) if blob is None else blob
         _replace_atomically(self._path("artifacts", f"{record['key']}.pkl"), blob)
         manifest = {**record, "status": TRAINED, "sha256": sha256(blob), "bytes": len(blob),
                     "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.definitions import build_definitions
-from pipelines.runner import WARMUP_JOB, plan_window, run_window
+from pipelines.runner import WARMUP_JOB, decisions_before, plan_window, run_window
 
 START = pd.Timestamp("2026-02-10 12:00", tz="UTC")
 
@@ -45,3 +45,39 @@ def test_a_backfill_trains_each_fold_before_its_week_and_never_runs_across_a_mon
     assert [p[0] for p in again].count("ml_walk_forward") == 1
     retrain = plan_window(defs, a, b, job_name="hourly_cycle", chunk_hours=168, warmup_hours=0, retrain=True)
     assert [p[0] for p in retrain].count("ml_walk_forward") == 2
+
+
+def test_a_backfill_long_enough_to_fit_a_fold_runs_the_inputs_first_then_each_fold_and_its_decisions(local_settings):
+    defs = build_definitions(local_settings)
+    t = pd.Timestamp
+    a, b = t("2026-01-15 00:00", tz="UTC"), t("2026-02-03 00:00", tz="UTC")  # 18 days before the fold of 02-02
+    plan = plan_window(defs, a, b, job_name="hourly_cycle", chunk_hours=168, warmup_hours=0)
+    mondays = [t(d, tz="UTC") for d in ("2026-01-19", "2026-01-26", "2026-02-02")]
+    cuts = [a, *mondays, b]
+    weeks = list(zip(cuts, cuts[1:], strict=False))
+    folds = [(t(d, tz="UTC"), t(d, tz="UTC") + pd.Timedelta(days=7)) for d in ("2026-01-12", *map(str, mondays))]
+    assert plan == [
+        *(("hourly_inputs", x, y) for x, y in weeks),  # every input hour first: each fold learns from them
+        *(run for fold, week in zip(folds, weeks, strict=True)
+          for run in (("ml_walk_forward", *fold), ("hourly_decisions", *week))),
+        *(("ml_fold_evaluation_job", *fold) for fold in folds),
+    ]
+    # a shorter window fits no fold (the one of 02-09 would learn from 96 hours): one run per chunk
+    short = plan_window(defs, t("2026-02-05", tz="UTC"), t("2026-02-12", tz="UTC"), job_name="hourly_cycle", chunk_hours=168, warmup_hours=0)
+    assert "hourly_inputs" not in [job for job, _, _ in short]
+
+
+def test_after_the_inputs_fail_the_decisions_and_their_folds_run_up_to_the_failed_hour():
+    t = pd.Timestamp
+    rest = [("hourly_inputs", t("2026-02-16", tz="UTC"), t("2026-02-20", tz="UTC")),
+            ("ml_walk_forward", t("2026-02-02", tz="UTC"), t("2026-02-09", tz="UTC")),
+            ("hourly_decisions", t("2026-02-05", tz="UTC"), t("2026-02-09", tz="UTC")),
+            ("ml_walk_forward", t("2026-02-09", tz="UTC"), t("2026-02-16", tz="UTC")),
+            ("hourly_decisions", t("2026-02-09", tz="UTC"), t("2026-02-16", tz="UTC")),
+            ("ml_walk_forward", t("2026-02-16", tz="UTC"), t("2026-02-23", tz="UTC")),
+            ("hourly_decisions", t("2026-02-16", tz="UTC"), t("2026-02-20", tz="UTC")),
+            ("ml_fold_evaluation_job", t("2026-02-02", tz="UTC"), t("2026-02-09", tz="UTC"))]
+    failed = t("2026-02-11 07:00", tz="UTC")
+    assert decisions_before(rest, failed) == [rest[1], rest[2], rest[3], ("hourly_decisions", rest[4][1], failed)]
+    # failing at a fold's first hour: that fold is not trained, the week before is complete
+    assert decisions_before(rest, t("2026-02-09", tz="UTC")) == rest[1:3]
