@@ -17,9 +17,11 @@
 
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -38,13 +40,13 @@ from assets.market_data import hourly_asset
 from assets.metadata import ByHour, per_hour
 from checks.ml import ML_RULES_BY_ASSET
 from quant.market_data.tables import HOUR, hours_of
-from quant.ml.artifacts import ArtifactError, artifact_record, dump, sha256
+from quant.ml.artifacts import ArtifactError, artifact_record, code_version, dump, sha256
 from quant.ml.artifacts import load as load_artifact
 from quant.ml.dataset import ML_FEATURES, learning_rows
 from quant.ml.folds import walk_forward
 from quant.ml.labels import COST_PER_TRADE, forward_labels
 from quant.ml.metrics import fold_metrics
-from quant.ml.models import SEQUENCE_H, EnsembleConfig, fit
+from quant.ml.models import FIT_THREADS, SEQUENCE_H, EnsembleConfig, fit
 from quant.ml.predictions import STATUS_OK, prediction_rows
 from resources import fit_ahead
 from resources.model_store import MlModelStore
@@ -97,33 +99,35 @@ def _stored(root: str, name: str, before: pd.Timestamp) -> pd.DataFrame:
 def ml_fold_models(context: AssetExecutionContext, config: FoldConfig, hourly_parquet: ResourceParam[HourlyParquetIOManager],
                    ml_models: MlModelStore) -> MaterializeResult:
     key = context.partition_key
-    try:
-        t = fold_training(hourly_parquet.root, key, config)
-    except ValueError as exc:
-        raise Failure(description=f"fold {key}: {exc}") from exc
-    if t.skip_reason is not None:
-        ml_models.save_skipped(t.record, t.skip_reason)
-        context.log.warning(f"fold {key}: {t.skip_reason}: no model, no ML orders this week")
-        return MaterializeResult(metadata={"status": "skipped", "reason": t.skip_reason, "train_hours": t.train_hours})
-    # a backfill may have fitted this very model (same rows, config and code: the record's key) in
-    # its second process while the hours before ran (``resources.fit_ahead``); else fit it here
-    ahead = fit_ahead.take(hourly_parquet.root, key, t.record["key"])
-    blob = None
-    if ahead is not None:  # stored as the worker's bytes: a pickle round trip would not give the same bytes
-        blob, fit_seconds, seconds = ahead
-        ensemble = dataclasses.replace(load_artifact(blob, sha256(blob), f"fold {key} fitted ahead"), fit_seconds=fit_seconds)
+    # a backfill may have fitted this fold in its second process while the hours before ran
+    # (``resources.fit_ahead``): its result is used only when asked for the same config and code,
+    # and every stored input file of the fold is still the one it read (see ``fold_request``)
+    ahead = fit_ahead.take(hourly_parquet.root, key, fold_request(hourly_parquet.root, key, config))
+    if ahead is not None:
+        record, blob, seconds, base_rate = ahead.record, ahead.blob, ahead.seconds, ahead.base_rate
+        ensemble = dataclasses.replace(load_artifact(blob, sha256(blob), f"fold {key} fitted ahead"),
+                                       fit_seconds=ahead.fit_seconds)
+        train_hours = record["train_hours"]
     else:
+        try:
+            t = fold_training(hourly_parquet.root, key, config)
+        except ValueError as exc:
+            raise Failure(description=f"fold {key}: {exc}") from exc
+        if t.skip_reason is not None:
+            ml_models.save_skipped(t.record, t.skip_reason)
+            context.log.warning(f"fold {key}: {t.skip_reason}: no model, no ML orders this week")
+            return MaterializeResult(metadata={"status": "skipped", "reason": t.skip_reason, "train_hours": t.train_hours})
         t0 = time.perf_counter()
         ensemble = fit(t.rows, ML_FEATURES, config.ensemble())
         seconds = time.perf_counter() - t0
-    record, rows = t.record, t.rows
+        record, blob, base_rate, train_hours = t.record, None, float(t.rows["label"].mean()), t.train_hours
     manifest = ml_models.save_trained(record, ensemble, {"fit_wall_seconds": round(seconds, 3),
-                                                         "train_base_rate": float(rows["label"].mean())}, blob=blob)
+                                                         "train_base_rate": base_rate}, blob=blob)
     return MaterializeResult(metadata={
         "status": "trained",
         "artifact_key": record["key"],
         "train_window": f"{record['train_start']} .. {record['train_end']}",
-        "train_hours": t.train_hours,
+        "train_hours": train_hours,
         "train_rows": ensemble.train_rows,
         "code_version": record["code_version"],
         "sha256": manifest["sha256"][:16],
@@ -169,18 +173,44 @@ def fold_training(root: str, key: str, config: FoldConfig) -> FoldTraining:
     return FoldTraining(rows, record, len(fold.train_hours), reason)
 
 
-def fit_fold(root: str, key: str, config: dict) -> tuple[str, bytes, dict[str, float], float] | None:
-    """Fold ``key``'s ensemble fitted from the store at ``root`` (``config``: a ``FoldConfig``'s fields):
-    its record key, its artifact bytes (``quant.ml.artifacts.dump``), each model's fit seconds and the
-    fit's wall seconds; None when the fold cannot train. What the fit-ahead process runs
-    (``resources.fit_ahead``); the asset stores those bytes under the same key."""
+#: The stored assets a fold reads (besides ``FoldConfig.price_asset``).
+FOLD_INPUTS = ("features_1h", "regime_scores_1h")
+
+
+def fold_request(root: str, key: str, config: FoldConfig) -> tuple | None:
+    """What fold ``key``'s model is a function of, cheaply: the config, the code version and every
+    stored day file before the fold that it reads, each as (asset, day, inode, mtime, size) — every
+    write replaces a day file by renaming a new one over it (``resources.storage``), so a file
+    rewritten since has another inode and mtime. None for a store that is not a local folder (no
+    fitting ahead there)."""
+    if "://" in root:
+        return None
+    first_day = f"{fold_window(key)[0]:%Y-%m-%d}"
+    files = []
+    for name in (*FOLD_INPUTS, config.price_asset):
+        folder = Path(root) / name
+        for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
+            if path.stem < first_day:
+                st = path.stat()
+                files.append((name, path.stem, st.st_ino, st.st_mtime_ns, st.st_size))
+    return (key, json.dumps(config.model_dump(), sort_keys=True), code_version(), tuple(files))
+
+
+def fit_fold(root: str, key: str, config: dict, threads: int = FIT_THREADS) -> fit_ahead.Fitted | None:
+    """Fold ``key``'s ensemble fitted from the store at ``root`` (``config``: a ``FoldConfig``'s fields;
+    ``threads``: models fitted at once, the same ensemble for any count), with the request it answers
+    (:func:`fold_request`, taken before and after reading: None if a file changed meanwhile) — what
+    the fit-ahead process runs; None when the fold cannot train."""
     cfg = FoldConfig(**config)
+    before = fold_request(root, key, cfg)
     t = fold_training(root, key, cfg)
     if t.skip_reason is not None:
         return None
+    request = before if fold_request(root, key, cfg) == before else None
     t0 = time.perf_counter()
-    ensemble = fit(t.rows, ML_FEATURES, cfg.ensemble())
-    return t.record["key"], dump(ensemble), ensemble.fit_seconds, time.perf_counter() - t0
+    ensemble = fit(t.rows, ML_FEATURES, cfg.ensemble(), threads=threads)
+    return fit_ahead.Fitted(request, t.record, dump(ensemble), ensemble.fit_seconds, time.perf_counter() - t0,
+                            float(t.rows["label"].mean()))
 
 
 @hourly_asset(ML_RULES_BY_ASSET, group=GROUP, deps=[AssetDep("ml_fold_models")])

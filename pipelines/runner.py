@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from dagster import DagsterInstance, Definitions
@@ -381,7 +382,9 @@ class _FoldsAhead:
     def inputs_stored_until(self, hour: pd.Timestamp) -> None:
         while self.folds and self.folds[0][0] <= hour:
             start, key = self.folds.pop(0)
-            if len(stored_hours(self.root, "features_1h", None, start)) >= self.config.min_train_hours:
+            # at most 24 hours a stored day: a fold with fewer days than that needs cannot train
+            days = list((Path(self.root) / "features_1h").glob("*.parquet"))
+            if 24 * sum(p.stem < f"{start:%Y-%m-%d}" for p in days) >= self.config.min_train_hours:
                 self.pool.submit(self.root, key, self.config.model_dump())
 
     def __enter__(self) -> _FoldsAhead:

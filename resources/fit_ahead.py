@@ -1,13 +1,16 @@
 """Fold models fitted ahead, in a second process, while a backfill's hourly runs go on.
 
-A fold's ensemble is a pure function of the stored hours before the fold, its config and the code
-(its artifact key hashes all three: ``quant.ml.artifacts.artifact_record``). A backfill that has
-materialised those hours can therefore fit the fold in another process while it materialises the
-next ones, and the fold's own Dagster run (``assets.ml.ml_fold_models``) then stores that ensemble
-instead of fitting it again, **only when the key it computes itself is the key the ensemble was
-fitted under**. Anything else (another config, other rows, a worker that died) is a miss and the
-asset fits in its own process, as it always did: fitting ahead can make a backfill faster, never
-different. On two cores the fits (native code: trees, BLAS, torch) then overlap Dagster's Python.
+A fold's ensemble is a pure function of the stored hours before the fold, its config and the code.
+A backfill that has materialised those hours can therefore fit the fold in another process while it
+materialises the next ones, and the fold's own Dagster run (``assets.ml.ml_fold_models``) then
+stores that ensemble instead of fitting it again — **only when it asks for exactly what the worker
+answered**: the same fold, config and code version, and every stored input file of the fold still
+the file the worker read (same inode, modification time and size: the store replaces a day file by
+renaming a new one over it, so any rewrite changes them). Anything else (another config, a file
+rewritten since, a worker that died) is a miss and the asset reads and fits in its own process, as
+it always did: fitting ahead can make a backfill faster, never different. On two cores the fits
+(native code: trees, BLAS, torch) then overlap Dagster's Python, and the fold's run skips reading
+the fold's history again (1.5–3.6 s a fold on the bundled data).
 
 The worker is one ``spawn`` process (a fresh interpreter: no forked thread pools), started at the
 first fold submitted and shut down with the :class:`FitAhead` context.
@@ -19,23 +22,40 @@ import logging
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-#: (store root, fold key) -> the worker's result: ``(record key, artifact bytes, each model's fit
-#: seconds, fit wall seconds)`` or None. The bytes, not the ensemble: unpickling and pickling again
-#: does not reproduce an ensemble's bytes, and its artifact must be the bytes the fit produced.
+#: (store root, fold key) -> the worker's :class:`Fitted`, or None where the fold cannot train.
 _PENDING: dict[tuple[str, str], Future] = {}
 
-#: ``fit(root, fold, config) -> (record key, bytes, fit seconds, wall seconds) | None``, importable by a fresh process.
-FitFn = Callable[[str, str, dict], "tuple[str, bytes, dict, float] | None"]
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fold fitted ahead. ``request``: what it is a function of (the fold's config, the code version
+    and each stored input file it read, as ``assets.ml.fold_request`` gives them; None if a file
+    changed while it read). ``blob``: the artifact's bytes as the fit dumped them — unpickling and
+    pickling again does not reproduce an ensemble's bytes."""
+
+    request: tuple | None
+    record: dict
+    blob: bytes
+    fit_seconds: dict[str, float]
+    seconds: float
+    base_rate: float
+
+
+#: ``fit(root, fold, config, threads) -> Fitted | None``, importable by a fresh process.
+FitFn = Callable[[str, str, dict, int], "Fitted | None"]
 
 
 class FitAhead:
     """A one-process pool that fits folds in submission order; ``with FitAhead(fit) as ahead: ahead.submit(...)``."""
 
-    def __init__(self, fit: FitFn) -> None:
+    def __init__(self, fit: FitFn, threads: int = 1) -> None:
         self._fit = fit
+        # one thread by default: the main process runs the hours on the other core
+        self._threads = threads
         self._pool: ProcessPoolExecutor | None = None
         self._mine: list[tuple[str, str]] = []
 
@@ -43,7 +63,7 @@ class FitAhead:
         """Fit ``fold`` from the store at ``root`` in the worker (its hours before the fold must be stored)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        _PENDING[(root, fold)] = self._pool.submit(self._fit, root, fold, config)
+        _PENDING[(root, fold)] = self._pool.submit(self._fit, root, fold, config, self._threads)
         self._mine.append((root, fold))
 
     def __enter__(self) -> FitAhead:
@@ -59,23 +79,21 @@ class FitAhead:
             self._pool = None
 
 
-def take(root: str, fold: str, record_key: str) -> tuple[bytes, dict, float] | None:
-    """The artifact bytes fitted ahead for ``fold`` under ``record_key``, each model's fit seconds and
-    the fit's wall seconds (waiting for them
-    if the worker is still fitting), or None: nothing was submitted, the fold could not train there,
-    the worker failed, or it fitted under another key (other rows, config or code)."""
+def take(root: str, fold: str, request: tuple | None) -> Fitted | None:
+    """The fold fitted ahead for ``request`` (waiting for it if the worker is still fitting), or None:
+    nothing was submitted, the fold could not train there, the worker failed, or it answered another
+    request — other config or code, or an input file rewritten since it was read."""
     future = _PENDING.pop((root, fold), None)
     if future is None:
         return None
     try:
-        result = future.result()
+        fitted = future.result()
     except Exception as exc:  # noqa: BLE001 - any worker failure is a miss: the asset fits itself
         log.warning("fold %s: the fit-ahead worker failed (%s: %s); fitting in this process", fold, type(exc).__name__, exc)
         return None
-    if result is None:
+    if fitted is None:
         return None
-    key, *fitted = result
-    if key != record_key:
-        log.warning("fold %s: fitted ahead under %s but this run trains %s; fitting in this process", fold, key, record_key)
+    if request is None or fitted.request != request:
+        log.warning("fold %s: fitted ahead from other inputs, config or code than this run's; fitting in this process", fold)
         return None
-    return tuple(fitted)
+    return fitted

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from assets.ml import FoldConfig, fit_fold
+from assets.ml import FoldConfig, fit_fold, fold_request
 from pipelines.definitions import build_definitions
 from pipelines.instance import instance_yaml, set_event_batching
 from pipelines.runner import run_window
@@ -55,29 +55,44 @@ def test_the_fold_fitted_ahead_is_the_model_its_own_run_would_fit(tmp_path):
     manifest = json.loads((Path(s.storage_root) / "ml" / "folds" / f"{FOLD}.json").read_text())
     stored = (Path(s.storage_root) / "ml" / "artifacts" / f"{manifest['key']}.pkl").read_bytes()
     assert sha256(stored) == manifest["sha256"]
-    key, blob, _, _ = fit_fold(s.storage_root, FOLD, FoldConfig().model_dump())  # the same fit, in this process
-    assert key == manifest["key"]
-    again, kept = pickle.loads(blob), pickle.loads(stored)  # noqa: S301 - artifacts this test wrote
+    cfg = FoldConfig()
+    request = fold_request(s.storage_root, FOLD, cfg)
+    again_fitted = fit_fold(s.storage_root, FOLD, cfg.model_dump(), threads=2)  # the same fit, in this process
+    assert again_fitted.record == {k: manifest[k] for k in again_fitted.record}
+    assert again_fitted.request == request
+    again, kept = pickle.loads(again_fitted.blob), pickle.loads(stored)  # noqa: S301 - artifacts this test wrote
     for f in dataclasses.fields(again):
         assert pickle.dumps(getattr(again, f.name), protocol=5) == pickle.dumps(getattr(kept, f.name), protocol=5), f.name
+    # a day file the fold read, rewritten with the same bytes (a new file renamed over it): another request
+    day = sorted((Path(s.storage_root) / "regime_scores_1h").glob("*.parquet"))[3]
+    tmp = day.with_suffix(".tmp")
+    tmp.write_bytes(day.read_bytes())
+    tmp.replace(day)
+    assert fold_request(s.storage_root, FOLD, cfg) != request
     # the folds before it had too little history: skipped by their own runs, nothing sent ahead
     assert json.loads((Path(s.storage_root) / "ml" / "folds" / "2026-01-26.json").read_text())["status"] == "skipped"
 
 
-def test_a_result_fitted_under_another_key_or_never_sent_is_a_miss():
+def test_a_result_for_another_request_or_never_sent_is_a_miss():
     from concurrent.futures import Future
 
-    done = Future()
-    done.set_result(("2026-02-02-aaaa", b"model", {}, 1.0))
-    fit_ahead._PENDING[("root", "2026-02-02")] = done
-    assert fit_ahead.take("root", "2026-02-02", "2026-02-02-bbbb") is None  # other rows, config or code
-    assert ("root", "2026-02-02") not in fit_ahead._PENDING
+    def ready(value) -> Future:
+        f = Future()
+        f.set_result(value)
+        return f
+
+    fitted = fit_ahead.Fitted(("2026-02-02", "{}", "code", ()), {"key": "k"}, b"model", {"xgboost": 1.0}, 2.5, 0.3)
+    fit_ahead._PENDING[("root", "2026-02-02")] = ready(fitted)
+    assert fit_ahead.take("root", "2026-02-02", ("2026-02-02", "{}", "other code", ())) is None
+    assert ("root", "2026-02-02") not in fit_ahead._PENDING  # taken once, hit or miss
+    fit_ahead._PENDING[("root", "2026-02-02")] = ready(dataclasses.replace(fitted, request=None))
+    assert fit_ahead.take("root", "2026-02-02", fitted.request) is None  # a file changed while the worker read
     failed = Future()
     failed.set_exception(MemoryError("worker died"))
     fit_ahead._PENDING[("root", "2026-02-09")] = failed
-    assert fit_ahead.take("root", "2026-02-09", "k") is None  # the asset then fits in its own process
-    assert fit_ahead.take("root", "2026-02-16", "k") is None
-    same = Future()
-    same.set_result(("k", b"model", {"xgboost": 1.0}, 2.5))
-    fit_ahead._PENDING[("root", "2026-02-16")] = same
-    assert fit_ahead.take("root", "2026-02-16", "k") == (b"model", {"xgboost": 1.0}, 2.5)
+    assert fit_ahead.take("root", "2026-02-09", fitted.request) is None  # the asset then fits in its own process
+    assert fit_ahead.take("root", "2026-02-16", fitted.request) is None  # never sent
+    fit_ahead._PENDING[("root", "2026-02-16")] = ready(fitted)
+    assert fit_ahead.take("root", "2026-02-16", None) is None  # a store that is not a local folder
+    fit_ahead._PENDING[("root", "2026-02-16")] = ready(fitted)
+    assert fit_ahead.take("root", "2026-02-16", fitted.request) is fitted
