@@ -176,6 +176,47 @@ def test_rewriting_one_hour_replaces_it_and_keeps_the_others_byte_identical(tmp_
     assert frame_to_bytes(read_hours(root, ASSET, window(24))) == before
 
 
+def test_a_day_decoded_once_is_served_by_its_bytes_never_stale_and_never_shared_mutably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = str(tmp_path)
+    write_hours(root, ASSET, window(24), day_rows(0, 24))
+    decoded: list[str] = []
+    real = storage._decode_day
+    monkeypatch.setattr(storage, "_decode_day", lambda path, name, data: decoded.append(path.name) or real(path, name, data))
+    monkeypatch.setattr(storage, "_DAY_CACHE", type(storage._DAY_CACHE)())
+    first = read_hours(root, ASSET, window(24))
+    first.loc[0, "close"] = -1.0  # a reader changing its frame changes nothing stored or cached
+    second = read_hours(root, ASSET, window(24))
+    assert decoded == ["2025-09-01.parquet"]  # the same bytes: decoded once
+    pd.testing.assert_frame_equal(second, sorted_by_hour(day_rows(0, 24)))
+    # the day rewritten (same hours, other rows): its new bytes are read and decoded, never the old
+    write_hours(root, ASSET, window(24), day_rows(0, 24, seed=9))
+    pd.testing.assert_frame_equal(read_hours(root, ASSET, window(24)), sorted_by_hour(day_rows(0, 24, seed=9)))
+    assert decoded == ["2025-09-01.parquet"] * 2
+    # a file rewritten in place with the same size (no rename, same second): still its own bytes
+    path = tmp_path / ASSET / "2025-09-01.parquet"
+    old = path.read_bytes()
+    write_hours(root, ASSET, window(24), day_rows(0, 24, seed=4))
+    new = path.read_bytes()
+    path.write_bytes(old)
+    read_hours(root, ASSET, window(24))
+    path.write_bytes(new)
+    pd.testing.assert_frame_equal(read_hours(root, ASSET, window(24)), sorted_by_hour(day_rows(0, 24, seed=4)))
+
+
+def test_the_day_cache_keeps_at_most_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_DAY_CACHE", type(storage._DAY_CACHE)())
+    monkeypatch.setattr(storage, "_day_cache_bytes", 0)
+    root = str(tmp_path)
+    write_hours(root, ASSET, window(72), day_rows(0, 72))
+    one = storage._read_day(UPath(day_path(root, ASSET, T0)), ASSET).table.nbytes
+    monkeypatch.setattr(storage, "DAY_CACHE_BYTES", 2 * one)
+    read_hours(root, ASSET, window(72))
+    assert 1 <= len(storage._DAY_CACHE) <= 2
+    assert storage._day_cache_bytes == sum(d.table.nbytes for d in storage._DAY_CACHE.values())
+
+
 def test_hour_by_hour_writes_give_the_same_bytes_as_one_day_write(tmp_path: Path) -> None:
     df = day_rows(0, 24, per_hour=5, seed=3)
     write_hours(str(tmp_path / "day"), ASSET, window(24), df)
