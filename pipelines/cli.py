@@ -1,4 +1,4 @@
-"""``perpetua``: the command line (demo, backfill, status, kill switch, UI, run purge, research journal).
+"""``perpetua``: the command line (demo, backfill, status, kill switch, UI, run purge, research journal, replay, explain).
 
 Every command works on the project-local Dagster instance (``var/dagster_home`` unless
 ``DAGSTER_HOME`` says otherwise), the same one ``make ui`` opens. Bad input is refused before any
@@ -223,6 +223,53 @@ def cmd_purge_runs(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+
+def _replay_parts(start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The data's parts of [start, end); an hour or window outside the data is refused before any work."""
+    from pipelines.cli_input import data_range
+
+    if end - start == pd.Timedelta(hours=1):  # one hour: say so, not "--end is exclusive"
+        try:
+            return window_with_data(start, end)
+        except ValueError:
+            raise ValueError(f"{start:%Y-%m-%d %H:00} UTC is not an hour with data: the data's hours are {data_range()}") from None
+    return window_with_data(start, end)
+
+
+def _replay(args: argparse.Namespace, s: Settings, start: pd.Timestamp, end: pd.Timestamp, chunk_hours: int) -> int:
+    from pipelines.replay import replay
+
+    parts = _replay_parts(start, end)
+    report = replay(_instance(s), s, parts, chunk_hours=chunk_hours, keep=args.keep_scratch)
+    return 0 if report.identical else EXIT_RUN_FAILED
+
+
+def cmd_replay_hour(args: argparse.Namespace, s: Settings) -> int:
+    """Re-make one stored hour in a scratch instance and diff it with what is stored (0 identical, 1 not)."""
+    return _replay(args, s, args.hour, args.hour + pd.Timedelta(hours=1), 1)
+
+
+def cmd_replay_window(args: argparse.Namespace, s: Settings) -> int:
+    return _replay(args, s, args.start, args.end, args.chunk_hours)
+
+
+def cmd_replay_manifest(args: argparse.Namespace, s: Settings) -> int:
+    from pipelines.replay_manifest import manifest
+
+    _replay_parts(args.hour, args.hour + pd.Timedelta(hours=1))
+    print(manifest(_instance(s), s, args.hour))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, s: Settings) -> int:
+    from pipelines.explain import explain
+
+    if not args.order_id.strip():
+        raise ValueError("perpetua explain needs a client order id (the client_order_id of order_intents_1h or fills_1h)")
+    print(explain(_instance(s), s, args.order_id))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perpetua", description=__doc__)
     p.add_argument("--env", choices=["local", "paper", "live"], default=None, help="overrides PERPETUA_ENV")
@@ -264,6 +311,23 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--older-than-days", type=non_negative_int, default=30)
     r.add_argument("--dry-run", action="store_true", help="say what would be forgotten, delete nothing")
     r.set_defaults(fn=cmd_purge_runs)
+
+    rh = sub.add_parser("replay-hour", help="re-make a stored hour in a scratch instance and diff it with what is stored")
+    rh.add_argument("--hour", type=utc_hour, required=True, help=f"the hour, {ACCEPTED_FORM}")
+    rh.add_argument("--keep-scratch", action="store_true", help="keep the scratch instance and storage (prints where)")
+    rh.set_defaults(fn=cmd_replay_hour)
+    rw = sub.add_parser("replay-window", help="re-make stored hours [start, end) in a scratch instance and diff them")
+    rw.add_argument("--start", type=utc_hour, required=True, help=f"first hour, {ACCEPTED_FORM}")
+    rw.add_argument("--end", type=utc_hour, required=True, help="end hour (exclusive), same form")
+    rw.add_argument("--chunk-hours", type=positive_int, default=24, help="hours per replay run (default 24)")
+    rw.add_argument("--keep-scratch", action="store_true", help="keep the scratch instance and storage (prints where)")
+    rw.set_defaults(fn=cmd_replay_window)
+    rm = sub.add_parser("replay-manifest", help="what an hour consumed and produced: asset, partition, data version, hash, run")
+    rm.add_argument("--hour", type=utc_hour, required=True, help=f"the hour, {ACCEPTED_FORM}")
+    rm.set_defaults(fn=cmd_replay_manifest)
+    ex = sub.add_parser("explain", help="an order's chain: market data -> signal -> allocation -> intent -> fill -> P&L")
+    ex.add_argument("order_id", help="a client order id (order_intents_1h / fills_1h), e.g. pp-L3-20d6cdd7e20c07bb50c30082")
+    ex.set_defaults(fn=cmd_explain)
 
     add_journal_parser(sub)
     return p
