@@ -21,7 +21,7 @@ Demo by default: ccxt's sandbox mode no longer serves Binance futures, so ``netw
 ccxt's demo-trading route (``enable_demo_trading``: ``demo-fapi.binance.com``,
 ``api-demo.bybit.com``). Keys come in as arguments (from ``dagster.EnvVar``), are handed to ccxt
 only, and every message, journal reason and log line is redacted; ccxt's own debug log (which
-prints request headers) is filtered too.
+prints request headers) and urllib3's (URLs) are filtered too.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ DEFAULT_LOOKUP_DELAYS_S = (0.5, 1.0, 2.0)
 LOOKUP_EXTRA: Mapping[str, Mapping[str, Any]] = {"bybit": {"acknowledged": True}}
 #: ccxt's unified order status -> journal state (``open`` splits on whether anything filled).
 _CLOSED_STATES = {"closed": FILLED, "canceled": CANCELED, "expired": EXPIRED, "rejected": REJECTED}
-_CCXT_LOGGER = "ccxt.base.exchange"
+#: Loggers that print what was sent: ccxt's request headers (the API key), urllib3's URLs (signatures).
+_WIRE_LOGGERS = ("ccxt.base.exchange", "urllib3.connectionpool")
 
 
 def switches_off() -> RiskLimits:
@@ -97,11 +98,13 @@ def switches_off() -> RiskLimits:
     return RiskLimits(bankroll_usd=1.0)
 
 
-def _filter_ccxt_log() -> None:
-    """ccxt logs each request's headers (API key included) at DEBUG: redact that logger's records."""
-    logger = logging.getLogger(_CCXT_LOGGER)
-    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-        logger.addFilter(RedactingFilter())
+def _filter_wire_logs() -> None:
+    """At DEBUG, ccxt logs each request's headers (the API key) and urllib3 each URL (a GET's signature):
+    redact those loggers' records where they are made (a logger's filter sees only its own records)."""
+    for name in _WIRE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 def _num(value: Any) -> float:
@@ -185,7 +188,7 @@ class CcxtBroker:
             raise ValueError(f"unknown venue {venue!r}; configured: {sorted(self._venues)}") from None
 
     def _build(self, venue: str) -> ccxt.Exchange:
-        _filter_ccxt_log()
+        _filter_wire_logs()
         config: dict[str, Any] = {"enableRateLimit": self._rate_limit, "timeout": self._timeout_ms}
         if self._key:
             config.update(apiKey=self._key, secret=self._secret)
