@@ -24,6 +24,7 @@ from checks.engine import partition_key
 from pipelines.environments import Settings
 from pipelines.explain_steps import fill_step, funding_step, pnl_step
 from pipelines.lineage import HOUR, recorded
+from quant.book.orders import CLIENT_ID_HASH_CHARS, CLIENT_ID_PREFIX
 from resources.storage import MissingPartitionError, read_hours
 
 #: Each layer's signal table and the columns the chain shows of it.
@@ -44,7 +45,8 @@ ALLOCATION_COLUMNS = ["layer", "strength", "weight", "budget_usd", "cap_usd", "e
                       "kill_switch_active", "reason", "note"]
 #: Most rows a step prints of a table (a coin on several venues).
 MAX_ROWS = 6
-ID_FORM = "pp-<layer>-<24 hex digits>, e.g. pp-L3-20d6cdd7e20c07bb50c30082"
+#: How a client order id looks (``quant.book.orders.client_order_id``).
+ID_FORM = f"{CLIENT_ID_PREFIX}-<layer>-<{CLIENT_ID_HASH_CHARS} hex digits>"
 
 
 @dataclass

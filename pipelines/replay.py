@@ -26,6 +26,7 @@ from dagster import DagsterInstance
 from checks.engine import partition_key
 from pipelines.environments import Settings
 from pipelines.lineage import (
+    CODE_VERSION_TAG,
     CYCLE_JOB,
     HOUR,
     code_version,
@@ -126,7 +127,7 @@ def _code_line(recorded: set[str | None]) -> str:
     now = code_version()
     known = sorted(v for v in recorded if v)
     if not known:
-        return f"code: the recorded runs carry no {next(iter(code_version_tags()))} tag; replaying with {now}"
+        return f"code: the recorded runs carry no {CODE_VERSION_TAG} tag; replaying with {now}"
     if known == [source_hash()] and None not in recorded:
         return f"code: {now}, the recorded runs' own"
     return f"code: recorded {', '.join(known)}{' and untagged runs' if None in recorded else ''}; replaying with {now} " \

@@ -118,3 +118,24 @@ def test_an_unknown_id_is_an_error_naming_where_it_looked(stored, cli, capsys):
     assert f"{root / 'storage' / 'fills_1h'} (1 day files" in err
     assert main(["explain", "  "]) == 2
     assert "needs a client order id" in capsys.readouterr().err
+
+
+def test_a_perp_position_is_followed_to_its_close_with_its_funding(tmp_path):
+    """A hand-made store: an L1 perp leg filled at 09:00, open 09:00..11:00, gone at 12:00; settlements at 08:00
+    (before the fill: not counted), 10:00 and 12:00 (counted: the leg is held into both hours)."""
+    from pipelines.explain_steps import funding_step
+    from resources.storage import write_hours
+
+    root = str(tmp_path)
+    hours = pd.date_range("2025-06-01 08:00", periods=6, freq="h", tz="UTC")
+    held = hours[1:4]
+    write_hours(root, "positions_1h", hours, pd.DataFrame({
+        "hour": held, "layer": "L1", "venue": "binance", "symbol": "BTC/USDT:USDT", "qty": -0.5}))
+    write_hours(root, "funding_settlements", hours, pd.DataFrame({
+        "hour": hours[[0, 2, 4]], "venue": "binance", "symbol": "BTC/USDT:USDT", "funding_rate": [0.0001, 0.0002, -0.0003]}))
+    intent = pd.Series({"layer": "L1", "venue": "binance", "symbol": "BTC/USDT:USDT", "position": "BTC/USDT:USDT",
+                        "instrument_kind": "perp"})
+    lines, end = funding_step(root, intent, hours[1])
+    assert end == hours[4]  # the close hour, whose ledger row holds the leg's final P&L
+    assert lines == ["open 2025-06-01 09:00 .. 2025-06-01 11:00 UTC, closed by 2025-06-01 12:00",
+                     "2 settlement(s) of binance BTC/USDT:USDT while held: rates +0.000200, -0.000300"]
