@@ -210,7 +210,7 @@ def evaluate_rules(
     severity = {r.name: r.severity for r in rules}
     for name, violations in found.items():
         if len(violations) and severity[name] == AssetCheckSeverity.ERROR:
-            kill_switch.store().trip(
+            kill_switch.trip(
                 source=f"check:{asset}__{name}",
                 reason=_describe_rule(name, violations),
                 partition=_span(sorted(violations["hour"].unique())),
@@ -362,7 +362,7 @@ def _source_failed(context: AssetExecutionContext, asset: str, exc: Exception, k
     cause = redact(exc.description if isinstance(exc, Failure) and exc.description else f"{type(exc).__name__}: {exc}")
     start, end = window_of(context)
     span = _span(list(hours_of(start, end)))
-    kill_switch.store().trip(source=f"source:{asset}", reason=cause, partition=span, run_id=context.run_id)
+    kill_switch.trip(source=f"source:{asset}", reason=cause, partition=span, run_id=context.run_id)
     metadata = dict(exc.metadata) if isinstance(exc, Failure) and exc.metadata else {}
     metadata["kill_switch"] = MetadataValue.text(f"tripped: source:{asset}")
     return Failure(description=f"{asset} could not read its source for {span}: {cause}", metadata=metadata)

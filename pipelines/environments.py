@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dagster import EnvVar
 
+from resources.alerts import AlertHook
 from resources.kill_switch import KillSwitch
 from resources.market import MarketData, MarketUniverse, OptionsData
 from resources.model_store import MlModelStore, ml_root
@@ -58,6 +59,17 @@ def settings(environment: str | None = None, home: str | Path | None = None) -> 
     return Settings(environment=env, home=home_path, storage_root=storage, kill_switch_url=kill)
 
 
+#: The environment variables an alert destination is configured by (read as ``EnvVar`` at run time).
+ALERT_ENV = {"webhook_url": "PERPETUA_ALERT_WEBHOOK_URL", "telegram_token": "PERPETUA_TELEGRAM_BOT_TOKEN",
+             "telegram_chat_id": "PERPETUA_TELEGRAM_CHAT_ID"}
+
+
+def alert_hook() -> AlertHook | None:
+    """The alert destinations whose variables are set, each as an ``EnvVar``; None (silent) when none is."""
+    fields = {name: EnvVar(var) for name, var in ALERT_ENV.items() if os.environ.get(var)}
+    return AlertHook(**fields) if fields else None
+
+
 def resources_for(s: Settings) -> dict[str, object]:
     """The resource dict of an environment."""
     if s.environment == "local":
@@ -77,6 +89,6 @@ def resources_for(s: Settings) -> dict[str, object]:
         "universe": universe,
         "options": options,
         "hourly_parquet": HourlyParquetIOManager(root=s.storage_root),
-        "kill_switch": KillSwitch(url=s.kill_switch_url),
+        "kill_switch": KillSwitch(url=s.kill_switch_url, alerts=alert_hook()),
         "ml_models": MlModelStore(root=ml_root(s.storage_root)),
     }

@@ -17,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Optional
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 
+from resources.alerts import AlertHook
 from resources.redaction import redact
 
 _META = sa.MetaData()
@@ -68,6 +70,11 @@ class KillSwitchStore:
         ``reason`` is stored redacted (:func:`resources.redaction.redact`): it often quotes an
         exchange error, whose venue text can carry a signed URL or a key.
         """
+        return self.record(source, reason, partition=partition, run_id=run_id)[0]
+
+    def record(self, source: str, reason: str, *, partition: str | None = None,
+               run_id: str | None = None) -> tuple[int, bool]:
+        """:meth:`trip`, also saying whether this call recorded it (False: already recorded, not reset)."""
         with self._engine.begin() as conn:
             existing = conn.execute(
                 sa.select(TRIPS.c.id).where(
@@ -78,13 +85,13 @@ class KillSwitchStore:
                 )
             ).scalar()
             if existing is not None:
-                return int(existing)
+                return int(existing), False
             result = conn.execute(
                 TRIPS.insert().values(
                     tripped_at=datetime.now(UTC), source=source, reason=redact(reason), partition=partition, run_id=run_id
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return int(result.inserted_primary_key[0]), True
 
     def active(self) -> list[Trip]:
         """Trips not yet reset, oldest first."""
@@ -123,12 +130,25 @@ class KillSwitch(ConfigurableResource):
     ----------
     url : str
         SQLAlchemy URL: ``sqlite:////abs/path/kill_switch.db`` or the instance's Postgres URL.
+    alerts : AlertHook, optional
+        Where a new trip is announced (a webhook, a Telegram bot); unset or unconfigured: silent.
     """
 
     url: str
+    alerts: Optional[AlertHook] = None  # noqa: UP045 - Dagster resolves nested resources by this form
 
     def store(self) -> KillSwitchStore:
         return _store(self.url)
+
+    def trip(self, source: str, reason: str, *, partition: str | None = None, run_id: str | None = None) -> int:
+        """Record a trip (:meth:`KillSwitchStore.trip`) and announce it once, when it is new."""
+        trip_id, new = self.store().record(source, reason, partition=partition, run_id=run_id)
+        if new and self.alerts is not None:
+            where = f" at {partition}" if partition else ""
+            self.alerts.send(f"Perpetua kill switch tripped by {source}{where}",
+                             f"{redact(reason)}\nOrders stay blocked until a person runs: perpetua kill-switch reset --by NAME",
+                             source=source)
+        return trip_id
 
 
 _STORES: dict[str, KillSwitchStore] = {}
