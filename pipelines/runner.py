@@ -23,6 +23,7 @@ from assets.signals import CASCADE_FUNDING_LOOKBACK_H, CASCADE_OI_LOOKBACK_H, CA
 from assets.strategies import STRATEGY_FLOW_LOOKBACK_H, STRATEGY_PRICE_LOOKBACK_H
 from checks.engine import partition_key
 from pipelines.jobs import CYCLE_DECISIONS_JOB, CYCLE_INPUTS_JOB, ML_EVALUATION_JOB, ML_FOLD_JOB
+from pipelines.lineage import code_version_tags
 from quant.features.hourly import FEATURE_LOOKBACK_H
 from resources.fit_ahead import FitAhead
 from resources.partitions import (
@@ -322,12 +323,13 @@ def run_window(
             on_chunk(chunk)
         return chunk
 
+    code = code_version_tags()  # the code every run of the window ran, for a replay to compare
     with _FoldsAhead(defs, plan) as ahead:
         i = 0
         while i < len(plan):
             name, a, b = plan[i]
             i += 1
-            chunk = record(_run_chunk(defs, instance, name, a, b))
+            chunk = record(_run_chunk(defs, instance, name, a, b, code=code))
             if chunk.success:
                 if name == CYCLE_INPUTS_JOB:
                     ahead.inputs_stored_until(b)
@@ -338,7 +340,7 @@ def run_window(
             good = a if chunk.first_failed_hour == a else None
             stop = chunk.first_failed_hour
             while stop is not None and a < stop < b:
-                kept = record(_run_chunk(defs, instance, name, a, stop, kept_before_failure=True))
+                kept = record(_run_chunk(defs, instance, name, a, stop, kept_before_failure=True, code=code))
                 if kept.success:
                     good = stop
                     break
@@ -396,16 +398,17 @@ class _FoldsAhead:
 
 
 def _run_chunk(defs: Definitions, instance: DagsterInstance, name: str, a: pd.Timestamp, b: pd.Timestamp,
-               *, kept_before_failure: bool = False) -> ChunkResult:
+               *, kept_before_failure: bool = False, code: dict[str, str] | None = None) -> ChunkResult:
     job = defs.resolve_job_def(name)
     last = b - pd.Timedelta(hours=1)
     t0 = time.perf_counter()
     run_config = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
     if name in (ML_FOLD_JOB, ML_EVALUATION_JOB):  # one fold: a weekly partition
         fold = FOLDS.get_partition_key_for_timestamp(a.timestamp())
-        res = job.execute_in_process(instance=instance, partition_key=fold, run_config=run_config, raise_on_error=False)
+        res = job.execute_in_process(instance=instance, partition_key=fold, run_config=run_config, raise_on_error=False,
+                                     tags=code or None)
         return _result(name, a, last, res, t0, kept_before_failure)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
+    tags = {**(code or {}), ASSET_PARTITION_RANGE_START_TAG: partition_key(a), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)}
     with planned_subsets(b - a > pd.Timedelta(hours=1)):
         res = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
     return _result(name, a, last, res, t0, kept_before_failure)

@@ -95,6 +95,7 @@ def test_a_stored_hour_replays_identical_and_the_store_is_only_read(stored, monk
     assert main(["replay-hour", "--hour", "2025-03-06T13:00Z"]) == 0
     out = capsys.readouterr().out
     assert "identical: 16 assets x 1 hour(s)" in out
+    assert "the recorded runs' own" in out  # the backfill tagged its runs with the code it ran
     assert "ledger_1h 1" in out  # the book's previous hour was seeded
     assert "2025-03-03 skipped" in out  # the fold the hour predicts with (too little history)
     assert _files(root / "storage") == before  # nothing written to the real store
