@@ -20,6 +20,7 @@ from pathlib import Path
 from dagster import EnvVar
 
 from resources.alerts import AlertHook
+from resources.broker.resource import OrderRouter
 from resources.kill_switch import KillSwitch
 from resources.market import MarketData, MarketUniverse, OptionsData
 from resources.model_store import MlModelStore, ml_root
@@ -70,6 +71,16 @@ def alert_hook() -> AlertHook | None:
     return AlertHook(**fields) if fields else None
 
 
+def order_router(s: Settings) -> OrderRouter:
+    """The order path's broker (read by reconciliation): only in ``live``, whose keys it reads as
+    ``EnvVar``, on the venues' demo/testnet unless ``PERPETUA_ORDER_NETWORK=live``; elsewhere no
+    venue (orders are simulated)."""
+    if s.environment != "live":
+        return OrderRouter(journal_url=s.kill_switch_url, venues={})
+    return OrderRouter(journal_url=s.kill_switch_url, network=os.environ.get("PERPETUA_ORDER_NETWORK", "demo"),
+                       api_key=EnvVar("PERPETUA_API_KEY"), api_secret=EnvVar("PERPETUA_API_SECRET"))
+
+
 def resources_for(s: Settings) -> dict[str, object]:
     """The resource dict of an environment."""
     if s.environment == "local":
@@ -90,5 +101,6 @@ def resources_for(s: Settings) -> dict[str, object]:
         "options": options,
         "hourly_parquet": HourlyParquetIOManager(root=s.storage_root),
         "kill_switch": KillSwitch(url=s.kill_switch_url, alerts=alert_hook()),
+        "order_router": order_router(s),
         "ml_models": MlModelStore(root=ml_root(s.storage_root)),
     }

@@ -40,4 +40,8 @@ ML_EVALUATION_JOB = "ml_fold_evaluation_job"
 ml_evaluation_job = define_asset_job(ML_EVALUATION_JOB, selection=AssetSelection.assets("ml_fold_evaluation"),
                                      partitions_def=FOLDS)
 
-JOBS = [hourly_job, inputs_job, decisions_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job]
+#: The book's positions against the venues' (unpartitioned: the latest stored hour, when it runs).
+RECONCILIATION_JOB = "venue_reconciliation_job"
+reconciliation_job = define_asset_job(RECONCILIATION_JOB, selection=AssetSelection.assets("venue_reconciliation"))
+JOBS = [hourly_job, inputs_job, decisions_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job,
+        reconciliation_job]

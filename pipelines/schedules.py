@@ -17,7 +17,14 @@ from dagster import (
 )
 
 from checks.engine import partition_key
-from pipelines.jobs import funding_job, hourly_job, ml_evaluation_job, ml_fold_job, report_job
+from pipelines.jobs import (
+    funding_job,
+    hourly_job,
+    ml_evaluation_job,
+    ml_fold_job,
+    reconciliation_job,
+    report_job,
+)
 from resources.partitions import FOLDS
 
 #: Minutes after the hour: bars and settlements of the finished hour are published by then.
@@ -84,4 +91,12 @@ def ml_evaluation_schedule(context: ScheduleEvaluationContext):
     return RunRequest(run_key=f"ml-evaluation-{key}", partition_key=key, tags={"perpetua/trigger": "ml-weekly"})
 
 
-SCHEDULES = [hourly_schedule, funding_schedule, report_schedule, ml_fold_schedule, ml_evaluation_schedule]
+#: Minutes after the hour the book is compared with the venues: the hourly run (at :05) is done by then.
+RECONCILIATION_MINUTE = 50
+reconciliation_schedule = schedule(
+    cron_schedule=f"{RECONCILIATION_MINUTE} * * * *", job=reconciliation_job, execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED, name="venue_reconciliation_schedule",
+)(lambda context: RunRequest(run_key=f"reconcile-{context.scheduled_execution_time:%Y-%m-%d-%H}"))
+
+SCHEDULES = [hourly_schedule, funding_schedule, report_schedule, ml_fold_schedule, ml_evaluation_schedule,
+             reconciliation_schedule]
