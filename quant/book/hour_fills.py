@@ -100,18 +100,33 @@ def option_specs(pending: list[dict], legs: list[Leg]) -> list[tuple]:
     return list(specs.values())
 
 
-def execution_bars(hour: pd.Timestamp, bars: list[Bar], options: list[tuple], params: BookParams) -> dict[tuple[str, str], list]:
+class ExecutionBars(dict):
+    """An hour's execution bars by (venue, symbol); the first ``checked`` already pass the fill simulator's bar rule."""
+
+    checked: int = 0
+
+
+def execution_bars(hour: pd.Timestamp, bars: list[Bar], options: list[tuple], params: BookParams,
+                   base: tuple[list, list, bool] | None = None, under: Bar | None = None) -> ExecutionBars:
     """Bars of hour ``hour`` for perps, modelled spot legs and modelled options, in that order.
 
     An option with no underlying candle gets no bar (no fill, no mark); a bar with a price that
     is not > 0 (an expired or worthless option, a broken candle) is no market and is left out.
+    ``base``: the perp and spot bars as ``quant.book.range_inputs`` builds them for the range
+    (keys, bars, whether all pass the bar rule) and ``under`` the hour's :func:`underlying_bar`;
+    None: built here from ``bars``.
     """
-    out: dict[tuple[str, str], list] = {}
-    rows: list[tuple[tuple[str, str], list]] = [((b[0], b[1]), [b[2], b[3], b[4], b[5], b[6], False]) for b in bars]
-    basis = 1.0 - params.spot_basis
-    rows += [((b[0], spot_symbol(b[1])), [b[2] * basis, b[3] * basis, b[4] * basis, b[5] * basis, b[6], True]) for b in bars]
-    under = underlying_bar(bars) if options else None
-    if under is not None:
+    out = ExecutionBars()
+    rows: list[tuple[tuple[str, str], list]] = []
+    if base is not None and len(out := ExecutionBars(zip(base[0], base[1], strict=True))) == len(base[0]):
+        out.checked = len(out) if base[2] else 0
+    else:  # built here (or a key repeats: the loop below names it)
+        out = ExecutionBars()
+        rows += [((b[0], b[1]), [b[2], b[3], b[4], b[5], b[6], False]) for b in bars]
+        basis = 1.0 - params.spot_basis
+        rows += [((b[0], spot_symbol(b[1])), [b[2] * basis, b[3] * basis, b[4] * basis, b[5] * basis, b[6], True]) for b in bars]
+        under = underlying_bar(bars)
+    if under is not None and options:
         rows += _option_bars(hour, np.array(under[2:6], dtype="float64"), options)
     for key, bar in rows:
         if bar[0] > 0 and bar[1] > 0 and bar[2] > 0 and bar[3] > 0:  # NaN compares false: no market
@@ -123,12 +138,14 @@ def execution_bars(hour: pd.Timestamp, bars: list[Bar], options: list[tuple], pa
 
 def _validate_bars(hour: pd.Timestamp, ebars: dict[tuple[str, str], list]) -> None:
     """The fill simulator's bar rule (``quant.book.fills.first_bad_bar``) over the hour's execution bars."""
-    if not ebars:
+    skip = getattr(ebars, "checked", 0)
+    if len(ebars) <= skip:
         return
-    values = np.array([bar[:5] for bar in ebars.values()], dtype="float64")
+    items = list(ebars.items())[skip:]
+    values = np.array([bar[:5] for _, bar in items], dtype="float64")
     bad = first_bad_bar(*values.T)
     if bad >= 0:
-        (venue, symbol), bar = list(ebars.items())[bad]
+        (venue, symbol), bar = items[bad]
         raise bad_bar_error(venue, symbol, hour, *bar[:5])
 
 

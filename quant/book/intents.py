@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from quant.book.legs import Leg, group_sums
-from quant.book.orders import OrderIntent
+from quant.book.orders import check_order, client_order_id_at, hour_stamp
 from quant.book.params import BookParams
 from quant.book.safeguards import HEDGE_LEGS, LADDER_LAYER, Book, Candidate, RiskLimits, screen
 from quant.book.wants import Want
@@ -22,16 +22,17 @@ def hour_intents(wants: list[Want], hour: pd.Timestamp, reference: dict, legs: l
     Raises
     ------
     ValueError
-        A malformed want (``OrderIntent``'s rules: side, type, layer, quantity, price) or two
+        A malformed want (``OrderIntent``'s rules, ``quant.book.orders.check_order``: side, type, layer, quantity, price) or two
         wants with one client order id.
     """
     if not wants:
         return []
     exec_hour = hour + pd.Timedelta(hours=1)
     rows, seen = [], {}
+    stamp = hour_stamp(hour)
     for w in wants:
-        order = OrderIntent(hour, w.venue, w.symbol, w.side, w.qty, w.order_type, w.limit, w.layer, w.leg, w.reason, w.reduce_only)
-        cid = order.client_order_id
+        check_order(w.symbol, w.side, w.qty, w.order_type, w.limit, w.layer)
+        cid = client_order_id_at(stamp, w.layer, w.symbol, w.leg, w.venue)
         if cid in seen:
             first = seen[cid]
             raise ValueError(f"duplicate client order id {cid} ({first.layer} {first.symbol} {first.leg})")

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from quant.book.params import POSITIONS
 from quant.frames import conform, empty
@@ -62,7 +63,17 @@ def records_from_frame(df: pd.DataFrame) -> list[dict]:
 def _values(s: pd.Series) -> list:
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
         return [_NAT if pd.isna(v) else pd.Timestamp(v) for v in s.tolist()]
+    if isinstance(s.dtype, pd.StringDtype):
+        return string_values(s)
     return s.tolist()
+
+
+def string_values(s: pd.Series) -> list:
+    """``s.tolist()`` of a string column, through its distinct values: an Arrow-backed ``str``
+    column's own ``tolist`` boxes one element at a time (~4 µs each)."""
+    codes, uniques = pd.factorize(s)
+    lookup = np.array([*uniques.tolist(), s.dtype.na_value], dtype=object)  # code −1 (missing) -> the last
+    return lookup[codes].tolist()
 
 
 def frame_of(rows: list[Mapping], schema: Mapping[str, str], *, name: str) -> pd.DataFrame:
@@ -82,10 +93,12 @@ def array_sum(values: Iterable[float]) -> float:
 def group_sums(groups: Mapping[object, list[Sequence[float]]]) -> dict[object, list[float]]:
     """pandas' ``groupby().sum()`` of each group's rows (each row a tuple of columns), column by column.
 
-    pandas' grouped float sum is compensated in its own way (no plain or Kahan loop here
-    reproduces it bit for bit), so a group of several rows is summed by pandas itself — all such
-    groups of a call in one ``groupby`` — and a group of one row is that row (``0.0 + x``: the
-    sum's start; a NaN counts as nothing, as pandas skips it).
+    What ``pd.DataFrame(rows).groupby(labels, sort=True).sum()`` returns for the groups of several
+    rows (labels sorted, as here), without building a frame each call: pandas (3.x) reduces
+    sorted groups with ``np.add.reduceat`` over its (columns × rows) block when no value is NaN,
+    and otherwise with its Cython Kahan loop that skips NaN (:func:`_kahan_group_sums`). A group
+    of one row is that row (``0.0 + x``: the sum's start; a NaN counts as nothing, as pandas
+    skips it). ``tests/quant/book/test_legs.py`` holds this to pandas itself on random tables.
     """
     out: dict[object, list[float]] = {}
     multi = []
@@ -95,10 +108,37 @@ def group_sums(groups: Mapping[object, list[Sequence[float]]]) -> dict[object, l
         else:
             multi.append(key)
     if multi:
-        labels = np.repeat(np.arange(len(multi)), [len(groups[k]) for k in multi])
+        sizes = [len(groups[k]) for k in multi]
         values = np.array([row for k in multi for row in groups[k]], dtype="float64")
-        sums = pd.DataFrame(values).groupby(labels, sort=True).sum().to_numpy()
+        starts = np.zeros(len(multi), dtype=np.intp)
+        np.cumsum(sizes[:-1], out=starts[1:])
+        if np.isnan(values).any():
+            sums = _kahan_group_sums(values, starts, np.asarray(sizes, dtype=np.intp))
+        else:  # pandas' block is (columns × rows), C-ordered, reduced along the rows
+            sums = np.add.reduceat(np.ascontiguousarray(values.T), starts, axis=1).T
         out.update({key: sums[i].tolist() for i, key in enumerate(multi)})
+    return out
+
+
+@njit(cache=True)
+def _kahan_group_sums(values: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """pandas' Cython ``group_sum``: a Kahan sum per (group, column) in row order, NaN skipped,
+    the compensation reset where an infinity made it NaN (pandas GH#53606)."""
+    out = np.zeros((starts.shape[0], values.shape[1]))
+    for g in range(starts.shape[0]):
+        for j in range(values.shape[1]):
+            total = 0.0
+            comp = 0.0
+            for i in range(starts[g], starts[g] + sizes[g]):
+                val = values[i, j]
+                if val == val:
+                    y = val - comp
+                    t = total + y
+                    comp = t - total - y
+                    if comp != comp:
+                        comp = 0.0
+                    total = t
+            out[g, j] = total
     return out
 
 

@@ -40,7 +40,16 @@ def client_order_id(hour: pd.Timestamp, layer: str, symbol: str, leg: str, venue
     >>> client_order_id(pd.Timestamp("2025-09-01 08:00", tz="UTC"), "L1", "BTC/USDT:USDT", "perp", "binance")[:6]
     'pp-L1-'
     """
-    stamp = pd.Timestamp(hour).tz_convert("UTC").isoformat()
+    return client_order_id_at(hour_stamp(hour), layer, symbol, leg, venue)
+
+
+def hour_stamp(hour: pd.Timestamp) -> str:
+    """The decision hour as the client order id hashes it (ISO 8601, UTC): computed once per hour by the book."""
+    return pd.Timestamp(hour).tz_convert("UTC").isoformat()
+
+
+def client_order_id_at(stamp: str, layer: str, symbol: str, leg: str, venue: str) -> str:
+    """:func:`client_order_id` from the hour's :func:`hour_stamp`."""
     digest = hashlib.sha256(f"{stamp}|{layer}|{venue}|{symbol}|{leg}".encode()).hexdigest()
     return f"{CLIENT_ID_PREFIX}-{layer}-{digest[:CLIENT_ID_HASH_CHARS]}"
 
@@ -75,19 +84,7 @@ class OrderIntent:
     reduce_only: bool = False
 
     def __post_init__(self) -> None:
-        if self.side not in SIDES:
-            raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
-        if self.order_type not in ORDER_TYPES:
-            raise ValueError(f"order_type must be one of {ORDER_TYPES}, got {self.order_type!r}")
-        if self.layer not in LAYERS:
-            raise ValueError(f"layer must be one of {LAYERS}, got {self.layer!r}")
-        if not (math.isfinite(self.qty) and self.qty > 0):
-            raise ValueError(f"{self.symbol}: order quantity must be a positive number, got {self.qty}")
-        if self.order_type == "market":
-            if self.limit is not None:
-                raise ValueError(f"{self.symbol}: a market order has no limit price")
-        elif self.limit is None or not (math.isfinite(self.limit) and self.limit > 0):
-            raise ValueError(f"{self.symbol}: a {self.order_type} order needs a positive price, got {self.limit}")
+        check_order(self.symbol, self.side, self.qty, self.order_type, self.limit, self.layer)
 
     @property
     def client_order_id(self) -> str:
@@ -96,6 +93,29 @@ class OrderIntent:
     @property
     def exec_hour(self) -> pd.Timestamp:
         return pd.Timestamp(self.hour) + pd.Timedelta(hours=1)
+
+
+def check_order(symbol: str, side: str, qty: float, order_type: str, limit: float | None, layer: str) -> None:
+    """:class:`OrderIntent`'s rules on side, type, layer, quantity and price (the book checks its wants with it).
+
+    Raises
+    ------
+    ValueError
+        The first rule broken, in that order.
+    """
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+    if order_type not in ORDER_TYPES:
+        raise ValueError(f"order_type must be one of {ORDER_TYPES}, got {order_type!r}")
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+    if not (math.isfinite(qty) and qty > 0):
+        raise ValueError(f"{symbol}: order quantity must be a positive number, got {qty}")
+    if order_type == "market":
+        if limit is not None:
+            raise ValueError(f"{symbol}: a market order has no limit price")
+    elif limit is None or not (math.isfinite(limit) and limit > 0):
+        raise ValueError(f"{symbol}: a {order_type} order needs a positive price, got {limit}")
 
 
 def intents_frame(intents: list[OrderIntent]) -> pd.DataFrame:

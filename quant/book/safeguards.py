@@ -84,22 +84,22 @@ class Book:
 
 
 def _cap_breach(c: Candidate, book: Book, limits: RiskLimits) -> str | None:
+    """The first cap ``c`` would breach (in this order), None when it fits; each cap is only looked at
+    (and its sentence only written) when every cap before it holds."""
     key = f"{c.layer}:{c.symbol}"
     held = book.exposure.get(key, 0.0)
     eps = 1e-9 * limits.bankroll_usd
-    checks = [
-        (c.notional_usd < limits.usd(limits.min_position_pct) - eps,
-         f"below the minimum position {limits.min_position_pct:.0%} of bankroll"),
-        (held + c.notional_usd > limits.usd(limits.max_position_pct) + eps,
-         f"position would exceed {limits.max_position_pct:.0%} of bankroll"),
-        (book.total() + c.notional_usd > limits.usd(limits.max_total_pct) + eps,
-         f"total deployed would exceed {limits.max_total_pct:.0%} of bankroll"),
-        (c.layer == LADDER_LAYER and book.layer_total(LADDER_LAYER) + c.notional_usd > limits.usd(limits.max_ladder_pct) + eps,
-         f"L2 ladder would exceed {limits.max_ladder_pct:.0%} of bankroll"),
-        (held == 0.0 and len(book.exposure) >= limits.max_positions,
-         f"already {limits.max_positions} positions open"),
-    ]
-    return next((reason for breached, reason in checks if breached), None)
+    if c.notional_usd < limits.usd(limits.min_position_pct) - eps:
+        return f"below the minimum position {limits.min_position_pct:.0%} of bankroll"
+    if held + c.notional_usd > limits.usd(limits.max_position_pct) + eps:
+        return f"position would exceed {limits.max_position_pct:.0%} of bankroll"
+    if book.total() + c.notional_usd > limits.usd(limits.max_total_pct) + eps:
+        return f"total deployed would exceed {limits.max_total_pct:.0%} of bankroll"
+    if c.layer == LADDER_LAYER and book.layer_total(LADDER_LAYER) + c.notional_usd > limits.usd(limits.max_ladder_pct) + eps:
+        return f"L2 ladder would exceed {limits.max_ladder_pct:.0%} of bankroll"
+    if held == 0.0 and len(book.exposure) >= limits.max_positions:
+        return f"already {limits.max_positions} positions open"
+    return None
 
 
 def screen(candidates: Iterable[Candidate], book: Book, limits: RiskLimits, known_symbols: set[str]) -> list[str | None]:

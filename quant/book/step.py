@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from quant.book.allocator import allocation_rows
-from quant.book.hour_fills import execution_bars, fill_hour, option_specs, underlying_bar
+from quant.book.hour_fills import execution_bars, fill_hour, option_specs
 from quant.book.intents import hour_intents
 from quant.book.ledger_rows import apply_ledger, ledger_records, position_money, previous_total, totals
 from quant.book.legs import LEG_FIELDS, Leg, array_sum, frame_of, legs_from_frame, records_from_frame
@@ -118,7 +118,7 @@ class RangeBook:
         if self.hour is not None and self.hour != hour - HOUR:
             raise ValueError(f"the book's state is of {self.hour}; hour {hour} needs the state of {hour - HOUR} (run the gap first)")
         p, inp, legs = self.params, self.inputs.at(hour), self.legs
-        ebars = execution_bars(hour, inp.bars, option_specs(self.pending, legs), p)
+        ebars = execution_bars(hour, inp.bars, option_specs(self.pending, legs), p, inp.exec_base, inp.under)
         fills = fill_hour(hour, self.pending, ebars, {leg.key: leg.qty for leg in legs}, p, cancel_entries=kill_switch_active)
         before = {leg.key: (leg.realised_usd, leg.fees_usd, leg.funding_usd) for leg in legs}
         all_legs = legs + _new_legs(fills, self.pending, legs, hour)
@@ -128,7 +128,7 @@ class RangeBook:
         open_cost = array_sum(leg.qty * leg.avg_entry for leg in open_legs if leg.kind != "perp")
         risk = hour_risk(totals(rows), previous_total(self.ledger, p.bankroll_usd), hour, self.hour, p, open_cost)
 
-        under = underlying_bar(inp.bars)
+        under = inp.under
         tail = inp.tail
         tail_ok = tail is not None and tail["status"] == "ok"
         strength = {"L1": carry_strength(inp.carry, open_legs, p), "L2": inp.l2_strength,
@@ -141,7 +141,7 @@ class RangeBook:
                                float(alloc["L3"]["theta_budget_usd"]), float(alloc["L3"]["budget_usd"]), p)
         wants += hw
         reference = {key: float(bar[3]) for key, bar in ebars.items()}
-        mw, ml_note = ml_wants(inp.predictions, inp.reasons, open_legs, reference, hour, risk["equity_usd"],
+        mw, ml_note = ml_wants(inp.predictions, open_legs, reference, hour, risk["equity_usd"],
                                float(alloc[ML_LAYER]["budget_usd"]), risk["risk_level"], p)
         wants += mw
         sw = strategy_wants(inp.decisions, open_legs, hour, risk["equity_usd"], float(alloc[STRATEGY_LAYER]["budget_usd"]),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -34,6 +35,9 @@ from quant.cascade.ladder import build_ladder
 from quant.cascade.params import SIDE_OF_DIRECTION
 from quant.ml.sizing import ml_decisions
 from quant.options.hedge import IvMark, StranglePosition, decide_roll, value_strangle_by_model
+
+if TYPE_CHECKING:  # range_inputs imports this module
+    from quant.book.range_inputs import HourPredictions
 
 
 @dataclass(frozen=True)
@@ -230,26 +234,29 @@ def hedge_wants(tail: Mapping | None, legs: list[Leg], underlying_close: float |
 ML_LEG = "long"
 
 
-def ml_wants(predictions: list[dict], reasons: list[str], legs: list[Leg], spot_closes: Mapping[tuple[str, str], float],
+def ml_wants(predictions: HourPredictions, legs: list[Leg], spot_closes: Mapping[tuple[str, str], float],
              hour: pd.Timestamp, equity: float, budget_usd: float, risk_level: str,
              params: BookParams) -> tuple[list[Want], str]:
     """ML exits and entries from the hour's predictions; returns the wants and a sentence on the sleeve.
 
-    ``predictions``: the hour's ``model_predictions_1h`` rows, ``reasons`` their
-    ``quant.ml.sizing.signal_reasons``; ``spot_closes`` maps (venue, spot instrument) to the
-    hour's modelled spot close (the execution bars); ``budget_usd`` is the allocator's budget for
-    the layer; ``risk_level`` the ladder's level.
+    ``predictions``: the hour's ``model_predictions_1h`` rows with their
+    ``quant.ml.sizing.signal_reasons`` (``quant.book.range_inputs.HourPredictions``: only the rows
+    that may trade and those of held positions reach the sizing; every other row is a skip);
+    ``spot_closes`` maps (venue, spot instrument) to the hour's modelled spot close (the
+    execution bars); ``budget_usd`` is the allocator's budget for the layer; ``risk_level`` the
+    ladder's level.
     """
     held = [leg for leg in legs if leg.layer == ML_LAYER]
-    if not predictions and not held:
+    if not len(predictions) and not held:
         return [], "ML: no predictions, nothing held"
     instrument = {(leg.venue, leg.symbol): leg.instrument for leg in held}
+    rows, reasons = predictions.records(set(instrument))
     prices = {(r["venue"], r["symbol"]): float(spot_closes.get((r["venue"], spot_symbol(r["symbol"])), math.nan))
-              for r in predictions}
-    targets = ml_decisions(predictions, reasons, held, prices, hour, equity, params.bankroll_usd, risk_level, params.ml,
+              for r in rows}
+    targets = ml_decisions(rows, reasons, held, prices, hour, equity, params.bankroll_usd, risk_level, params.ml,
                            budget_usd)
     out: list[Want] = []
-    counts = {"enter": 0, "exit": 0, "hold": 0, "skip": 0}
+    counts = {"enter": 0, "exit": 0, "hold": 0, "skip": len(predictions) - len(rows)}
     for t in targets:
         counts[t["action"]] += 1
         if t["action"] == "exit":
