@@ -54,10 +54,10 @@ def summary(instance: DagsterInstance, s: Settings) -> str:
         failed = _failed_checks(instance, key)
         lines.append(f"{name:24s} {count:7d}  {first:16s}  {last:16s}  {failed}")
     try:
-        book = book_line(s.storage_root)
+        book = [book_line(s.storage_root), *book_detail(s.storage_root)]
     except CorruptPartitionError as exc:
-        book = f"book: unreadable: {exc}"
-    lines += ["", book]
+        book = [f"book: unreadable: {exc}"]
+    lines += ["", *book]
     active = KillSwitchStore(s.kill_switch_url).active()
     if active:
         lines.append(f"kill switch: TRIPPED ({len(active)}); first: {active[0].source}: {active[0].reason}")
@@ -117,6 +117,58 @@ def book_line(root: str) -> str:
     t = total.iloc[-1]
     return (f"book: {last[0]:%Y-%m-%d %H:00} UTC  equity {t['equity_usd']:,.2f} USD  P&L {t['pnl_usd']:+,.2f}  "
             f"drawdown {100 * t['drawdown']:.2f}%  {legs}  ({len(hours)} stored hours)")
+
+
+def book_detail(root: str, limit: int = 12) -> list[str]:
+    """The stored book's latest hour in detail: bankroll and cash, what is at risk per layer (open
+    legs' |qty × mark|), each layer's budget and cap, and the open positions (the first ``limit``)."""
+    hours = stored_hours(root, "ledger_1h")
+    if hours.empty:
+        return []
+    last = hours[-1:]
+    ledger = read_hours(root, "ledger_1h", last)
+    total = ledger[ledger["layer"] == "total"]
+    out = []
+    try:
+        alloc = read_hours(root, "layer_allocations_1h", last)
+    except MissingPartitionError:
+        alloc = pd.DataFrame()
+    try:
+        legs = read_hours(root, "positions_1h", last)
+    except MissingPartitionError:
+        legs = pd.DataFrame()
+    if not total.empty:
+        t = total.iloc[-1]
+        out.append(f"  bankroll {_bankroll(root, last):,.2f} USD   cash {t['cash_usd']:,.2f} USD   equity {t['equity_usd']:,.2f} USD"
+                   f"   peak {t['peak_equity_usd']:,.2f} USD   risk level {t['risk_level']}")
+    if len(legs):
+        risk = (legs["qty"].abs() * legs["mark"]).groupby(legs["layer"]).agg(["sum", "size"])
+        out.append("  at risk by layer (open |qty x mark|; options at their premium): " + ", ".join(f"{layer} {row['sum']:,.2f} USD ({int(row['size'])} legs)"
+                                                      for layer, row in risk.iterrows()))
+    else:
+        out.append("  at risk by layer: nothing open")
+    if len(alloc):
+        out.append("  layers: " + ", ".join(f"{r.layer} budget {r.budget_usd:,.0f} / cap {r.cap_usd:,.0f} USD"
+                                           + (" (kill switch)" if r.kill_switch_active else "")
+                                           for r in alloc[alloc["layer"] != "total"].itertuples()))
+    out.append("  orders: simulated fills (live orders off: see the README's Production section)")
+    for r in legs.head(limit).itertuples():
+        out.append(f"    {r.layer:3s} {r.venue:8s} {r.instrument:28s} {r.leg:8s} qty {r.qty:+,.6g}  mark {r.mark:,.6g}  "
+                   f"unrealised {r.unrealised_usd:+,.2f} USD")
+    if len(legs) > limit:
+        out.append(f"    … and {len(legs) - limit} more legs")
+    return out
+
+
+def _bankroll(root: str, last: pd.DatetimeIndex) -> float:
+    """The bankroll the book sized the hour with (its intents record it), else the book's default."""
+    from quant.book.params import BookParams
+
+    with contextlib.suppress(MissingPartitionError):
+        intents = read_hours(root, "order_intents_1h", last)
+        if len(intents) and "bankroll_usd" in intents:
+            return float(intents["bankroll_usd"].iloc[-1])
+    return BookParams().bankroll_usd
 
 
 def _report_made(instance: DagsterInstance, s: Settings, key: AssetKey) -> pd.Timestamp | None:
