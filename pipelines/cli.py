@@ -205,6 +205,47 @@ def cmd_ui(args: argparse.Namespace, s: Settings) -> int:
     return subprocess.call(cmd, cwd=PROJECT_ROOT)  # noqa: S603 - fixed argv, no shell
 
 
+def cmd_init_db(args: argparse.Namespace, s: Settings) -> int:
+    from pipelines.service import init_db
+
+    for line in init_db(s, _instance(s)):
+        print(line)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, s: Settings) -> int:
+    """The scheduled service (``dagster dev``: webserver + daemon) with every schedule and sensor RUNNING."""
+    from pipelines.service import startup_problems
+
+    if s.environment == "local":
+        print("perpetua run starts the hourly service against live data: set PERPETUA_ENV=paper (or live). "
+              "The local sample ends 2026-03-05; use perpetua backfill or make ui for it.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    prepare_home(s)
+    problems = startup_problems(s)
+    if problems:
+        print(f"refusing to start: {len(problems)} problem(s)", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    env = {**os.environ, "PERPETUA_SCHEDULES": "on", "PERPETUA_ENV": s.environment}
+    print(f"starting the {s.environment} service on http://{args.host}:{args.port} (schedules and sensors on)")
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(cmd, cwd=PROJECT_ROOT, env=env)  # noqa: S603 - fixed argv, no shell
+
+
+def cmd_prelive(args: argparse.Namespace, s: Settings) -> int:
+    from pipelines.service import FAIL, prelive_checklist
+
+    checks = prelive_checklist(s, _instance(s))
+    print(f"pre-live checklist ({s.environment}):")
+    for c in checks:
+        print(c.line())
+    failed = [c.name for c in checks if c.status == FAIL]
+    print(f"REFUSED: {len(failed)} check(s) failed: {', '.join(failed)}" if failed else "all checks passed: ready for live")
+    return EXIT_RUN_FAILED if failed else 0
+
+
 def cmd_purge_runs(args: argparse.Namespace, s: Settings) -> int:
     """Forget old run records (their events too); the Parquet outputs, and so the book, stay."""
     from pipelines.run_records import delete_runs, describe_purge, plan_purge
@@ -306,6 +347,16 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(fn=cmd_ui)
+
+    sub.add_parser("init-db", help="create the instance, the kill-switch table and the order journal where missing"
+                   ).set_defaults(fn=cmd_init_db)
+    sv = sub.add_parser("run", help="start the service: UI + daemon, every schedule and sensor on (paper/live); "
+                        "refuses while the kill switch is tripped or the book and venues disagree")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=3000)
+    sv.set_defaults(fn=cmd_run)
+    sub.add_parser("prelive", help="the pre-live checklist (kill switch, feed, uptime, signals, risk bounds, "
+                   "error rate, reconciliation); refuses while any check fails").set_defaults(fn=cmd_prelive)
 
     r = sub.add_parser("purge-runs", help="delete run records (events) older than N days; Parquet outputs and the book stay")
     r.add_argument("--older-than-days", type=non_negative_int, default=30)

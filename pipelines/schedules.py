@@ -1,10 +1,12 @@
 """Schedules: the hourly cycle, the funding settlements at 00/08/16 UTC and the daily report.
 
-Both start STOPPED: in the local environment the replay sample ends in 2025, so a schedule
-firing "now" would only record missing data. Turn them on in the UI for paper/live.
+They start STOPPED: in the local environment the replay sample ends in 2026-03, so a schedule
+firing "now" would only record missing data. Turn them on in the UI for paper/live, or start the
+service with ``perpetua run`` (``PERPETUA_SCHEDULES=on``: all of them RUNNING).
 """
 
 
+import os
 from datetime import datetime
 
 import pandas as pd
@@ -27,6 +29,10 @@ from pipelines.jobs import (
 )
 from resources.partitions import FOLDS
 
+#: ``PERPETUA_SCHEDULES=on`` (set by ``perpetua run``): every schedule starts RUNNING; otherwise STOPPED.
+SCHEDULES_ENV = "PERPETUA_SCHEDULES"
+SCHEDULE_STATUS = DefaultScheduleStatus.RUNNING if os.environ.get(SCHEDULES_ENV) == "on" else DefaultScheduleStatus.STOPPED
+
 #: Minutes after the hour: bars and settlements of the finished hour are published by then.
 HOURLY_MINUTE = 5
 #: The 8h settlement hours every venue shares.
@@ -34,7 +40,7 @@ FUNDING_HOURS_UTC = (0, 8, 16)
 FUNDING_CRON = f"2 {','.join(map(str, FUNDING_HOURS_UTC))} * * *"
 
 hourly_schedule = build_schedule_from_partitioned_job(
-    hourly_job, minute_of_hour=HOURLY_MINUTE, default_status=DefaultScheduleStatus.STOPPED
+    hourly_job, minute_of_hour=HOURLY_MINUTE, default_status=SCHEDULE_STATUS
 )
 
 
@@ -47,7 +53,7 @@ def funding_partition_for(scheduled: datetime) -> str:
     cron_schedule=FUNDING_CRON,
     job=funding_job,
     execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.STOPPED,
+    default_status=SCHEDULE_STATUS,
 )
 def funding_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     """Collect the 00/08/16 UTC settlements two minutes after they happen."""
@@ -57,7 +63,7 @@ def funding_schedule(context: ScheduleEvaluationContext) -> RunRequest:
 
 #: The performance report once a day, after the 00:00 cycle has run.
 report_schedule = schedule(cron_schedule="30 0 * * *", job=report_job, execution_timezone="UTC",
-                           default_status=DefaultScheduleStatus.STOPPED, name="daily_performance_report")(
+                           default_status=SCHEDULE_STATUS, name="daily_performance_report")(
     lambda context: RunRequest(run_key=f"report-{context.scheduled_execution_time:%Y-%m-%d}")
 )
 
@@ -68,7 +74,7 @@ def fold_for(scheduled: datetime, weeks_back: int = 0) -> str:
     return f"{monday:%Y-%m-%d}"
 
 
-@schedule(cron_schedule="30 0 * * 1", job=ml_fold_job, execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED)
+@schedule(cron_schedule="30 0 * * 1", job=ml_fold_job, execution_timezone="UTC", default_status=SCHEDULE_STATUS)
 def ml_fold_schedule(context: ScheduleEvaluationContext):
     """Train the week's fold on Monday 00:30 UTC, before the 01:05 run of its first hour.
 
@@ -82,7 +88,7 @@ def ml_fold_schedule(context: ScheduleEvaluationContext):
 
 
 @schedule(cron_schedule="30 5 * * 1", job=ml_evaluation_job, execution_timezone="UTC",
-          default_status=DefaultScheduleStatus.STOPPED)
+          default_status=SCHEDULE_STATUS)
 def ml_evaluation_schedule(context: ScheduleEvaluationContext):
     """Score last week's fold on Monday 05:30 UTC: its last hour's label needs the bars to 04:00."""
     key = fold_for(context.scheduled_execution_time, weeks_back=1)
@@ -95,7 +101,7 @@ def ml_evaluation_schedule(context: ScheduleEvaluationContext):
 RECONCILIATION_MINUTE = 50
 reconciliation_schedule = schedule(
     cron_schedule=f"{RECONCILIATION_MINUTE} * * * *", job=reconciliation_job, execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.STOPPED, name="venue_reconciliation_schedule",
+    default_status=SCHEDULE_STATUS, name="venue_reconciliation_schedule",
 )(lambda context: RunRequest(run_key=f"reconcile-{context.scheduled_execution_time:%Y-%m-%d-%H}"))
 
 SCHEDULES = [hourly_schedule, funding_schedule, report_schedule, ml_fold_schedule, ml_evaluation_schedule,

@@ -9,6 +9,7 @@ The decision is the pure function :func:`decide_four_hour_runs`.
 
 
 import json
+import os
 from dataclasses import dataclass
 
 import pandas as pd
@@ -24,6 +25,7 @@ from dagster import (
 
 from checks.engine import partition_key
 from pipelines.jobs import funding_job
+from pipelines.schedules import SCHEDULES_ENV
 
 #: Settlement hours only 4h symbols have (the 8h hours are the funding schedule's).
 FOUR_HOUR_ONLY_HOURS = (4, 12, 20)
@@ -105,7 +107,7 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-@sensor(job=funding_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.STOPPED)
+@sensor(job=funding_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING if os.environ.get(SCHEDULES_ENV) == "on" else DefaultSensorStatus.STOPPED)
 def four_hour_funding_sensor(context: SensorEvaluationContext) -> SensorResult:
     """Request 04/12/20 UTC funding runs while any symbol settles every 4 hours."""
     after = json.loads(context.cursor)["after"] if context.cursor else 0
