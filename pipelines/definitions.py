@@ -8,6 +8,7 @@ from dagster import Definitions, ExecutorDefinition, in_process_executor, multip
 
 from pipelines.environments import Settings, resources_for, settings
 from pipelines.graph import ALL_ASSETS
+from pipelines.housekeeping import purge_old_runs_job
 from pipelines.jobs import JOBS
 from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
@@ -36,7 +37,7 @@ def build_definitions(s: Settings, overrides: dict[str, object] | None = None) -
     resources = {**resources_for(s), **(overrides or {})}
     return Definitions(
         assets=ALL_ASSETS,
-        jobs=JOBS,
+        jobs=[*JOBS, purge_old_runs_job],
         schedules=SCHEDULES,
         sensors=SENSORS,
         resources=resources,

@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from checks.engine import partition_key
+from pipelines.housekeeping import purge_old_runs_job
 from pipelines.jobs import (
     funding_job,
     hourly_job,
@@ -104,5 +105,11 @@ reconciliation_schedule = schedule(
     default_status=SCHEDULE_STATUS, name="venue_reconciliation_schedule",
 )(lambda context: RunRequest(run_key=f"reconcile-{context.scheduled_execution_time:%Y-%m-%d-%H}"))
 
+#: Run records older than 30 days forgotten daily (``pipelines.housekeeping``); the outputs stay.
+purge_schedule = schedule(cron_schedule="15 3 * * *", job=purge_old_runs_job, execution_timezone="UTC",
+                          default_status=SCHEDULE_STATUS, name="purge_old_runs_schedule")(
+    lambda context: RunRequest(run_key=f"purge-{context.scheduled_execution_time:%Y-%m-%d}")
+)
+
 SCHEDULES = [hourly_schedule, funding_schedule, report_schedule, ml_fold_schedule, ml_evaluation_schedule,
-             reconciliation_schedule]
+             reconciliation_schedule, purge_schedule]
