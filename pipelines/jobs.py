@@ -43,5 +43,9 @@ ml_evaluation_job = define_asset_job(ML_EVALUATION_JOB, selection=AssetSelection
 #: The book's positions against the venues' (unpartitioned: the latest stored hour, when it runs).
 RECONCILIATION_JOB = "venue_reconciliation_job"
 reconciliation_job = define_asset_job(RECONCILIATION_JOB, selection=AssetSelection.assets("venue_reconciliation"))
+#: An hour's approved intents through the order path (live), after its scheduled hourly run.
+LIVE_ORDERS_JOB = "live_orders"
+live_orders_job = define_asset_job(LIVE_ORDERS_JOB, selection=AssetSelection.assets("order_submissions_1h"),
+                                   partitions_def=HOURLY)
 JOBS = [hourly_job, inputs_job, decisions_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job,
-        reconciliation_job]
+        reconciliation_job, live_orders_job]

@@ -16,15 +16,19 @@ import pandas as pd
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunStatusSensorContext,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
+    run_status_sensor,
     sensor,
 )
 
 from checks.engine import partition_key
-from pipelines.jobs import funding_job
+from pipelines.jobs import funding_job, hourly_job, live_orders_job
 from pipelines.schedules import SCHEDULES_ENV
 
 #: Settlement hours only 4h symbols have (the 8h hours are the funding schedule's).
@@ -123,4 +127,26 @@ def four_hour_funding_sensor(context: SensorEvaluationContext) -> SensorResult:
     return SensorResult(run_requests=runs, cursor=decision.cursor)
 
 
-SENSORS = [four_hour_funding_sensor]
+#: The live order path runs only in ``live`` and only when the service is on (``perpetua run``).
+LIVE_ORDERS_ON = os.environ.get(SCHEDULES_ENV) == "on" and os.environ.get("PERPETUA_ENV") == "live"
+
+
+def live_orders_request(run) -> RunRequest | None:
+    """The ``live_orders`` run for a finished one-hour ``hourly_cycle`` run (a range run: a backfill, none)."""
+    key = run.tags.get("dagster/partition")
+    if key is None or run.tags.get("dagster/asset_partition_range_start") is not None:
+        return None
+    return RunRequest(run_key=f"orders-{key}-{run.run_id[:8]}", partition_key=key, tags={"perpetua/after_run": run.run_id})
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, monitored_jobs=[hourly_job], request_job=live_orders_job,
+                   default_status=DefaultSensorStatus.RUNNING if LIVE_ORDERS_ON else DefaultSensorStatus.STOPPED)
+def live_orders_sensor(context: RunStatusSensorContext):
+    """After each scheduled hourly run: send that hour's approved intents (``order_submissions_1h``)."""
+    request = live_orders_request(context.dagster_run)
+    if request is None:
+        return SkipReason(f"run {context.dagster_run.run_id[:8]} is a range run (a backfill): history is never traded")
+    return request
+
+
+SENSORS = [four_hour_funding_sensor, live_orders_sensor]

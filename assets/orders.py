@@ -1,0 +1,123 @@
+"""``order_submissions_1h``: the last hop — an hour's approved intents sent through the order path.
+
+Run by its own job (``live_orders``) after each scheduled hourly run, never inside the hourly
+cycle or a backfill: history is re-computed, never re-traded. For the decision hour H it reads
+``order_intents_1h`` of H as stored, and for every approved intent calls the broker
+(``resources.broker``): journalled before it is sent, sent once with its client order id in the
+venue's field, looked up (never resent) after a timeout, an error or a restart. Re-running the
+hour therefore submits nothing twice: each id is already in the journal and is only looked up.
+
+What each row says (``state``): the broker's (acknowledged, filled, partially filled, rejected,
+unknown …), or ``blocked`` (the kill switch is tripped: only reduce-only intents go out, closing
+exposure), ``not_routed`` (an order type the live path does not route: stops), ``live_off`` (the
+network is live and a switch is off: the order stays on paper), ``not_submitted`` (the run's time
+budget was spent). Where no venue is configured (local, paper) nothing is sent and the hour
+records why; the book's own ``fills_1h`` remain the simulated fills either way.
+"""
+
+import math
+import time
+
+import pandas as pd
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MetadataValue,
+    Output,
+    ResourceParam,
+    asset,
+)
+
+from quant.book.orders import OrderIntent
+from resources.broker.base import OrderRejected
+from resources.broker.resource import OrderRouter
+from resources.exchange.errors import LiveOrdersDisabled
+from resources.kill_switch import KillSwitch
+from resources.partitions import HOURLY
+from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours
+
+SUBMISSION_COLUMNS = ["hour", "client_order_id", "venue", "symbol", "side", "qty", "order_type", "layer", "leg",
+                      "reduce_only", "state", "filled_qty", "avg_price", "exchange_order_id", "network", "reason"]
+BLOCKED, NOT_ROUTED, LIVE_OFF, NOT_SUBMITTED = "blocked", "not_routed", "live_off", "not_submitted"
+
+
+class SubmissionConfig(Config):
+    """``budget_s``: the hour's submissions stop after this many seconds (a stuck venue cannot hold the run)."""
+
+    budget_s: float = 300.0
+
+
+def intent_of(row) -> OrderIntent:
+    """The stored intent row as the broker's :class:`OrderIntent`; its id must be the one stored."""
+    limit = None if row.limit is None or (isinstance(row.limit, float) and math.isnan(row.limit)) else float(row.limit)
+    intent = OrderIntent(pd.Timestamp(row.hour), row.venue, row.symbol, row.side, float(row.qty), row.order_type,
+                         limit, row.layer, row.leg, row.reason, bool(row.reduce_only))
+    if intent.client_order_id != row.client_order_id:
+        raise Failure(description=f"stored intent {row.client_order_id} does not reproduce its client order id "
+                                  f"({intent.client_order_id}): the store does not hold what the book decided")
+    return intent
+
+
+def _row(intent: OrderIntent, state: str, reason: str, report=None) -> dict:
+    base = {"hour": intent.hour, "client_order_id": intent.client_order_id, "venue": intent.venue, "symbol": intent.symbol,
+            "side": intent.side, "qty": intent.qty, "order_type": intent.order_type, "layer": intent.layer,
+            "leg": intent.leg, "reduce_only": intent.reduce_only, "state": state, "filled_qty": 0.0,
+            "avg_price": math.nan, "exchange_order_id": "", "network": "", "reason": reason}
+    if report is not None:
+        base.update(state=report.state, filled_qty=report.filled_qty, avg_price=report.avg_price,
+                    exchange_order_id=report.exchange_order_id, network=report.network, reason=report.reason or reason)
+    return base
+
+
+def submissions(intents: pd.DataFrame, router: OrderRouter, kill_switch_tripped: bool, budget_s: float,
+                clock=time.monotonic) -> pd.DataFrame:
+    """One row per approved intent of ``intents``, as the broker (or the guard before it) left it."""
+    rows = []
+    broker = router.broker()
+    t0 = clock()
+    for row in intents[intents["approved"]].itertuples(index=False):
+        intent = intent_of(row)
+        if kill_switch_tripped and not intent.reduce_only:
+            rows.append(_row(intent, BLOCKED, "the kill switch is tripped: only reduce-only orders go out"))
+            continue
+        if clock() - t0 > budget_s:
+            rows.append(_row(intent, NOT_SUBMITTED, f"the hour's order budget of {budget_s:g} s was spent"))
+            continue
+        try:
+            rows.append(_row(intent, "", "", broker.submit(intent)))
+        except OrderRejected as exc:
+            rows.append(_row(intent, "rejected", str(exc), exc.report))
+        except LiveOrdersDisabled as exc:
+            rows.append(_row(intent, LIVE_OFF, str(exc)))
+        except ValueError as exc:  # a type the live path does not route (stops), an unknown venue
+            rows.append(_row(intent, NOT_ROUTED, str(exc)))
+    return pd.DataFrame(rows, columns=SUBMISSION_COLUMNS).astype({"hour": "datetime64[ns, UTC]"})
+
+
+@asset(
+    partitions_def=HOURLY,
+    io_manager_key="hourly_parquet",
+    group_name="operations",
+    kinds={"ccxt"},
+    deps=[AssetDep("order_intents_1h")],
+    description="The hour's approved intents sent once each through the order path (live only); its own job, "
+                "after the scheduled hourly run — never in a backfill.",
+)
+def order_submissions_1h(context: AssetExecutionContext, config: SubmissionConfig, order_router: OrderRouter,
+                         kill_switch: KillSwitch, hourly_parquet: ResourceParam[HourlyParquetIOManager]):
+    hour = pd.Timestamp(HOURLY.time_window_for_partition_key(context.partition_key).start).tz_convert("UTC")
+    if not order_router.venues:
+        empty = pd.DataFrame(columns=SUBMISSION_COLUMNS).astype({"hour": "datetime64[ns, UTC]"})
+        return Output(empty, metadata={"status": "no venue configured: orders are simulated (the book's fills_1h)"})
+    try:
+        intents = read_hours(hourly_parquet.root, "order_intents_1h", pd.DatetimeIndex([hour]))
+    except MissingPartitionError as exc:
+        raise Failure(description=f"order_submissions_1h {hour:%Y-%m-%d %H:00}: {exc}") from exc
+    tripped = kill_switch.store().is_tripped()
+    df = submissions(intents, order_router, tripped, config.budget_s)
+    counts = df["state"].value_counts().to_dict()
+    return Output(df, metadata={"status": "submitted", "orders": MetadataValue.int(len(df)),
+                                "states": MetadataValue.json({k: int(v) for k, v in counts.items()}),
+                                "kill_switch_tripped": tripped, "network": order_router.network})
