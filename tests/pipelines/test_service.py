@@ -105,13 +105,19 @@ def test_run_refuses_the_local_sample(capsys):
 
 def test_the_service_starts_every_schedule_and_sensor_running():
     code = ("from pipelines.schedules import SCHEDULES; from pipelines.sensors import SENSORS; import json; "
-            "print(json.dumps(sorted({x.default_status.value for x in [*SCHEDULES, *SENSORS]})))")
-    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                        env={**__import__("os").environ, "PERPETUA_SCHEDULES": "on"})
-    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={k: v for k, v in __import__("os").environ.items() if k != "PERPETUA_SCHEDULES"})
-    assert json.loads(on.stdout.strip().splitlines()[-1]) == ["RUNNING"]
-    assert json.loads(off.stdout.strip().splitlines()[-1]) == ["STOPPED"]
+            "print(json.dumps({x.name: x.default_status.value for x in [*SCHEDULES, *SENSORS]}))")
+    base = {k: v for k, v in __import__("os").environ.items() if k not in ("PERPETUA_SCHEDULES", "PERPETUA_ENV")}
+
+    def statuses(**env: str) -> dict[str, str]:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=base | env)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    paper, live, off = statuses(PERPETUA_SCHEDULES="on", PERPETUA_ENV="paper"), \
+        statuses(PERPETUA_SCHEDULES="on", PERPETUA_ENV="live"), statuses()
+    assert set(off.values()) == {"STOPPED"}
+    assert set(live.values()) == {"RUNNING"}
+    # the order path's sensor runs only in live; everything else runs in paper too
+    assert {k for k, v in paper.items() if v == "STOPPED"} == {"live_orders_sensor"}
 
 
 def test_init_db_creates_the_tables_once(tmp_path):
