@@ -18,6 +18,7 @@ from quant.registry_signals import (
     registry_signals,
     strategy_input,
 )
+from quant.strategy_health import HEALTHY, health_counts, strategy_health
 from resources.partitions import lookback, window_of
 
 GROUP = "signals"
@@ -66,18 +67,20 @@ def strategy_signals_1h(
     """
     start, end = window_of(context)
     hours = hours_of(start, end)
-    df = registry_signals(strategy_input(perp_ohlcv_1h, funding_settlements, open_interest_1h, hours), hours)
+    data = strategy_input(perp_ohlcv_1h, funding_settlements, open_interest_1h, hours)
+    df = registry_signals(data, hours)
     over = capped()
-    per_hour(context, df, hours, lambda h: _meta(h, over))
+    health = strategy_health(data, hours)
+    per_hour(context, df, hours, lambda h: _meta(h, over, [health[hour] for hour in hours]))
     return df
 
 
-def _meta(h: ByHour, over: dict[str, int]) -> list[dict[str, MetadataValue]]:
+def _meta(h: ByHour, over: dict[str, int], health: list[dict[str, tuple[str, str]]]) -> list[dict[str, MetadataValue]]:
     signals = h.frame
     accepted = (signals["status"] == STATUS_ACCEPTED).to_numpy()
     rejected = (signals["status"] == STATUS_REJECTED).to_numpy()
     figures = zip(h.count(accepted), h.count(rejected), h.value_counts("strategy", accepted),
-                  h.value_counts("strategy", rejected), h.unique("strategy", raised(signals)), strict=True)
+                  h.value_counts("strategy", rejected), h.unique("strategy", raised(signals)), health, strict=True)
     return [{
         "accepted": MetadataValue.int(int(n_accepted)),
         "rejected": MetadataValue.int(int(n_rejected)),
@@ -85,7 +88,10 @@ def _meta(h: ByHour, over: dict[str, int]) -> list[dict[str, MetadataValue]]:
         "rejections_per_strategy": MetadataValue.json(dict(sorted(rejections.items()))),
         "strategies_raised": MetadataValue.text(", ".join(broken) or "none"),
         "capped": MetadataValue.json({name: f"{declared} h declared, run on {LOOKBACK_CAP_H} h" for name, declared in over.items()}),
-    } for n_accepted, n_rejected, decisions, rejections, broken in figures]
+        # each strategy's data health (quant.strategy_health): counts, and every one not healthy with why
+        "data_health": MetadataValue.json(health_counts(states)),
+        "not_healthy": MetadataValue.json({n: f"{st}: {why}" for n, (st, why) in sorted(states.items()) if st != HEALTHY}),
+    } for n_accepted, n_rejected, decisions, rejections, broken, states in figures]
 
 
 STRATEGY_ASSETS = [strategy_signals_1h]

@@ -126,12 +126,19 @@ def test_strategies_count_decisions_per_strategy_and_name_those_that_raised():
                status=[STATUS_ACCEPTED, STATUS_REJECTED, STATUS_ACCEPTED, STATUS_ACCEPTED, STATUS_REJECTED, STATUS_ACCEPTED],
                strategy=["zeta", "beta", "alpha", "zeta", "gamma", "zeta"],
                venue=["binance", "", "binance", "bybit", "binance", "binance"], symbol=["A", "", "B", "C", "D", "E"])
-    hour0, hour1, hour2 = _strategy_meta(h, {"slow": 1000})
+    health = [{"alpha": ("healthy", "every input it reads is there"), "zeta": ("warming", "51 h of the 240 h of history it reads")},
+              {"alpha": ("starved", "no closed bar at this hour"), "zeta": ("starved", "no closed bar at this hour")},
+              {"alpha": ("healthy", "ok"), "zeta": ("healthy", "ok")}]
+    hour0, hour1, hour2 = _strategy_meta(h, {"slow": 1000}, health)
     assert {k: v.value for k, v in hour0.items()} == {
         "accepted": 3, "rejected": 2, "decisions_per_strategy": {"alpha": 1, "zeta": 2},
         "rejections_per_strategy": {"beta": 1, "gamma": 1}, "strategies_raised": "beta",
         "capped": {"slow": f"1000 h declared, run on {LOOKBACK_CAP_H} h"},
+        "data_health": {"healthy": 1, "warming": 1, "degraded": 0, "starved": 0},
+        "not_healthy": {"zeta": "warming: 51 h of the 240 h of history it reads"},
     }
+    assert hour1["data_health"].value == {"healthy": 0, "warming": 0, "degraded": 0, "starved": 2}
+    assert hour2["not_healthy"].value == {}
     assert list(hour0["decisions_per_strategy"].value) == ["alpha", "zeta"]
     assert (hour1["accepted"].value, hour1["decisions_per_strategy"].value, hour1["strategies_raised"].value) == (0, {}, "none")
     assert hour2["decisions_per_strategy"].value == {"zeta": 1}
