@@ -171,6 +171,9 @@ class SequenceModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         import torch
 
+        # the same settings as the fit, whatever this process did before: with torch's default
+        # threads a process that never fitted predicted 3e-8 away (float32 sums in another order)
+        _torch_deterministic()
         net = self.__dict__.get("_net")
         if net is None:  # rebuilt once per loaded model, not once per hour
             net = _sequence_net(self.kind, self.n_features, self.hidden)

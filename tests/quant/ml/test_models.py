@@ -212,3 +212,34 @@ def test_the_nets_learn_the_same_without_torchs_fill_of_new_tensors():
         assert fast[kind].weights.keys() == filled[kind].weights.keys()
         for name, w in fast[kind].weights.items():
             assert np.array_equal(w, filled[kind].weights[name]), (kind, name)
+
+
+def test_a_net_predicts_the_same_in_a_process_that_never_fitted():
+    """A prediction runs with the fit's torch settings (one intra-op thread, deterministic kernels),
+    whatever the process set before: the hourly run's process predicts without fitting."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from quant.ml import models as m
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(400, SEQUENCE_H, 20)), (rng.random(400) > 0.5).astype(int)
+    nets = {kind: m._fit_sequence(kind, EnsembleConfig(epochs=1, hidden=32, batch=64), x, y) for kind in m.SEQUENCE_MODELS}
+    here = {kind: net.predict(x) for kind, net in nets.items()}
+    torch.set_num_threads(2)  # what a fresh process has on two cores
+    for kind, net in nets.items():
+        net.__dict__.pop("_net", None)
+        assert np.array_equal(net.predict(x), here[kind]), kind
+        assert torch.get_num_threads() == 1
+    # and in a fresh interpreter that imports the nets and predicts, never fitting
+    import pickle
+
+    blob = pickle.dumps((nets, x), protocol=5).hex()
+    code = ("import pickle, sys, numpy as np; nets, x = pickle.loads(bytes.fromhex(sys.stdin.read())); "
+            "print(pickle.dumps({k: n.predict(x) for k, n in nets.items()}).hex())")
+    out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, text=True, check=True).stdout
+    fresh = pickle.loads(bytes.fromhex(out.strip().splitlines()[-1]))  # noqa: S301 - this test's own bytes
+    for kind in m.SEQUENCE_MODELS:
+        assert np.array_equal(fresh[kind], here[kind]), kind
