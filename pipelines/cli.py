@@ -311,6 +311,30 @@ def cmd_explain(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace, s: Settings) -> int:
+    """One hour's L1 carry candidates from the environment's exchange, as ``carry_signals_1h`` computes them (nothing stored)."""
+    from pipelines.operator import default_hour, scan
+    from resources.exchange.errors import ExchangeError
+
+    hour = args.hour if args.hour is not None else default_hour()
+    _replay_parts(hour, hour + pd.Timedelta(hours=1))  # an hour without data is refused before any fetch
+    try:
+        print(scan(s, hour, args.top))
+    except (ExchangeError, FileNotFoundError) as exc:
+        print(f"perpetua scan: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, s: Settings) -> int:
+    """Read-only connectivity and permission checks of the environment's venues (exit 1 when one fails)."""
+    from pipelines.operator_audit import audit
+
+    report, code = audit(s.environment)
+    print(report)
+    return EXIT_RUN_FAILED if code else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perpetua", description=__doc__)
     p.add_argument("--env", choices=["local", "paper", "live"], default=None, help="overrides PERPETUA_ENV")
@@ -379,6 +403,15 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="an order's chain: market data -> signal -> allocation -> intent -> fill -> P&L")
     ex.add_argument("order_id", help="a client order id (order_intents_1h / fills_1h), e.g. pp-L3-20d6cdd7e20c07bb50c30082")
     ex.set_defaults(fn=cmd_explain)
+    from pipelines.operator import DEFAULT_TOP, positive_count
+
+    sc = sub.add_parser("scan", help="one hour's L1 funding-carry candidates from the configured exchange, entries first")
+    sc.add_argument("--hour", type=utc_hour, default=None,
+                    help=f"the hour, {ACCEPTED_FORM} (default: the data's last hour; paper/live: the last complete hour)")
+    sc.add_argument("--top", type=positive_count, default=DEFAULT_TOP, help=f"rows printed (default {DEFAULT_TOP})")
+    sc.set_defaults(fn=cmd_scan)
+    sub.add_parser("audit", help="read-only connectivity and permission check of the configured exchanges (no orders)"
+                   ).set_defaults(fn=cmd_audit)
 
     add_journal_parser(sub)
     return p
