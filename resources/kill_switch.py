@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Optional
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from dagster import ConfigurableResource
 
 from resources.alerts import AlertHook
 from resources.redaction import redact
+from resources.sql import engine_for
 
 _META = sa.MetaData()
 TRIPS = sa.Table(
@@ -58,11 +58,7 @@ class KillSwitchStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = sa.engine.make_url(url)
-        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self._engine = sa.create_engine(url, future=True)
-        _META.create_all(self._engine, checkfirst=True)
+        self._engine = engine_for(url, _META)
 
     def trip(self, source: str, reason: str, *, partition: str | None = None, run_id: str | None = None) -> int:
         """Record a trip; the same (source, partition, run) is recorded once, however often it is re-sent.

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 from quant.book.orders import OrderIntent
 from resources.broker.base import SENDABLE, SENT, STATES, UNSETTLED, OrderReport
 from resources.redaction import redact
+from resources.sql import engine_for
 
 _META = sa.MetaData()
 ORDERS = sa.Table(
@@ -98,11 +98,7 @@ class OrderJournal:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = sa.engine.make_url(url)
-        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self._engine = sa.create_engine(url, future=True)
-        _META.create_all(self._engine, checkfirst=True)
+        self._engine = engine_for(url, _META)
 
     def dispose(self) -> None:
         self._engine.dispose()
