@@ -5,17 +5,25 @@ of records): funding settled at the start of the hour on perp legs held from the
 (``funding = −qty × previous mark × rate``), then the hour's fills in order, then the mark at the
 hour's close. Per position (layer, venue, symbol), money is cumulative over the book's life: the
 previous hour's row plus this hour's increments, so a position keeps its row after it closes.
+
+Inside a range that money lives in arrays (:class:`PositionMoney`) and each hour's ledger in
+columns (:class:`LedgerHour`), turned into the table once (:func:`ledger_frame`): a long range
+carries a row per position ever held in every hour (≈ 2.5 M rows for 50 coins over two years).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from quant.book.ledger import _apply_fill
-from quant.book.legs import Leg, array_sum, group_sums
-from quant.book.params import ALL, MONEY, TOTAL
+from quant.book.legs import Leg, group_sums
+from quant.book.params import ALL, LEDGER, MONEY, TOTAL
+from quant.frames import conform, empty
 
 #: The cumulative money columns a position carries from hour to hour.
 CUMULATIVE = ("realised_usd", "fees_usd", "funding_usd")
@@ -74,48 +82,103 @@ def apply_ledger(legs: list[Leg], fills: list[dict], ebars: dict[tuple[str, str]
         leg.mark = mark
 
 
-def position_money(prev: list[dict], before: dict[tuple, tuple[float, float, float]], after: list[Leg]) -> list[dict]:
-    """Cumulative money per (layer, venue, position), sorted by that key: the previous rows plus this hour's increments.
+class PositionMoney:
+    """Cumulative (realised, fees, funding) USD per position (layer, venue, symbol) over the book's life, sorted by position.
 
-    ``before`` maps a leg key to its cumulative (realised, fees, funding) before the hour (legs
-    opened this hour have none); ``after`` is every leg after the hour, closed ones included.
+    Hour after hour the same positions come back (a position keeps its row after it closes), so
+    their order and rows are kept and only a new position re-sorts them.
     """
-    base: dict[Position, list[float]] = {(r["layer"], r["venue"], r["symbol"]): [float(r[c]) for c in CUMULATIVE]
-                                         for r in prev if r["layer"] != TOTAL}
-    parts: dict[Position, list[tuple[float, float, float, float]]] = {}
-    for leg in after:
-        old = before.get(leg.key, (0.0, 0.0, 0.0))
-        parts.setdefault((leg.layer, leg.venue, leg.symbol), []).append(
-            (leg.realised_usd - old[0], leg.fees_usd - old[1], leg.funding_usd - old[2], leg.unrealised_usd))
-    inc = group_sums(parts)
-    rows = []
-    for pos in sorted(base.keys() | inc.keys()):
-        b = base.get(pos)
-        add = inc[pos][:3] if pos in inc else None
-        if b is not None and add is not None:
-            money = [x + y for x, y in zip(b, add, strict=True)]
-        else:  # one side only: the other is pandas' fill value 0.0 (which also turns −0.0 into 0.0)
-            money = [x + 0.0 for x in b] if b is not None else [0.0 + y for y in add]
-        u = inc[pos][3] if pos in inc else 0.0
-        rows.append({"layer": pos[0], "venue": pos[1], "symbol": pos[2], "realised_usd": money[0], "fees_usd": money[1],
-                     "funding_usd": money[2], "unrealised_usd": u})
-    return rows
+
+    def __init__(self, rows: Iterable[tuple[Position, Sequence[float]]] = ()) -> None:
+        base = {pos: [float(x) for x in money] for pos, money in rows}  # a later row of a position wins
+        self.keys: list[Position] = sorted(base)
+        self.index = {pos: i for i, pos in enumerate(self.keys)}
+        self.money = np.array([base[k] for k in self.keys], dtype="float64").reshape(len(self.keys), len(CUMULATIVE))
+
+    @classmethod
+    def from_ledger(cls, ledger: list[dict]) -> PositionMoney:
+        """The positions of a stored hour's ledger rows (its total row left out)."""
+        return cls(((r["layer"], r["venue"], r["symbol"]), [r[c] for c in CUMULATIVE]) for r in ledger if r["layer"] != TOTAL)
+
+    def _add_positions(self, new: set[Position]) -> None:
+        keys = sorted([*self.keys, *new])
+        index = {pos: i for i, pos in enumerate(keys)}
+        money = np.zeros((len(keys), len(CUMULATIVE)))
+        if self.keys:
+            money[[index[k] for k in self.keys]] = self.money
+        self.keys, self.index, self.money = keys, index, money
+
+    def step(self, before: dict[tuple, tuple[float, float, float]], after: list[Leg]) -> tuple[np.ndarray, np.ndarray]:
+        """This hour's increments added; returns (cumulative money, unrealised) per position of :attr:`keys`.
+
+        ``before`` maps a leg key to its cumulative (realised, fees, funding) before the hour (legs
+        opened this hour have none); ``after`` is every leg after the hour, closed ones included.
+        Per element the previous sum plus the hour's increment, where a side that is missing is
+        pandas' fill value 0.0 (which also turns −0.0 into 0.0): the outer-joined frames' sums.
+        """
+        parts: dict[Position, list[tuple[float, float, float, float]]] = {}
+        for leg in after:
+            old = before.get(leg.key, (0.0, 0.0, 0.0))
+            parts.setdefault((leg.layer, leg.venue, leg.symbol), []).append(
+                (leg.realised_usd - old[0], leg.fees_usd - old[1], leg.funding_usd - old[2], leg.unrealised_usd))
+        inc = group_sums(parts)
+        new = inc.keys() - self.index.keys()
+        if new:
+            self._add_positions(set(new))
+        add = np.zeros(self.money.shape)
+        unrealised = np.zeros(len(self.keys))
+        for pos, values in inc.items():
+            i = self.index[pos]
+            add[i] = values[:3]
+            unrealised[i] = values[3]
+        self.money = self.money + add
+        return self.money, unrealised
 
 
-def totals(rows: list[dict]) -> dict[str, float]:
-    """The money columns summed over the position rows (numpy's sum, as ``Series.sum``)."""
-    return {c: array_sum(r[c] for r in rows) for c in MONEY}
+@dataclass
+class LedgerHour:
+    """One hour's ledger in columns: a row per position (sorted) then the total; every row carries the book's risk state."""
+
+    hour: pd.Timestamp
+    keys: list[Position]
+    #: (positions + 1) × ``LEDGER_MONEY``: realised, unrealised, fees, funding, pnl; the last row the total's.
+    money: np.ndarray
+    risk: dict
 
 
-def ledger_records(rows: list[dict], risk: dict, hour: pd.Timestamp) -> list[dict]:
-    """The hour's ledger: each position's row with its P&L, then the total; every row carries the book's risk state."""
-    book = {c: risk[c] for c in ("cash_usd", "equity_usd", "peak_equity_usd", "drawdown", "day_open_equity_usd",
-                                 "day_peak_equity_usd", "risk_level", "risk_multiplier", "session_paused",
-                                 "daily_loss_halt", "breach")}
-    out = []
-    for r in rows:
-        pnl = r["realised_usd"] + r["unrealised_usd"] - r["fees_usd"] + r["funding_usd"]
-        out.append({**r, "pnl_usd": pnl, **book, "hour": hour})
-    out.append({"layer": TOTAL, "venue": ALL, "symbol": ALL, **{c: risk[c] for c in MONEY}, "pnl_usd": risk["pnl_usd"],
-                **book, "hour": hour})
-    return out
+#: The money columns of a ledger row, in :attr:`LedgerHour.money`'s order.
+LEDGER_MONEY = (*MONEY, "pnl_usd")
+#: The risk state every row of an hour carries (the total row's).
+BOOK_COLUMNS = ("cash_usd", "equity_usd", "peak_equity_usd", "drawdown", "day_open_equity_usd", "day_peak_equity_usd",
+                "risk_level", "risk_multiplier", "session_paused", "daily_loss_halt", "breach")
+
+
+def totals(money: np.ndarray, unrealised: np.ndarray) -> dict[str, float]:
+    """The money columns summed over the positions (numpy's sum of each column, as ``Series.sum``)."""
+    cols = {"realised_usd": money[:, 0], "unrealised_usd": unrealised, "fees_usd": money[:, 1], "funding_usd": money[:, 2]}
+    return {c: float(np.ascontiguousarray(cols[c]).sum()) if len(unrealised) else 0.0 for c in MONEY}
+
+
+def ledger_hour(keys: list[Position], money: np.ndarray, unrealised: np.ndarray, risk: dict, hour: pd.Timestamp) -> LedgerHour:
+    """The hour's ledger: each position's money and P&L (realised + unrealised − fees + funding), then the total row."""
+    realised, fees, funding = money[:, 0], money[:, 1], money[:, 2]
+    rows = np.column_stack([realised, unrealised, fees, funding, realised + unrealised - fees + funding])
+    total = np.array([[risk[c] for c in LEDGER_MONEY]], dtype="float64")
+    return LedgerHour(hour, list(keys), np.concatenate([rows, total]), {c: risk[c] for c in BOOK_COLUMNS})
+
+
+def ledger_frame(hours: list[LedgerHour]) -> pd.DataFrame:
+    """The ledger table (``LEDGER``) of ``hours``, in order."""
+    if not hours:
+        return empty(LEDGER)
+    counts = np.array([len(h.keys) + 1 for h in hours])
+    keys = [k for h in hours for k in (*h.keys, (TOTAL, ALL, ALL))]
+    layer, venue, symbol = (list(x) for x in zip(*keys, strict=True))
+    money = np.concatenate([h.money for h in hours])
+    stamps = np.repeat(np.array([pd.Timestamp(h.hour).as_unit("ns").value for h in hours], dtype="int64"), counts)
+    data: dict[str, object] = {"hour": pd.to_datetime(stamps, utc=True), "layer": layer, "venue": venue, "symbol": symbol}
+    data |= {c: money[:, i] for i, c in enumerate(LEDGER_MONEY)}
+    data |= {c: np.repeat(np.array([h.risk[c] for h in hours], dtype=object if c in ("risk_level", "breach") else None), counts)
+             for c in BOOK_COLUMNS}
+    return conform(pd.DataFrame(data), LEDGER, name="ledger")
+

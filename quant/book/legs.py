@@ -49,7 +49,7 @@ def legs_from_frame(df: pd.DataFrame) -> list[Leg]:
     """Legs from a positions table (its ``hour`` column ignored), in row order."""
     if df.empty:
         return []
-    return [Leg(**dict(zip(LEG_FIELDS, row, strict=True))) for row in zip(*(_values(df[name]) for name in LEG_FIELDS), strict=True)]
+    return [Leg(**dict(zip(LEG_FIELDS, row, strict=True))) for row in zip(*(column_values(df[name]) for name in LEG_FIELDS), strict=True)]
 
 
 def records_from_frame(df: pd.DataFrame) -> list[dict]:
@@ -57,10 +57,11 @@ def records_from_frame(df: pd.DataFrame) -> list[dict]:
     if df.empty:
         return []
     names = list(df.columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*(_values(df[name]) for name in names), strict=True)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*(column_values(df[name]) for name in names), strict=True)]
 
 
-def _values(s: pd.Series) -> list:
+def column_values(s: pd.Series) -> list:
+    """A column's values as Python scalars (timestamps as ``pd.Timestamp``, missing ones ``NaT``)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
         return [_NAT if pd.isna(v) else pd.Timestamp(v) for v in s.tolist()]
     if isinstance(s.dtype, pd.StringDtype):
@@ -81,6 +82,18 @@ def frame_of(rows: list[Mapping], schema: Mapping[str, str], *, name: str) -> pd
     if not rows:
         return empty(schema)
     data = {c: [r[c] for r in rows] for c in schema}
+    return conform(pd.DataFrame(data), schema, name=name)
+
+
+def frame_of_values(fields: Sequence[str], hours: list[tuple[pd.Timestamp, list[tuple]]], schema: Mapping[str, str], *,
+                    name: str) -> pd.DataFrame:
+    """Rows given as value tuples (``fields`` order) per hour as a table conformed to ``schema`` (its ``hour`` the hour's):
+    :func:`frame_of` of the same rows as dicts, without a dict per row."""
+    rows = [row for _, values in hours for row in values]
+    if not rows:
+        return empty(schema)
+    data = {f: list(col) for f, col in zip(fields, zip(*rows, strict=True), strict=True)}
+    data["hour"] = [h for h, values in hours for _ in values]
     return conform(pd.DataFrame(data), schema, name=name)
 
 

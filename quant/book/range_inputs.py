@@ -6,14 +6,17 @@ the ML predictions with their sizing verdicts (``quant.ml.sizing.signal_reasons`
 computing them over the range equals computing them hour by hour). Within an hour rows keep the
 order they had in the input tables; carry and cascade records keep only the columns the layers read.
 
-What is the same for every hour is done once over the range, in numpy: the perp and modelled-spot
-execution bars (``quant.book.hour_fills.execution_bars``' first two parts) with the fill
-simulator's bar rule applied to them, and the predictions' records, built in an hour only for the
-rows the sleeve can act on (:class:`HourPredictions`).
+What is the same for every hour is done once over the range, in numpy: the split by hour, the
+perp and modelled-spot execution bars (``quant.book.hour_fills.execution_bars``' first two parts)
+with the fill simulator's bar rule applied to them, and the sizing verdicts. The Python records
+an hour reads (bar tuples, carry and cascade rows, the tail-hedge row, the predictions the sleeve
+can act on: :class:`HourPredictions`) are built when :meth:`RangeInputs.at` gives the hour, so a
+range holds columns, not millions of small objects.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from quant.book.hour_fills import underlying_bar
-from quant.book.legs import records_from_frame, string_values
+from quant.book.legs import column_values
 from quant.book.params import BookParams, spot_symbol
 from quant.book.wants import live_cascades
 from quant.ml.sizing import signal_reasons
@@ -48,7 +51,7 @@ class HourPredictions:
 
     __slots__ = ("_columns", "_reasons", "rows", "tradable")
 
-    def __init__(self, columns: list[list], reasons: list[str], rows: list[int], tradable: list[int]) -> None:
+    def __init__(self, columns: list, reasons: list[str], rows: np.ndarray, tradable: np.ndarray) -> None:
         self._columns, self._reasons, self.rows, self.tradable = columns, reasons, rows, tradable
 
     def __len__(self) -> int:
@@ -57,14 +60,15 @@ class HourPredictions:
     def records(self, held: set[tuple[str, str]]) -> tuple[list[dict], list[str]]:
         """(records, reasons) of the tradable rows and of the rows keyed (venue, symbol) in ``held``, in input order."""
         keep = self.tradable
-        if held and self.rows:
-            venue, symbol, why = self._columns[0], self._columns[1], self._reasons
-            keep = [i for i in self.rows if why[i] == "" or (venue[i], symbol[i]) in held]
-        return ([dict(zip(PREDICTION_FIELDS, [c[i] for c in self._columns], strict=True)) for i in keep],
-                [self._reasons[i] for i in keep])
+        if held and len(self.rows):
+            venue, symbol, why = (_take(c, self.rows) for c in (*self._columns[:2], self._reasons))
+            keep = self.rows[[w == "" or (v, s) in held for v, s, w in zip(venue, symbol, why, strict=True)]]
+        cols = [_take(c, keep) for c in self._columns]
+        return ([dict(zip(PREDICTION_FIELDS, row, strict=True)) for row in zip(*cols, strict=True)],
+                [self._reasons[i] for i in keep.tolist()])
 
 
-NO_PREDICTIONS = HourPredictions([], [], [], [])
+NO_PREDICTIONS = HourPredictions([], [], np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
 
 
 @dataclass
@@ -103,39 +107,58 @@ def _group(records: list, slices: dict[int, np.ndarray]) -> dict[int, list]:
     return {h: [records[i] for i in idx] for h, idx in slices.items()}
 
 
+def _column(s: pd.Series) -> np.ndarray | list:
+    """A column as ``records_from_frame`` gives its values: a numpy-typed one as its array (whose ``tolist`` is the
+    Series'), any other (strings, timestamps, extension types) as its list of Python values."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiubO":
+        return s.to_numpy()
+    return column_values(s)
+
+
+def _take(column: np.ndarray | list, idx: np.ndarray) -> list:
+    return column[idx].tolist() if isinstance(column, np.ndarray) else [column[i] for i in idx.tolist()]
+
+
+class _Rows:
+    """A frame's columns and each hour's row positions: :meth:`at` builds an hour's ``records_from_frame`` dicts."""
+
+    def __init__(self, df: pd.DataFrame, fields: tuple[str, ...], slices: dict[int, np.ndarray]) -> None:
+        self.names = [c for c in fields if c in df.columns]
+        self.columns = [_column(df[c]) for c in self.names]
+        self.slices = slices
+
+    def at(self, h: int) -> list[dict]:
+        idx = self.slices.get(h)
+        if idx is None:
+            return []
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*(_take(c, idx) for c in self.columns), strict=True)]
+
+
 class RangeInputs:
     """``run_book``'s inputs split by hour; :meth:`at` gives one hour's :class:`HourInputs`."""
 
     def __init__(self, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame, cascade: pd.DataFrame,
                  tail: pd.DataFrame, ml: pd.DataFrame, params: BookParams, strategies: pd.DataFrame | None = None) -> None:
         self.hours: dict[int, HourInputs] = {}
-        self._bars(bars)
-        self._exec_base(bars, 1.0 - params.spot_basis)
+        self._bars = _Rows(bars, BAR_FIELDS, _hour_slices(bars))
+        self._exec = _exec_base(bars, 1.0 - params.spot_basis)
         self._funding(funding)
+        empty = _Rows(pd.DataFrame(), (), {})
+        self._carry = self._live = self._tail = self._decisions = empty
         if len(carry):
-            wanted = carry["entry"].astype(bool) | carry["exit"].astype(bool)
-            rows = carry[wanted.to_numpy()]
-            slices = _hour_slices(rows)
-            rows = rows.loc[:, [c for c in CARRY_FIELDS if c in carry.columns]].reset_index(drop=True)
-            for h, recs in _group(records_from_frame(rows), slices).items():
-                self._at(h).carry = recs
+            rows = carry[(carry["entry"].astype(bool) | carry["exit"].astype(bool)).to_numpy()]
+            self._carry = _Rows(rows, CARRY_FIELDS, _hour_slices(rows))
         live = live_cascades(cascade) if len(cascade) else cascade
         if len(live):
-            slices = _hour_slices(live)
-            live = live.loc[:, [c for c in LIVE_FIELDS if c in live.columns]].reset_index(drop=True)
-            for h, recs in _group(records_from_frame(live), slices).items():
-                hour = self._at(h)
-                hour.live = recs
-                scores = [float(r["score"]) for r in recs if not math.isnan(float(r["score"]))]
-                hour.l2_strength = max(scores) if scores else math.nan
+            self._live = _Rows(live, LIVE_FIELDS, _hour_slices(live))
         if len(tail):
             slices = _hour_slices(tail)
-            firsts = tail.iloc[[int(idx[0]) for idx in slices.values()]]
-            for h, rec in zip(slices, records_from_frame(firsts), strict=True):
-                self._at(h).tail = rec
+            self._tail = _Rows(tail, tuple(tail.columns), {h: idx[:1] for h, idx in slices.items()})
         self._predictions(ml, params)
         if strategies is not None and len(strategies):
-            self._decisions(strategies)
+            self._decisions = _decisions(strategies)
+        self.known = set(self.hours) | set(self._bars.slices) | set(self._carry.slices) | set(self._live.slices) | \
+            set(self._tail.slices) | set(self._decisions.slices)
 
     def _at(self, h: int) -> HourInputs:
         hour = self.hours.get(h)
@@ -144,51 +167,33 @@ class RangeInputs:
         return hour
 
     def at(self, hour: pd.Timestamp) -> HourInputs:
-        return self.hours.get(pd.Timestamp(hour).value) or HourInputs()
-
-    def _bars(self, bars: pd.DataFrame) -> None:
-        if bars.empty:
-            return
-        cols = [string_values(bars[c]) if isinstance(bars[c].dtype, pd.StringDtype) else bars[c].tolist() for c in BAR_FIELDS]
-        rows = list(zip(*cols, strict=True))
-        for h, recs in _group(rows, _hour_slices(bars)).items():
-            hour = self._at(h)
-            hour.bars = recs
-            hour.closes = {(b[0], b[1]): b[5] for b in recs}
-            hour.symbols = {b[1] for b in recs}
-            hour.under = underlying_bar(recs)
-
-    def _exec_base(self, bars: pd.DataFrame, basis: float) -> None:
-        """Each hour's perp bars then modelled spot bars, in bar order, those with every price > 0 (as ``execution_bars``)."""
-        if bars.empty or not all(bars[c].dtype == "float64" for c in _OHLCV):
-            return  # other dtypes: each hour builds its own from the bar tuples
-        perp = np.column_stack([bars[c].to_numpy() for c in _OHLCV])
-        spot = perp.copy()
-        spot[:, :4] *= basis  # the same IEEE products as bar × basis on Python floats
-        stamps = pd.DatetimeIndex(pd.to_datetime(bars["hour"], utc=True)).as_unit("ns").asi8
-        market = [np.flatnonzero((v[:, :4] > 0).all(axis=1)) for v in (perp, spot)]  # NaN compares false: no market
-        rows = np.concatenate(market)
-        part = np.repeat([0, 1], [len(m) for m in market])
-        order = np.lexsort((rows, part, stamps[rows]))  # by hour, perps before spots, then bar order
-        rows, part, hour = rows[order], part[order], stamps[rows[order]]
-        values = np.where(part[:, None] == 0, perp[rows], spot[rows])
-        ok = np.isfinite(values[:, :4]).all(axis=1) & (values[:, 4] >= 0)  # fills.first_bad_bar's rule
-        venue = string_values(bars["venue"]) if isinstance(bars["venue"].dtype, pd.StringDtype) else bars["venue"].tolist()
-        codes, symbols = pd.factorize(bars["symbol"], use_na_sentinel=False)
-        names = (symbols.tolist(), [spot_symbol(x) for x in symbols.tolist()])
-        keys = [(venue[r], names[k][codes[r]]) for r, k in zip(rows.tolist(), part.tolist(), strict=True)]
-        out = values.tolist()
-        for bar, k in zip(out, part.tolist(), strict=True):
-            bar.append(k == 1)  # modelled: the spot bars
-        cuts = [0, *(np.flatnonzero(np.diff(hour)) + 1).tolist(), len(hour)]
-        bad = np.concatenate([[0], np.cumsum(~ok)])
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            self._at(int(hour[a])).exec_base = (keys[a:b], out[a:b], bool(bad[b] == bad[a]))
+        """The hour's inputs (built now from the range's columns; an hour without any: empty)."""
+        h = pd.Timestamp(hour).value
+        if h not in self.known:
+            return HourInputs()
+        out = copy.copy(self.hours.get(h) or HourInputs())  # what is built here is not kept
+        bars = [tuple(b) for b in zip(*(_take(c, self._bars.slices[h]) for c in self._bars.columns), strict=True)] \
+            if h in self._bars.slices else []
+        out.bars = bars
+        out.closes = {(b[0], b[1]): b[5] for b in bars}
+        out.symbols = {b[1] for b in bars}
+        out.under = underlying_bar(bars)
+        out.exec_base = self._exec.at(h)
+        out.carry = self._carry.at(h)
+        out.live = self._live.at(h)
+        if out.live:
+            scores = [float(r["score"]) for r in out.live if not math.isnan(float(r["score"]))]
+            out.l2_strength = max(scores) if scores else math.nan
+        tail = self._tail.at(h)
+        out.tail = tail[0] if tail else None
+        out.decisions = self._decisions.at(h)
+        return out
 
     def _funding(self, funding: pd.DataFrame) -> None:
         if funding.empty:
             return
-        rows = list(zip(funding["venue"].tolist(), funding["symbol"].tolist(), funding["funding_rate"].tolist(), strict=True))
+        rows = list(zip(column_values(funding["venue"]), column_values(funding["symbol"]), funding["funding_rate"].tolist(),
+                        strict=True))
         for h, recs in _group(rows, _hour_slices(funding)).items():
             self._at(h).funding = {(v, s): float(r) for v, s, r in recs}  # a later row of the hour wins
 
@@ -198,26 +203,77 @@ class RangeInputs:
         ml = ml.reset_index(drop=True)
         _no_two_predictions_of_one_key(ml)
         reasons = signal_reasons(ml, params.ml).tolist()
-        columns = [string_values(ml[c]) if isinstance(ml[c].dtype, pd.StringDtype) else ml[c].tolist() for c in PREDICTION_FIELDS]
+        columns = [_column(ml[c]) for c in PREDICTION_FIELDS]
+        can = np.array([why == "" for why in reasons], dtype=bool)
         probability = columns[PREDICTION_FIELDS.index("probability")]
         for h, idx in _hour_slices(ml).items():
-            rows = idx.tolist()
-            tradable = [i for i in rows if reasons[i] == ""]
+            tradable = idx[can[idx]]
             hour = self._at(h)
-            hour.predictions = HourPredictions(columns, reasons, rows, tradable)
-            ok = [float(probability[i]) for i in tradable]
+            hour.predictions = HourPredictions(columns, reasons, idx, tradable)
+            ok = [float(x) for x in _take(probability, tradable)]
             hour.ml_strength = max(ok) if ok else 0.0
 
-    def _decisions(self, strategies: pd.DataFrame) -> None:
-        """The accepted strategy decisions of each hour, best confidence first (then strategy, venue, symbol)."""
-        if "status" not in strategies:  # only what quant.strategies.validate_decisions accepted may trade
-            raise ValueError("strategy decisions need a status column (only 'accepted' rows trade): pass "
-                             "strategy_signals_1h rows, or run_strategy's accepted decisions with status='accepted'")
-        rows = strategies[strategies["status"] == "accepted"]
-        rows = rows.sort_values(["hour", "confidence", "strategy", "venue", "symbol"], ascending=[True, False, True, True, True],
-                                kind="stable").reset_index(drop=True)
-        for h, recs in _group(records_from_frame(rows.loc[:, list(DECISION_FIELDS)]), _hour_slices(rows)).items():
-            self._at(h).decisions = recs
+
+def _decisions(strategies: pd.DataFrame) -> _Rows:
+    """The accepted strategy decisions of each hour, best confidence first (then strategy, venue, symbol)."""
+    if "status" not in strategies:  # only what quant.strategies.validate_decisions accepted may trade
+        raise ValueError("strategy decisions need a status column (only 'accepted' rows trade): pass "
+                         "strategy_signals_1h rows, or run_strategy's accepted decisions with status='accepted'")
+    rows = strategies[strategies["status"] == "accepted"]
+    rows = rows.sort_values(["hour", "confidence", "strategy", "venue", "symbol"], ascending=[True, False, True, True, True],
+                            kind="stable").reset_index(drop=True)
+    missing = [c for c in DECISION_FIELDS if c not in rows.columns]
+    if missing:
+        raise KeyError(f"strategy decisions lack {missing}")
+    return _Rows(rows, DECISION_FIELDS, _hour_slices(rows))
+
+
+class _ExecBase:
+    """Every hour's perp then modelled-spot execution bars in one array, and where each hour's lie."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, spot: np.ndarray, spans: dict[int, tuple[int, int, bool]]) -> None:
+        self.keys, self.values, self.spot, self.spans = keys, values, spot, spans
+
+    def at(self, h: int) -> tuple[list, list, bool] | None:
+        span = self.spans.get(h)
+        if span is None:
+            return None
+        a, b, ok = span
+        bars = self.values[a:b].tolist()
+        for bar, modelled in zip(bars, self.spot[a:b].tolist(), strict=True):
+            bar.append(modelled)
+        return self.keys[a:b].tolist(), bars, ok
+
+
+def _exec_base(bars: pd.DataFrame, basis: float) -> _ExecBase:
+    """Each hour's perp bars then modelled spot bars, in bar order, those with every price > 0 (as ``execution_bars``)."""
+    none = _ExecBase(np.empty(0, dtype=object), np.empty((0, 5)), np.empty(0, dtype=bool), {})
+    if bars.empty or not all(bars[c].dtype == "float64" for c in _OHLCV):
+        return none  # other dtypes: each hour builds its own from the bar tuples
+    perp = np.column_stack([bars[c].to_numpy() for c in _OHLCV])
+    spot = perp.copy()
+    spot[:, :4] *= basis  # the same IEEE products as bar × basis on Python floats
+    stamps = pd.DatetimeIndex(pd.to_datetime(bars["hour"], utc=True)).as_unit("ns").asi8
+    market = [np.flatnonzero((v[:, :4] > 0).all(axis=1)) for v in (perp, spot)]  # NaN compares false: no market
+    rows = np.concatenate(market)
+    part = np.repeat([0, 1], [len(m) for m in market])
+    order = np.lexsort((rows, part, stamps[rows]))  # by hour, perps before spots, then bar order
+    rows, part, hour = rows[order], part[order], stamps[rows[order]]
+    values = np.where(part[:, None] == 0, perp[rows], spot[rows])
+    ok = np.isfinite(values[:, :4]).all(axis=1) & (values[:, 4] >= 0)  # fills.first_bad_bar's rule
+    venues, vnames = pd.factorize(bars["venue"], use_na_sentinel=False)
+    codes, snames = pd.factorize(bars["symbol"], use_na_sentinel=False)
+    names = (snames.tolist(), [spot_symbol(x) for x in snames.tolist()])
+    # one tuple object per distinct key, shared by every hour's rows
+    combo = (venues[rows].astype(np.int64) * len(snames) + codes[rows]) * 2 + part
+    uniq, inverse = np.unique(combo, return_inverse=True)
+    lookup = np.empty(len(uniq), dtype=object)
+    for j, c in enumerate(uniq.tolist()):
+        lookup[j] = (vnames[c // 2 // len(snames)], names[c % 2][c // 2 % len(snames)])
+    cuts = [0, *(np.flatnonzero(np.diff(hour)) + 1).tolist(), len(hour)]
+    bad = np.concatenate([[0], np.cumsum(~ok)])
+    spans = {int(hour[a]): (a, b, bool(bad[b] == bad[a])) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a}
+    return _ExecBase(lookup[inverse], values, part == 1, spans)
 
 
 def _no_two_predictions_of_one_key(ml: pd.DataFrame) -> None:

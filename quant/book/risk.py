@@ -106,7 +106,13 @@ def trade_risk_pct(realised_vol: float, target_vol: float, params: RiskParams | 
     p = params or RiskParams()
     if not (math.isfinite(realised_vol) and realised_vol > 0):
         return p.risk_per_trade_min
-    return float(np.clip(p.risk_per_trade_max * target_vol / realised_vol, p.risk_per_trade_min, p.risk_per_trade_max))
+    return _clip(p.risk_per_trade_max * target_vol / realised_vol, p.risk_per_trade_min, p.risk_per_trade_max)
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    """``float(np.clip(x, lo, hi))`` of one float without numpy's call: its max-then-min, a tie and a NaN kept from the left."""
+    v = x if (x != x or x >= lo) else lo
+    return float(v if (v != v or v <= hi) else hi)
 
 
 def position_size(equity: float, entry: float, stop: float, risk_pct: float) -> float:

@@ -83,7 +83,31 @@ class Book:
         return sum(v for k, v in self.exposure.items() if k.startswith(f"{layer}:"))
 
 
-def _cap_breach(c: Candidate, book: Book, limits: RiskLimits) -> str | None:
+class _Totals:
+    """``book.total()`` and its L2 ladder total, each summed once while the book does not change (the same sums)."""
+
+    __slots__ = ("_book", "_ladder", "_total")
+
+    def __init__(self, book: Book) -> None:
+        self._book = book
+        self.reset()
+
+    def reset(self) -> None:
+        self._total: float | None = None
+        self._ladder: float | None = None
+
+    def total(self) -> float:
+        if self._total is None:
+            self._total = self._book.total()
+        return self._total
+
+    def ladder(self) -> float:
+        if self._ladder is None:
+            self._ladder = self._book.layer_total(LADDER_LAYER)
+        return self._ladder
+
+
+def _cap_breach(c: Candidate, book: Book, limits: RiskLimits, totals: _Totals) -> str | None:
     """The first cap ``c`` would breach (in this order), None when it fits; each cap is only looked at
     (and its sentence only written) when every cap before it holds."""
     key = f"{c.layer}:{c.symbol}"
@@ -93,9 +117,9 @@ def _cap_breach(c: Candidate, book: Book, limits: RiskLimits) -> str | None:
         return f"below the minimum position {limits.min_position_pct:.0%} of bankroll"
     if held + c.notional_usd > limits.usd(limits.max_position_pct) + eps:
         return f"position would exceed {limits.max_position_pct:.0%} of bankroll"
-    if book.total() + c.notional_usd > limits.usd(limits.max_total_pct) + eps:
+    if totals.total() + c.notional_usd > limits.usd(limits.max_total_pct) + eps:
         return f"total deployed would exceed {limits.max_total_pct:.0%} of bankroll"
-    if c.layer == LADDER_LAYER and book.layer_total(LADDER_LAYER) + c.notional_usd > limits.usd(limits.max_ladder_pct) + eps:
+    if c.layer == LADDER_LAYER and totals.ladder() + c.notional_usd > limits.usd(limits.max_ladder_pct) + eps:
         return f"L2 ladder would exceed {limits.max_ladder_pct:.0%} of bankroll"
     if held == 0.0 and len(book.exposure) >= limits.max_positions:
         return f"already {limits.max_positions} positions open"
@@ -109,6 +133,7 @@ def screen(candidates: Iterable[Candidate], book: Book, limits: RiskLimits, know
     """
     verdicts: list[str | None] = []
     approved_positions: set[str] = set()
+    totals = _Totals(book)
     for c in candidates:
         key = f"{c.layer}:{c.symbol}"
         reason = None
@@ -124,10 +149,11 @@ def screen(candidates: Iterable[Candidate], book: Book, limits: RiskLimits, know
             if key not in approved_positions and key not in book.exposure:
                 reason = "hedge leg without its position"
         else:
-            reason = _cap_breach(c, book, limits)
+            reason = _cap_breach(c, book, limits, totals)
             if reason is None:
                 book.exposure[key] = book.exposure.get(key, 0.0) + c.notional_usd
                 approved_positions.add(key)
+                totals.reset()
         if reason is None:
             book.used_ids.add(c.client_order_id)
         verdicts.append(reason)

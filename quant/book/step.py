@@ -30,14 +30,31 @@ intents), so an hour computed alone from the stored H−1 equals the same hour i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 import pandas as pd
 
 from quant.book.allocator import allocation_rows
 from quant.book.hour_fills import execution_bars, fill_hour, option_specs
 from quant.book.intents import hour_intents
-from quant.book.ledger_rows import apply_ledger, ledger_records, position_money, previous_total, totals
-from quant.book.legs import LEG_FIELDS, Leg, array_sum, frame_of, legs_from_frame, records_from_frame
+from quant.book.ledger_rows import (
+    LedgerHour,
+    PositionMoney,
+    apply_ledger,
+    ledger_frame,
+    ledger_hour,
+    previous_total,
+    totals,
+)
+from quant.book.legs import (
+    LEG_FIELDS,
+    Leg,
+    array_sum,
+    frame_of,
+    frame_of_values,
+    legs_from_frame,
+    records_from_frame,
+)
 from quant.book.orders import LAYERS, ML_LAYER
 from quant.book.params import (
     ALLOCATIONS,
@@ -106,7 +123,10 @@ class RangeBook:
     def __init__(self, state: BookState, inputs: RangeInputs, params: BookParams) -> None:
         self.hour = state.hour
         self.legs: list[Leg] = legs_from_frame(state.positions)
-        self.ledger: list[dict] = records_from_frame(state.ledger)
+        stored = records_from_frame(state.ledger)
+        self.money = PositionMoney.from_ledger(stored)
+        self.total = previous_total(stored, params.bankroll_usd)
+        self.ledger: list[LedgerHour] = []
         self.pending: list[dict] = records_from_frame(state.pending)
         self.inputs = inputs
         self.params = params
@@ -123,10 +143,10 @@ class RangeBook:
         before = {leg.key: (leg.realised_usd, leg.fees_usd, leg.funding_usd) for leg in legs}
         all_legs = legs + _new_legs(fills, self.pending, legs, hour)
         apply_ledger(all_legs, fills, ebars, inp.funding, hour)
-        rows = position_money(self.ledger, before, all_legs)
+        money, unrealised = self.money.step(before, all_legs)
         open_legs = [leg for leg in all_legs if leg.qty != 0]
         open_cost = array_sum(leg.qty * leg.avg_entry for leg in open_legs if leg.kind != "perp")
-        risk = hour_risk(totals(rows), previous_total(self.ledger, p.bankroll_usd), hour, self.hour, p, open_cost)
+        risk = hour_risk(totals(money, unrealised), self.total, hour, self.hour, p, open_cost)
 
         under = inp.under
         tail = inp.tail
@@ -161,26 +181,35 @@ class RangeBook:
                              "note": notes.get(layer, "")} for layer in LAYERS],
             "intents": intents,
             "fills": fills,
-            "positions": [{**{f: getattr(leg, f) for f in LEG_FIELDS}, "hour": hour} for leg in open_legs],
-            "ledger": ledger_records(rows, risk, hour),
+            "positions": [{"hour": hour, "legs": [_LEG_VALUES(leg) for leg in open_legs]}],
         }
         for name, records in last.items():
             self.out[name].extend(records)
+        self.ledger.append(ledger_hour(self.money.keys, money, unrealised, risk, hour))
         self.last = last
-        self.hour, self.legs, self.ledger, self.pending = hour, open_legs, last["ledger"], intents
+        self.hour, self.legs, self.total, self.pending = hour, open_legs, risk, intents
 
     def tables(self) -> HourTables:
         """Every stepped hour's tables, in hour order."""
-        return HourTables(*(frame_of(self.out[name], schema, name=name) for name, schema in _SCHEMAS.items()))
+        return HourTables(*(self._frame(name, self.out[name], self.ledger) for name in _SCHEMAS))
+
+    @staticmethod
+    def _frame(name: str, records: list[dict], ledger: list[LedgerHour]) -> pd.DataFrame:
+        if name == "ledger":
+            return ledger_frame(ledger)
+        if name == "positions":  # one record per hour: its legs' values (LEG_FIELDS order)
+            return frame_of_values(LEG_FIELDS, [(r["hour"], r["legs"]) for r in records], POSITIONS, name=name)
+        return frame_of(records, _SCHEMAS[name], name=name)
 
     def state(self) -> BookState:
         """The book at the end of the last stepped hour (its three tables)."""
         if not self.last:
             raise ValueError("no hour was stepped")
-        return BookState(self.hour, *(frame_of(self.last[name], _SCHEMAS[name], name=name)
+        return BookState(self.hour, *(self._frame(name, self.last.get(name, []), self.ledger[-1:])
                                       for name in ("positions", "ledger", "intents")))
 
 
+_LEG_VALUES = attrgetter(*LEG_FIELDS)
 _SCHEMAS = {"allocations": ALLOCATIONS, "intents": INTENTS, "fills": FILLS, "positions": POSITIONS, "ledger": LEDGER}
 
 

@@ -149,8 +149,11 @@ def cascade_wants(live: list[dict], legs: list[Leg], equity: float, budget_usd: 
     if budget_usd <= 0:
         return out
     sizes = dict(zip(range(1, len(params.cascade.sizes) + 1), params.cascade.sizes, strict=True))
+    rungs_held: dict[tuple[str, str], set[str]] = {}
+    for leg in held:
+        rungs_held.setdefault((leg.venue, leg.symbol), set()).add(leg.leg)
     for row in live:
-        have = {leg.leg for leg in held if leg.venue == row["venue"] and leg.symbol == row["symbol"]}
+        have = rungs_held.get((row["venue"], row["symbol"]), set())
         ladder = build_ladder(float(row["close"]), budget_usd, str(row["direction"]), params.cascade)
         risk_pct = trade_risk_pct(float(row["rv_24h"]), params.l2_target_rv, params.risk)
         for rung in ladder.rungs:

@@ -84,3 +84,13 @@ def test_reward_to_risk(entry, stop, target, side, ratio, ok):
 def test_stop_on_the_wrong_side_is_an_error():
     with pytest.raises(ValueError, match="must straddle"):
         reward_risk(100, 105, 110, "buy")
+
+
+@pytest.mark.parametrize(("x", "lo", "hi"), [
+    (0.5, 0.01, 0.02), (0.015, 0.01, 0.02), (0.001, 0.01, 0.02), (0.01, 0.01, 0.02), (0.02, 0.01, 0.02),
+    (math.nan, 0.01, 0.02), (0.015, math.nan, 0.02), (0.015, 0.01, math.nan), (-0.0, 0.0, 0.02), (0.0, -0.0, 0.02),
+    (0.03, 0.02, 0.01), (math.inf, 0.01, 0.02), (-math.inf, 0.01, 0.02),
+])
+def test_the_risk_clip_is_numpys_clip_bit_for_bit(x, lo, hi):
+    from quant.book.risk import _clip
+    assert np.float64(_clip(x, lo, hi)).tobytes() == np.clip(np.float64(x), lo, hi).tobytes()
