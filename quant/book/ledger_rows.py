@@ -140,6 +140,7 @@ class LedgerHour:
     """One hour's ledger in columns: a row per position (sorted) then the total; every row carries the book's risk state."""
 
     hour: pd.Timestamp
+    #: The positions (never changed in place: ``PositionMoney`` makes a new list when one is added).
     keys: list[Position]
     #: (positions + 1) × ``LEDGER_MONEY``: realised, unrealised, fees, funding, pnl; the last row the total's.
     money: np.ndarray
@@ -164,7 +165,7 @@ def ledger_hour(keys: list[Position], money: np.ndarray, unrealised: np.ndarray,
     realised, fees, funding = money[:, 0], money[:, 1], money[:, 2]
     rows = np.column_stack([realised, unrealised, fees, funding, realised + unrealised - fees + funding])
     total = np.array([[risk[c] for c in LEDGER_MONEY]], dtype="float64")
-    return LedgerHour(hour, list(keys), np.concatenate([rows, total]), {c: risk[c] for c in BOOK_COLUMNS})
+    return LedgerHour(hour, keys, np.concatenate([rows, total]), {c: risk[c] for c in BOOK_COLUMNS})
 
 
 def ledger_frame(hours: list[LedgerHour]) -> pd.DataFrame:
@@ -172,8 +173,12 @@ def ledger_frame(hours: list[LedgerHour]) -> pd.DataFrame:
     if not hours:
         return empty(LEDGER)
     counts = np.array([len(h.keys) + 1 for h in hours])
-    keys = [k for h in hours for k in (*h.keys, (TOTAL, ALL, ALL))]
-    layer, venue, symbol = (list(x) for x in zip(*keys, strict=True))
+    names: dict[int, tuple[np.ndarray, ...]] = {}  # hours share their positions' list until a position is added
+    for h in hours:
+        if id(h.keys) not in names:
+            names[id(h.keys)] = tuple(np.array([*col, total], dtype=object) for col, total in
+                                      zip(zip(*h.keys, strict=True) if h.keys else ((), (), ()), (TOTAL, ALL, ALL), strict=True))
+    layer, venue, symbol = (np.concatenate([names[id(h.keys)][i] for h in hours]) for i in range(3))
     money = np.concatenate([h.money for h in hours])
     stamps = np.repeat(np.array([pd.Timestamp(h.hour).as_unit("ns").value for h in hours], dtype="int64"), counts)
     data: dict[str, object] = {"hour": pd.to_datetime(stamps, utc=True), "layer": layer, "venue": venue, "symbol": symbol}

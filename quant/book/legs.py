@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,8 @@ def frame_of(rows: list[Mapping], schema: Mapping[str, str], *, name: str) -> pd
     """Rows (dicts with at least the schema's columns) as a table conformed to ``schema``."""
     if not rows:
         return empty(schema)
-    data = {c: [r[c] for r in rows] for c in schema}
+    columns = zip(*map(itemgetter(*schema), rows), strict=True) if len(schema) > 1 else ([r[c] for r in rows] for c in schema)
+    data = {c: list(values) for c, values in zip(schema, columns, strict=True)}
     return conform(pd.DataFrame(data), schema, name=name)
 
 

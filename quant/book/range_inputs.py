@@ -172,7 +172,7 @@ class RangeInputs:
         if h not in self.known:
             return HourInputs()
         out = copy.copy(self.hours.get(h) or HourInputs())  # what is built here is not kept
-        bars = [tuple(b) for b in zip(*(_take(c, self._bars.slices[h]) for c in self._bars.columns), strict=True)] \
+        bars = list(zip(*(_take(c, self._bars.slices[h]) for c in self._bars.columns), strict=True)) \
             if h in self._bars.slices else []
         out.bars = bars
         out.closes = {(b[0], b[1]): b[5] for b in bars}

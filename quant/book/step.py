@@ -29,6 +29,9 @@ intents), so an hour computed alone from the stored H−1 equals the same hour i
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -274,8 +277,27 @@ def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, fund
     only sells what it holds). ``strategies``: the ``strategy_signals_1h`` rows of the range (only
     ``accepted`` ones trade; None: the strategies layer opens nothing and manages what it holds).
     """
-    inputs = RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params, strategies)
-    book = RangeBook(state, inputs, params)
-    for hour in hours:
-        book.step(hour, kill_switch_from is not None and hour >= kill_switch_from)
-    return book.tables(), book.state()
+    with _no_cycle_collection():
+        inputs = RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params, strategies)
+        book = RangeBook(state, inputs, params)
+        for hour in hours:
+            book.step(hour, kill_switch_from is not None and hour >= kill_switch_from)
+        return book.tables(), book.state()
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (and restored as it was) while a range runs.
+
+    A long range holds millions of live records (the intents, fills and allocations of every
+    hour) and makes next to no reference cycles, yet each full pass of the collector walks every
+    record: ~15% of two years × 50 symbols. Reference counting still frees memory as the range
+    goes; a cycle made meanwhile is collected once the collector resumes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

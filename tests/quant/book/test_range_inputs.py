@@ -106,3 +106,23 @@ def test_check_order_refuses_a_malformed_order(args, message):
     side, qty, kind, limit, layer = args
     with pytest.raises(ValueError, match=message):
         check_order(BTC, side, qty, kind, limit, layer)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_range_leaves_the_garbage_collector_as_it_found_it_even_when_it_raises(enabled):
+    import gc
+
+    from quant.book.step import fresh_state, run_book
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        b = bars([(0, BTC, 100.0, 101.0, 99.0, 100.0)])
+        run_book(fresh_state(), pd.DatetimeIndex([T0]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError, match="run the gap first"):
+            _, state = run_book(fresh_state(), pd.DatetimeIndex([T0]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
+            run_book(state, pd.DatetimeIndex([T0 + 5 * H]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
