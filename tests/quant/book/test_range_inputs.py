@@ -118,10 +118,9 @@ def test_a_range_leaves_the_garbage_collector_as_it_found_it_even_when_it_raises
     try:
         gc.enable() if enabled else gc.disable()
         b = bars([(0, BTC, 100.0, 101.0, 99.0, 100.0)])
-        run_book(fresh_state(), pd.DatetimeIndex([T0]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
+        _, state = run_book(fresh_state(), pd.DatetimeIndex([T0]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
         assert gc.isenabled() is enabled
         with pytest.raises(ValueError, match="run the gap first"):
-            _, state = run_book(fresh_state(), pd.DatetimeIndex([T0]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
             run_book(state, pd.DatetimeIndex([T0 + 5 * H]), b, NO_FUNDING, NO_CARRY, NO_CASCADE, NO_TAIL, BookParams())
         assert gc.isenabled() is enabled
     finally:
