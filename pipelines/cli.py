@@ -75,7 +75,7 @@ def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
     progress = Progress(WARMUP_JOB, ML_FOLD_JOB, ML_EVALUATION_JOB)
     try:
         results = run_window(defs, instance, start, end, chunk_hours=args.chunk_hours, on_chunk=progress.chunk,
-                             on_plan=progress.plan)
+                             on_plan=progress.plan, fit_ahead=not getattr(args, "no_fit_ahead", False))
     except STORAGE_ERRORS as exc:
         print(progress.before_outage(), flush=True)
         raise unreachable(s.home / "dagster.yaml", error_reason(exc), during="the backfill") from exc
@@ -344,6 +344,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--start", type=utc_hour, default=SAMPLE_START, help="first hour, ISO-8601 UTC (default: the data's start)")
     b.add_argument("--end", type=utc_hour, default=SAMPLE_END, help="end hour, exclusive, ISO-8601 UTC (default: the data's end)")
     b.add_argument("--chunk-hours", type=positive_int, default=168)
+    b.add_argument("--no-fit-ahead", action="store_true",
+                   help="fit each fold in its own run, one process, in the plain order (the same bytes, slower)")
     b.set_defaults(fn=cmd_backfill)
 
     t = sub.add_parser("backtest", help="every layer over a window in one pass; tables beside the audited store")

@@ -229,7 +229,7 @@ def fold_chunks(a: pd.Timestamp, b: pd.Timestamp, hours: int) -> list[tuple[pd.T
 
 def plan_window(
     defs: Definitions, start: pd.Timestamp, end: pd.Timestamp, *, job_name: str, chunk_hours: int, warmup_hours: int,
-    retrain: bool = False, train_folds: bool = True,
+    retrain: bool = False, train_folds: bool = True, fit_ahead: bool = True,
 ) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     """(job, a, b) runs covering the data inside [start, end): per data window, its look-back warm-up, then chunks.
 
@@ -245,6 +245,7 @@ def plan_window(
     every window, then, week by week, the fold's training run and the decisions (signals,
     predictions, the book). A fold learns only from inputs, so :func:`run_window` can fit it in a
     second process as soon as the inputs before it are stored, while the main process goes on.
+    ``fit_ahead=False`` keeps the plain order (the same bytes, one process).
     """
     ml = train_folds and _predicts(defs, job_name)
     store = defs.resources.get("ml_models") if ml else None
@@ -265,7 +266,7 @@ def plan_window(
             runs.append((job_name, x, y))
         cycle.append(runs)
     folds = [a for runs in cycle for job, a, _ in runs if job == ML_FOLD_JOB]
-    halves = job_name == HOURLY_CYCLE_JOB and _fits_a_fold(defs, folds, [h for runs in cycle for h in runs])
+    halves = fit_ahead and job_name == HOURLY_CYCLE_JOB and _fits_a_fold(defs, folds, [h for runs in cycle for h in runs])
     if halves:
         plan = [run for warm, runs in zip(warmups, cycle, strict=True)
                 for run in [*warm, *((CYCLE_INPUTS_JOB, x, y) for job, x, y in runs if job == job_name)]]
@@ -302,6 +303,7 @@ def run_window(
     on_chunk=None,
     on_plan=None,
     train_folds: bool = True,
+    fit_ahead: bool = True,
 ) -> list[ChunkResult]:
     """Materialise every hour of [start, end) with data (plus warm-up) in chunked single runs; stop at the first failure.
 
@@ -312,7 +314,7 @@ def run_window(
     lets the decisions run up to it.
     """
     plan = plan_window(defs, start, end, job_name=job_name, chunk_hours=chunk_hours, warmup_hours=warmup_hours,
-                       train_folds=train_folds)
+                       train_folds=train_folds, fit_ahead=fit_ahead)
     if on_plan:
         on_plan(plan)
     results = []

@@ -69,6 +69,24 @@ def test_the_fold_fitted_ahead_is_the_model_its_own_run_would_fit(tmp_path):
     tmp.write_bytes(day.read_bytes())
     tmp.replace(day)
     assert fold_request(s.storage_root, FOLD, cfg) != request
+    # the plain order (each fold fitted in its run, one process) stores the same: every Parquet file
+    # byte for byte, every model field for field
+    plain = settings_under(tmp_path / "plain")
+    plain.home.mkdir(parents=True)
+    (plain.home / "dagster.yaml").write_text(instance_yaml(plain.home))
+    with DagsterInstance.from_config(str(plain.home)) as inst:
+        results = run_window(build_definitions(plain), inst, START, END, fit_ahead=False)
+        assert all(r.success for r in results), [r.error for r in results]
+        assert "hourly_inputs" not in [r.job for r in results]
+    ours, theirs = Path(s.storage_root), Path(plain.storage_root)
+    files = sorted(str(p.relative_to(theirs)) for p in theirs.rglob("*.parquet"))
+    assert files == sorted(str(p.relative_to(ours)) for p in ours.rglob("*.parquet"))
+    assert [f for f in files if (ours / f).read_bytes() != (theirs / f).read_bytes()] == []
+    plain_manifest = json.loads((theirs / "ml" / "folds" / f"{FOLD}.json").read_text())
+    assert plain_manifest["key"] == manifest["key"]
+    plain_model = pickle.loads((theirs / "ml" / "artifacts" / f"{manifest['key']}.pkl").read_bytes())  # noqa: S301
+    for f in dataclasses.fields(plain_model):
+        assert pickle.dumps(getattr(plain_model, f.name), protocol=5) == pickle.dumps(getattr(kept, f.name), protocol=5), f.name
     # the folds before it had too little history: skipped by their own runs, nothing sent ahead
     assert json.loads((Path(s.storage_root) / "ml" / "folds" / "2026-01-26.json").read_text())["status"] == "skipped"
 
