@@ -261,7 +261,7 @@ def test_a_rows_probability_does_not_depend_on_the_rows_beside_it():
         # the mechanism: every forward pass sees exactly PREDICT_BATCH rows, whatever was asked
         shapes = []
         inner = net.__dict__["_net"]
-        net.__dict__["_net"] = lambda t: shapes.append(tuple(t.shape)) or inner(t)
+        net.__dict__["_net"] = lambda t, shapes=shapes, inner=inner: shapes.append(tuple(t.shape)) or inner(t)
         net.predict(x[:5])
         net.predict(x[:150])
         assert {s[0] for s in shapes} == {m.PREDICT_BATCH}
