@@ -4,10 +4,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue, ResourceParam
 
 from assets.market_data import hourly_asset
 from assets.metadata import ByHour, per_hour
+from assets.options_chain import stored_chains
 from checks.signals import SIGNAL_RULES
 from quant.carry import scan
 from quant.cascade.arming import ARM_MEMORY_H, armed_cascade_scores
@@ -26,6 +27,7 @@ from resources.exchange.errors import ExchangeError
 from resources.market import OptionsData
 from resources.partitions import lookback, window_of
 from resources.redaction import redact
+from resources.storage import HourlyParquetIOManager
 
 GROUP = "signals"
 #: The L2 layer's knobs; its inputs' look-backs follow from them.
@@ -136,7 +138,8 @@ def _snapshot(options: OptionsData, currency: str) -> list[OptionChain]:
 
 @hourly_asset(SIGNAL_RULES, group=GROUP)
 def tail_hedge_signals_1h(
-    context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame, options: OptionsData
+    context: AssetExecutionContext, perp_ohlcv_1h: pd.DataFrame, options: OptionsData,
+    hourly_parquet: ResourceParam[HourlyParquetIOManager],
 ) -> pd.DataFrame:
     """L3 tail hedge: one row per (currency, hour), the long OTM strangle the layer would buy at the hour's end.
 
@@ -151,11 +154,14 @@ def tail_hedge_signals_1h(
 
     Locally the chain is the bundled Deribit ETH book summary of 2024-01-08, so every 2025 row
     is modelled: "modelled: 2024-01-08 Deribit ETH IV surface recentred on the ETH perp close".
+    In paper/live the chains are those ``options_chain_1h`` recorded inside the window's hours (its
+    schedule at :50; read from storage), never one fetched now: this run starts after its hour.
     """
     start, end = window_of(context)
     hours = hours_of(start, end)
     try:
-        snapshots, problem = _snapshot(options, HEDGE.currency), None
+        snapshots, problem = (_snapshot(options, HEDGE.currency) if options.kind == "replay"
+                              else stored_chains(hourly_parquet.root, hours)), None
     except (ExchangeError, ValueError, OSError) as exc:  # L3's own input: L3 holds, L1 and L2 go on
         snapshots, problem = [], f"{type(exc).__name__}: {redact(str(exc))}"
         context.log.warning(f"L3 holds: the options chain of {HEDGE.currency} could not be read ({problem})")

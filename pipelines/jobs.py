@@ -47,5 +47,9 @@ reconciliation_job = define_asset_job(RECONCILIATION_JOB, selection=AssetSelecti
 LIVE_ORDERS_JOB = "live_orders"
 live_orders_job = define_asset_job(LIVE_ORDERS_JOB, selection=AssetSelection.assets("order_submissions_1h"),
                                    partitions_def=HOURLY)
+#: The Deribit chain recorded inside the hour (its schedule at :50), for the live tail hedge.
+OPTIONS_CHAIN_JOB = "options_chain_job"
+options_chain_job = define_asset_job(OPTIONS_CHAIN_JOB, selection=AssetSelection.assets("options_chain_1h"),
+                                     partitions_def=HOURLY)
 JOBS = [hourly_job, inputs_job, decisions_job, funding_job, sources_job, report_job, ml_fold_job, ml_evaluation_job,
-        reconciliation_job, live_orders_job]
+        reconciliation_job, live_orders_job, options_chain_job]

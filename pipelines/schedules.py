@@ -25,6 +25,7 @@ from pipelines.jobs import (
     hourly_job,
     ml_evaluation_job,
     ml_fold_job,
+    options_chain_job,
     reconciliation_job,
     report_job,
 )
@@ -111,5 +112,17 @@ purge_schedule = schedule(cron_schedule="15 3 * * *", job=purge_old_runs_job, ex
     lambda context: RunRequest(run_key=f"purge-{context.scheduled_execution_time:%Y-%m-%d}")
 )
 
+#: Minutes into the hour its Deribit chain is recorded: inside the hour, before it ends.
+OPTIONS_CHAIN_MINUTE = 50
+
+
+@schedule(cron_schedule=f"{OPTIONS_CHAIN_MINUTE} * * * *", job=options_chain_job, execution_timezone="UTC",
+          default_status=SCHEDULE_STATUS)
+def options_chain_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    """Record hour H's chain at H:50 (the partition is the hour the tick falls in, not the one before)."""
+    key = partition_key(pd.Timestamp(context.scheduled_execution_time).tz_convert("UTC").floor("h"))
+    return RunRequest(run_key=f"options-chain-{key}", partition_key=key)
+
+
 SCHEDULES = [hourly_schedule, funding_schedule, report_schedule, ml_fold_schedule, ml_evaluation_schedule,
-             reconciliation_schedule, purge_schedule]
+             reconciliation_schedule, purge_schedule, options_chain_schedule]

@@ -15,7 +15,7 @@ from quant.cascade.score import SCORE_COLUMNS
 from resources.exchange.errors import TransientExchangeError
 from resources.kill_switch import KillSwitch
 from resources.market import MarketUniverse, OptionsData
-from resources.storage import read_hours
+from resources.storage import HourlyParquetIOManager, read_hours
 from tests.conftest import run_direct
 
 HOUR = pd.Timestamp("2025-06-10 12:00", tz="UTC")  # binance HYPE settles 0.0418% per 4h = 91.5% APR
@@ -56,7 +56,8 @@ class FailingOptions(OptionsData):
                                      attempts=3)
 
 #: The quality check runs only inside a real run; a direct call still declares its resources.
-AUDIT = {"kill_switch": KillSwitch(url="sqlite://"), "universe": MarketUniverse()}
+AUDIT = {"kill_switch": KillSwitch(url="sqlite://"), "universe": MarketUniverse(),
+         "hourly_parquet": HourlyParquetIOManager(root="/nonexistent/never-read")}  # the replay chain needs no store
 
 def _bars(hours: pd.DatetimeIndex, venue: str = "binance", close: float = 2500.0) -> pd.DataFrame:
     return pd.DataFrame({"hour": hours, "ts": hours, "venue": venue, "symbol": ETH, "close": close})

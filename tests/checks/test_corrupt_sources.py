@@ -26,7 +26,7 @@ from resources.exchange.replay import CANDLES_FILES, FUNDING_FILES, OI_FILE
 from resources.exchange.replay_options import CHAIN_FILE
 from resources.kill_switch import KillSwitch, KillSwitchStore
 from resources.market import MarketData, MarketUniverse, OptionsData
-from resources.storage import day_path
+from resources.storage import HourlyParquetIOManager, day_path
 from tests.conftest import SAMPLE_DIR, run_direct, settings_under
 
 HOUR = pd.Timestamp("2026-02-10 12:00", tz="UTC")
@@ -183,7 +183,7 @@ def _hedge_row(sample: Path) -> pd.Series:
     hours = pd.DatetimeIndex([HOUR])
     bars = pd.DataFrame({"hour": hours, "ts": hours, "venue": "binance", "symbol": "ETH/USDT:USDT", "close": 2500.0})
     audit = {"kill_switch": KillSwitch(url="sqlite://"), "universe": MarketUniverse(),
-             "options": OptionsData(sample_dir=str(sample))}
+             "options": OptionsData(sample_dir=str(sample)), "hourly_parquet": HourlyParquetIOManager(root=str(sample / "none"))}
     with build_asset_context(partition_key=partition_key(HOUR), resources=audit) as ctx:
         return run_direct(tail_hedge_signals_1h, ctx, perp_ohlcv_1h=bars)[0].iloc[0]
 
