@@ -142,11 +142,23 @@ def _validate_bars(hour: pd.Timestamp, ebars: dict[tuple[str, str], list]) -> No
     if len(ebars) <= skip:
         return
     items = list(ebars.items())[skip:]
-    values = np.array([bar[:5] for _, bar in items], dtype="float64")
-    bad = first_bad_bar(*values.T)
+    if len(items) <= _FEW_BARS:  # the modelled option bars of an hour: the same rule without numpy's arrays
+        bad = next((i for i, (_, bar) in enumerate(items) if not bar_passes(*bar[:5])), -1)
+    else:
+        bad = first_bad_bar(*np.array([bar[:5] for _, bar in items], dtype="float64").T)
     if bad >= 0:
         (venue, symbol), bar = items[bad]
         raise bad_bar_error(venue, symbol, hour, *bar[:5])
+
+
+#: Up to this many bars are checked one by one (:func:`bar_passes`), more in one ``first_bad_bar`` pass.
+_FEW_BARS = 8
+
+
+def bar_passes(o: float, h: float, lo: float, c: float, v: float) -> bool:
+    """``quant.book.fills.first_bad_bar``'s rule for one bar: every price finite and > 0, the volume >= 0."""
+    return (math.isfinite(o) and o > 0 and math.isfinite(h) and h > 0 and math.isfinite(lo) and lo > 0
+            and math.isfinite(c) and c > 0 and v >= 0)
 
 
 def fill_intent(intent: dict, bar: list | None, p: FillParams) -> dict:

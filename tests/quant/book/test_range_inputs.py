@@ -125,3 +125,16 @@ def test_a_range_leaves_the_garbage_collector_as_it_found_it_even_when_it_raises
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+SPECIAL = [1.0, 0.0, -0.0, -1.0, math.nan, math.inf, -math.inf, 5e-324]
+
+
+@pytest.mark.parametrize("v", SPECIAL)
+@pytest.mark.parametrize("o", SPECIAL)
+def test_one_bars_rule_is_the_fill_simulators_rule(o, v):
+    from quant.book.fills import first_bad_bar
+    from quant.book.hour_fills import bar_passes
+
+    for bar in ((o, 2.0, 1.0, 1.5, v), (2.0, o, 1.0, 1.5, v), (2.0, 3.0, o, 1.5, v), (2.0, 3.0, 1.0, o, v)):
+        assert bar_passes(*bar) == (first_bad_bar(*(np.array([x]) for x in bar)) < 0), bar
