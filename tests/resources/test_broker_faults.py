@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from resources.broker.base import ACKNOWLEDGED, FILLED, NOT_SENT, SENT, UNKNOWN
 from resources.broker.journal import OrderJournal
-from tests.resources.broker_helpers import SHORT_TIMEOUT_S, intent, journal_at, make_broker, venue_fixture
+from tests.resources.broker_helpers import SHORT_TIMEOUT_S, intent, make_broker
 from tests.support.order_exchange import (
     ACCEPT_THEN_500,
     ACCEPT_THEN_STALL,
@@ -30,16 +29,6 @@ from tests.support.order_exchange import (
 ROOT = Path(__file__).resolve().parents[2]
 #: How long the parent waits for the child's create to reach the venue before giving up.
 CHILD_START_S = 60.0
-
-
-@pytest.fixture
-def venue() -> Iterator[OrderExchange]:
-    yield from venue_fixture()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[OrderJournal]:
-    yield from journal_at(tmp_path)
 
 
 def states(journal: OrderJournal, cid: str) -> list[str]:

@@ -7,8 +7,6 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import ccxt
 import pandas as pd
@@ -31,14 +29,9 @@ from resources.broker.ccxt_calls import (
 from resources.broker.journal import OrderJournal
 from resources.broker.paper import PaperBroker
 from resources.broker.venue_ids import venue_client_id
-from tests.resources.broker_helpers import BTC, HOUR, intent, journal_at
+from tests.resources.broker_helpers import BTC, HOUR, intent
 
 CALL = "binanceusdm.create_order"
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[OrderJournal]:
-    yield from journal_at(tmp_path)
 
 
 # -- venue ids ---------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from tests.resources.broker_helpers import (
     SECRET,
     SHORT_TIMEOUT_S,
     intent,
-    journal_at,
     make_broker,
     venue_fixture,
 )
@@ -42,11 +41,6 @@ BANKROLL = 10_000.0
 @pytest.fixture
 def venue() -> Iterator[OrderExchange]:
     yield from venue_fixture(hosts=(DEMO_HOST, LIVE_HOST))
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[OrderJournal]:
-    yield from journal_at(tmp_path)
 
 
 class Switches:

@@ -4,7 +4,6 @@ promises: journalled first, one create per client order id, a clear error when r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -23,7 +22,7 @@ from resources.broker.base import (
 )
 from resources.broker.ccxt_broker import CcxtBroker
 from resources.broker.journal import OrderJournal
-from tests.resources.broker_helpers import BTC, intent, journal_at, make_broker, venue_fixture
+from tests.resources.broker_helpers import BTC, intent, make_broker
 from tests.support.order_exchange import (
     DEMO_HOST,
     INVALID_SYMBOL,
@@ -32,16 +31,6 @@ from tests.support.order_exchange import (
     Fault,
     OrderExchange,
 )
-
-
-@pytest.fixture
-def venue() -> Iterator[OrderExchange]:
-    yield from venue_fixture()
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[OrderJournal]:
-    yield from journal_at(tmp_path)
 
 
 def create_params(exchange: OrderExchange, n: int = 0) -> dict[str, str]:
