@@ -49,6 +49,16 @@ def book_perp_legs(root: str) -> tuple[pd.Timestamp | None, pd.DataFrame]:
                                "qty": perps["qty"].astype("float64")})
 
 
+def venue_drift(root: str, broker, venues: list[str]) -> tuple[pd.Timestamp | None, pd.DataFrame]:
+    """The latest stored hour and how its perpetual legs differ from ``broker``'s positions on ``venues``
+    (``quant.reconcile.position_drift``; read-only calls)."""
+    hour, book = book_perp_legs(root)
+    held = [p for v in venues for p in broker.positions(v)]
+    venue = pd.DataFrame({"venue": [p.venue for p in held], "symbol": [p.symbol for p in held],
+                          "qty": [p.qty for p in held]})
+    return hour, position_drift(book, venue)
+
+
 def _drift_history(context: AssetExecutionContext, limit: int) -> list[int]:
     """Drift counts of the last ``limit`` materialisations, oldest first."""
     records = context.instance.fetch_materializations(AssetKey(ASSET), limit=limit).records
@@ -72,12 +82,7 @@ def venue_reconciliation(context: AssetExecutionContext, order_router: OrderRout
         yield AssetCheckResult(check_name=CHECK, asset_key=AssetKey(ASSET), passed=True,
                                description="no venue configured: nothing to reconcile")
         return
-    hour, book = book_perp_legs(hourly_parquet.root)
-    broker = order_router.broker()
-    held = [p for v in venues for p in broker.positions(v)]
-    venue = pd.DataFrame({"venue": [p.venue for p in held], "symbol": [p.symbol for p in held],
-                          "qty": [p.qty for p in held]})
-    drift = position_drift(book, venue)
+    hour, drift = venue_drift(hourly_parquet.root, order_router.broker(), venues)
     history = [*_drift_history(context, TRIP_AFTER - 1), len(drift)]
     text = describe(drift)
     if len(drift):

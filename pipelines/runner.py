@@ -384,11 +384,13 @@ class _FoldsAhead:
         self.pool = FitAhead(fit_fold)
 
     def inputs_stored_until(self, hour: pd.Timestamp) -> None:
+        if not (self.folds and self.folds[0][0] <= hour):
+            return
+        days = [p.stem for p in (Path(self.root) / "features_1h").glob("*.parquet")]
         while self.folds and self.folds[0][0] <= hour:
             start, key = self.folds.pop(0)
             # at most 24 hours a stored day: a fold with fewer days than that needs cannot train
-            days = list((Path(self.root) / "features_1h").glob("*.parquet"))
-            if 24 * sum(p.stem < f"{start:%Y-%m-%d}" for p in days) >= self.config.min_train_hours:
+            if 24 * sum(d < f"{start:%Y-%m-%d}" for d in days) >= self.config.min_train_hours:
                 self.pool.submit(self.root, key, self.config.model_dump())
 
     def __enter__(self) -> _FoldsAhead:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipelines.environments import Settings, order_router
 from quant.book.params import BookParams
-from quant.reconcile import describe, position_drift
+from quant.reconcile import describe
 from resources.broker.base import UNKNOWN, UNSETTLED
 from resources.broker.journal import OrderJournal
 from resources.kill_switch import KillSwitchStore
@@ -61,12 +61,6 @@ def init_db(s: Settings, instance) -> list[str]:
             f"order journal: tables perpetua_orders, perpetua_order_events at {where}"]
 
 
-def _book_legs(root: str) -> pd.DataFrame:
-    from assets.reconciliation import book_perp_legs
-
-    return book_perp_legs(root)[1]
-
-
 def startup_problems(s: Settings, router=None) -> list[str]:
     """Why the service must not start (empty: it may). ``router``: the order path (default the environment's)."""
     problems = []
@@ -82,16 +76,12 @@ def startup_problems(s: Settings, router=None) -> list[str]:
     for r in unsettled:
         what = "unknown on the venue" if r.state == UNKNOWN else r.state
         problems.append(f"order {r.client_order_id} ({r.venue} {r.symbol} {r.side} {r.qty:g}) is {what}: {r.reason}")
-    held = [p for v in sorted(router.venues) for p in broker.positions(v)]
-    venue = pd.DataFrame({"venue": [p.venue for p in held], "symbol": [p.symbol for p in held], "qty": [p.qty for p in held]})
-    drift = position_drift(_book_legs(s.storage_root), venue)
+    from assets.reconciliation import venue_drift
+
+    _, drift = venue_drift(s.storage_root, broker, sorted(router.venues))
     if len(drift):
         problems.append(f"book and venue disagree: {describe(drift, limit=len(drift))}")
     return problems
-
-
-def _latest(root: str, asset: str) -> pd.DatetimeIndex:
-    return stored_hours(root, asset)
 
 
 def prelive_checklist(s: Settings, instance, now: pd.Timestamp | None = None, params: BookParams | None = None,
@@ -106,7 +96,7 @@ def prelive_checklist(s: Settings, instance, now: pd.Timestamp | None = None, pa
                             f"tripped: {active[0].source}: {active[0].reason}" if active else "present and clear"))
     except Exception as exc:  # noqa: BLE001 - any failure to read it is the check failing
         checks.append(Check("kill switch", FAIL, f"cannot be read: {redact(str(exc))}"))
-    candles = _latest(s.storage_root, "perp_ohlcv_1h")
+    candles = stored_hours(s.storage_root, "perp_ohlcv_1h")
     if not len(candles):
         checks.append(Check("feed freshness", FAIL, "no candles stored"))
         checks.append(Check("uptime", FAIL, "nothing stored"))
@@ -116,7 +106,7 @@ def prelive_checklist(s: Settings, instance, now: pd.Timestamp | None = None, pa
                             f"newest stored hour {candles[-1]:%Y-%m-%d %H:00} UTC, {age.total_seconds() / 3600:.1f} h ago"
                             f" (at most {FRESH_WITHIN.total_seconds() / 3600:.0f} h)"))
         day = pd.date_range(candles[-1] - DAY + pd.Timedelta(hours=1), candles[-1], freq="h")
-        ledger = set(_latest(s.storage_root, "ledger_1h"))
+        ledger = set(stored_hours(s.storage_root, "ledger_1h"))
         missing = [h for h in day if h not in ledger]
         checks.append(Check("uptime", FAIL if missing else OK,
                             f"{len(missing)} of the last 24 hours have no book (first {missing[0]:%Y-%m-%d %H:00})" if missing
