@@ -221,14 +221,20 @@ def _attach_volume(grid: pd.DataFrame, ohlcv: pd.DataFrame, hours: pd.DatetimeIn
     full = pd.date_range(hours[0] - (VOLUME_WINDOW_BARS - 1) * HOUR, hours[-1], freq="h", tz="UTC", unit="ns")
     wide = ohlcv.pivot_table(index="hour", columns=["venue", "symbol"], values="quote_volume", aggfunc="sum")
     wide = wide.reindex(full)
-    total = pd.DataFrame(_window_sums(wide.to_numpy()), index=hours, columns=wide.columns)
-    count = pd.DataFrame(_window_sums(wide.notna().to_numpy(dtype="int64")), index=hours, columns=wide.columns)
+    values = wide.to_numpy()
+    total = _window_sums(values)
+    count = _window_sums(~np.isnan(values)).astype("int64")
+    # the long table hour-major, columns in order (what DataFrame.stack gives, without its cost)
+    n_hours, n_cols = total.shape
     long = pd.DataFrame(
         {
-            "volume_24h_usd": total.stack(["venue", "symbol"], future_stack=True),
-            "bars_24h": count.stack(["venue", "symbol"], future_stack=True),
+            "hour": pd.DatetimeIndex(hours).repeat(n_cols),
+            "venue": np.tile(wide.columns.get_level_values("venue").to_numpy(), n_hours),
+            "symbol": np.tile(wide.columns.get_level_values("symbol").to_numpy(), n_hours),
+            "volume_24h_usd": total.ravel(),
+            "bars_24h": count.ravel(),
         }
-    ).reset_index(names=["hour", "venue", "symbol"])
+    )
     out = grid.merge(long, on=["venue", "symbol", "hour"], how="left")
     out["bars_24h"] = out["bars_24h"].fillna(0).astype("int64")
     return out

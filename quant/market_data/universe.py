@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 SAMPLE_COINS = ("BTC", "ETH", "SOL", "DOGE", "HYPE")
@@ -206,17 +207,27 @@ class Universe:
 
     def expected_rows(self, dataset: str, hours: pd.DatetimeIndex) -> pd.DataFrame:
         """Every (venue, symbol, hour) that should have a row in ``hours``: listed, covered, not a known hole."""
-        parts = []
+        hours = pd.DatetimeIndex(hours)
+        at = hours.as_unit("ns").asi8  # compared with Timestamp.value, which is in ns whatever the unit
+        venues, symbols, picks = [], [], []
         for venue, symbol in self.pairs(dataset):
             start = self.expected_from(dataset, venue, symbol)
-            h = hours if start is None else hours[hours >= start]
+            keep = np.ones(len(at), dtype=bool) if start is None else at >= pd.Timestamp(start).value
             for a, b in self.known_gaps(dataset, venue, symbol):
-                h = h[(h < a) | (h >= b)]
-            if len(h):
-                parts.append(pd.DataFrame({"venue": venue, "symbol": symbol, "hour": h}))
-        if not parts:
+                keep &= (at < a.value) | (at >= b.value)
+            rows = np.flatnonzero(keep)
+            if len(rows):
+                venues.append(venue)
+                symbols.append(symbol)
+                picks.append(rows)
+        if not picks:
             return _empty_expected()
-        return pd.concat(parts, ignore_index=True).astype({"venue": "str", "symbol": "str"})
+        counts = [len(r) for r in picks]
+        return pd.DataFrame({
+            "venue": pd.Series(np.repeat(np.array(venues, dtype=object), counts), dtype="str"),
+            "symbol": pd.Series(np.repeat(np.array(symbols, dtype=object), counts), dtype="str"),
+            "hour": hours[np.concatenate(picks)],
+        })
 
 
 def sample_universe() -> Universe:
