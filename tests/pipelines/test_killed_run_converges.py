@@ -44,12 +44,15 @@ def test_sigkill_mid_backfill_then_rerun_converges(tmp_path):
 
     proc = subprocess.Popen([sys.executable, *BACKFILL], cwd=PROJECT_ROOT, env=_env(killed),  # noqa: S603
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # kill once the range run is writing (after the warm-up's line), not before anything happened
+    # kill once the range run is writing: its features' day file is on disk, the book's not yet
+    # (a fixed sleep after the warm-up's line raced a range run that now takes ~2 s)
     deadline = time.monotonic() + 300
     for line in proc.stdout:
         if "market_sources" in line or time.monotonic() > deadline:
             break
-    time.sleep(2.0)
+    features = killed.parent / "storage" / "features_1h"
+    while not any(features.glob("*.parquet")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
