@@ -86,3 +86,11 @@ def test_no_secret_values_in_deploy_files():
     for path in DEPLOY_FILES:
         for line in path.read_text().splitlines():
             assert not re.search(r"PASSWORD:\s*['\"]?\w", line) or "${" in line, (path, line)
+
+
+def test_the_k8s_image_pins_dagster_k8s_to_the_installed_dagster_libraries():
+    from importlib.metadata import version
+
+    pin = f'EXTRA_PIP="dagster-k8s=={version("dagster-postgres")}"'
+    for path in (ROOT / "deploy" / "docker" / "Dockerfile", ROOT / "deploy" / "k8s" / "values.yaml"):
+        assert pin in path.read_text(), f"{path}: the dagster-k8s build arg must match dagster-postgres ({pin})"
