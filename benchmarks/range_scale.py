@@ -27,7 +27,14 @@ window:
 ==============  ==============================================================================
 
 Symbol-hours are instruments (coin × venue, 2 per coin) × hours. ``--stages`` times the stages
-named and runs the ones they read, untimed. Results go to ``benchmarks/out/range_scale.json``,
+named and runs the ones they read, untimed.
+
+``--pipelined [--chunk-h 2000]`` runs every stage as the range engine does on two cores
+(``pipelines.range_pipeline``): the hours in chunks, each chunk's sources and layers (with their
+look-back) made by a worker process while this one steps the book through the chunk before; the
+wall time from the first source row to the book's last table is what it reports, beside the
+book's own seconds, the time the book waited for the worker, and the worker's seconds per stage.
+The chunked tables equal the serial run's (``tests/pipelines/test_range_pipeline.py``). Results go to ``benchmarks/out/range_scale.json``,
 keyed by label and shape. Timings are printed and stored, never asserted.
 """
 
@@ -46,6 +53,7 @@ import pandas as pd
 from assets.signals import CASCADE, HEDGE
 from benchmarks.pure import FIRST_HOUR, LOOKBACK
 from benchmarks.synthetic import PERP_VENUES, raw_parts, source_tables
+from pipelines.range_pipeline import CHUNK_H, chunks_of, pipelined
 from quant.book.params import BookParams
 from quant.book.step import fresh_state, run_book
 from quant.carry import scan as carry_scan
@@ -164,6 +172,83 @@ def run(symbols: int, hours_n: int, wanted: list[str]) -> dict:
             "total_s": round(total, 2), "load_avg_before": None}
 
 
+#: The tables the book reads: what a chunk of the pipelined run hands from the worker to the book.
+BOOK_INPUTS = STAGES["book"][0]
+
+
+class SyntheticLayers:
+    """The pipelined run's maker: one chunk's source tables and every layer before the book (picklable).
+
+    The sources of a chunk start :data:`LOOKBACK` before its first hour (the candles a further
+    ``OHLCV_WARMUP`` before that, as :func:`benchmarks.synthetic.source_tables` reads) and end with
+    its last hour, so every look-back is the one a whole-range run reads.
+    """
+
+    def __init__(self, parts, stages: list[str]) -> None:
+        self.parts, self.stages = parts, stages
+
+    def _parts_of(self, first: pd.Timestamp, end: pd.Timestamp):
+        lo = first - md.OHLCV_WARMUP
+        return tuple([(v, sym, f[(f["ts"] >= lo) & (f["ts"] < end)]) for v, sym, f in part] for part in self.parts)
+
+    def __call__(self, hours: pd.DatetimeIndex) -> Tables:
+        seconds: dict[str, float] = {}
+        if not _CHAIN:  # in the worker process: the snapshot is parsed once there, untimed as in ``run``
+            _CHAIN[:] = [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))]
+        t = time.perf_counter()
+        first, end = hours[0] - LOOKBACK, hours[-1] + pd.Timedelta(hours=1)
+        tables = source_tables(self._parts_of(first, end), first)
+        seconds["sources"] = time.perf_counter() - t
+        for name in self.stages:
+            t = time.perf_counter()
+            _, out, call = STAGES[name]
+            tables[out] = call(tables, hours)
+            seconds[name] = time.perf_counter() - t
+        book = {k: _window(tables[k], hours) for k in BOOK_INPUTS}
+        return book | {"stage_seconds": pd.DataFrame([seconds])}
+
+
+def run_pipelined(symbols: int, hours_n: int, chunk_h: int = CHUNK_H, processes: bool = True) -> dict:
+    """Every stage over the range as ``pipelines.range_pipeline`` runs it; returns wall, book, waited and worker seconds."""
+    hours = md.hours_of(FIRST_HOUR, FIRST_HOUR + hours_n * pd.Timedelta(hours=1))
+    first = FIRST_HOUR - LOOKBACK
+    t0 = time.perf_counter()
+    parts = raw_parts(symbols, first, hours[-1] + pd.Timedelta(hours=1))
+    _CHAIN[:] = [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))]
+    generate_s = time.perf_counter() - t0
+    maker = SyntheticLayers(parts, [s for s in needed(["book"]) if s not in ("sources", "book")])
+    gc.collect()
+    t0 = time.perf_counter()
+    state, ledgers, book_s, waited_s, stage_s = fresh_state(), [], 0.0, 0.0, {}
+    chunks = chunks_of(hours, chunk_h)
+    for chunk in pipelined(maker, chunks, processes=processes):
+        waited_s += chunk.waited_s
+        for k, v in chunk.tables["stage_seconds"].iloc[0].items():
+            stage_s[k] = stage_s.get(k, 0.0) + float(v)
+        t = time.perf_counter()
+        out, state = _book_chunk(state, chunk.tables, chunk.hours)
+        ledgers.append(out.ledger)
+        book_s += time.perf_counter() - t
+        done = chunk.hours[-1] - hours[0] + pd.Timedelta(hours=1)
+        spent = time.perf_counter() - t0
+        print(f"  {chunk.hours[0]:%Y-%m-%d} .. {chunk.hours[-1]:%Y-%m-%d %H:00}: {spent:6.1f} s "
+              f"(ETA {spent / (done / pd.Timedelta(hours=1)) * (len(hours) - done / pd.Timedelta(hours=1)):.0f} s)", flush=True)
+    t = time.perf_counter()
+    ledger = pd.concat(ledgers, ignore_index=True)
+    book_s += time.perf_counter() - t
+    wall = time.perf_counter() - t0
+    return {"symbols": symbols, "instruments": symbols * len(PERP_VENUES), "hours": len(hours),
+            "symbol_hours": symbols * len(PERP_VENUES) * len(hours), "generate_s": round(generate_s, 2),
+            "chunk_h": chunk_h, "chunks": len(chunks), "processes": 2 if processes and len(chunks) > 1 else 1,
+            "wall_s": round(wall, 2), "book_s": round(book_s, 2), "waited_s": round(waited_s, 2),
+            "layer_stage_s": {k: round(v, 2) for k, v in stage_s.items()}, "ledger_rows": len(ledger)}
+
+
+def _book_chunk(state, t: Tables, hours: pd.DatetimeIndex):
+    return run_book(state, hours, t["perp_ohlcv_1h"], t["funding_settlements"], t["carry_signals_1h"],
+                    t["cascade_signals_1h"], t["tail_hedge_signals_1h"], BookParams(), ml=t["model_predictions_1h"])
+
+
 def bundled_hours() -> int:
     """Hours of the bundled sample's windows (``SAMPLE_WINDOWS``): the hourly partitions it has."""
     return sum(len(md.hours_of(a, b)) for a, b in SAMPLE_WINDOWS)
@@ -187,17 +272,35 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bundled", action="store_true", help="as many hours as the bundled sample's partitions")
     ap.add_argument("--stages", nargs="+", choices=ALL, default=list(ALL))
     ap.add_argument("--label", default="current", help="key of this measurement in the JSON (e.g. before, after)")
+    ap.add_argument("--pipelined", action="store_true", help="every stage in chunks, the layers in a worker process "
+                    "while the book steps (the two-core range engine)")
+    ap.add_argument("--chunk-h", type=int, default=CHUNK_H, help="hours per chunk of --pipelined")
+    ap.add_argument("--one-process", action="store_true", help="--pipelined's chunks, all made in this process")
     args = ap.parse_args(argv)
     hours_n = bundled_hours() if args.bundled else args.hours or round(args.years * HOURS_PER_YEAR)
+    if args.symbols < 1 or hours_n < 1 or args.chunk_h < 1:
+        ap.error("--symbols, the hours and --chunk-h must be positive")
     load = [round(x, 2) for x in os.getloadavg()]
     print(f"range_scale: {args.symbols} symbols × {hours_n:,} hours (load average {load}, {os.cpu_count()} cores)")
+    if args.pipelined:
+        result = run_pipelined(args.symbols, hours_n, args.chunk_h, processes=not args.one_process)
+        result["load_avg_before"], result["load_avg_after"] = load, [round(x, 2) for x in os.getloadavg()]
+        print(f"pipelined, {result['chunks']} chunks of {args.chunk_h} h, {result['processes']} processes: "
+              f"wall {result['wall_s']:.2f} s (book {result['book_s']:.2f} s, waited for the worker "
+              f"{result['waited_s']:.2f} s); the layers' seconds summed over chunks: {result['layer_stage_s']}")
+        _store(args.label, f"{args.symbols}x{hours_n}h_pipelined{'_one_process' if args.one_process else ''}", result)
+        return
     result = run(args.symbols, hours_n, args.stages)
     result["load_avg_before"] = load
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     print(table(result))
+    _store(args.label, f"{args.symbols}x{hours_n}h", result)
+
+
+def _store(label: str, key: str, result: dict) -> None:
     OUT.parent.mkdir(exist_ok=True)
     stored = json.loads(OUT.read_text()) if OUT.exists() else {}
-    stored.setdefault(args.label, {})[f"{args.symbols}x{hours_n}h"] = result
+    stored.setdefault(label, {})[key] = result
     OUT.write_text(json.dumps(stored, indent=2) + "\n")
 
 
