@@ -16,6 +16,8 @@ How one intent goes out (:meth:`CcxtBroker.submit`):
    unsure is ``unknown`` and looked up by client order id — up to ``inflight_queries`` open-order
    queries, then one single-order lookup. Found: the venue's state. Not found: it stays
    ``unknown``, and no later submit of that id sends it (:meth:`reconcile` looks again).
+5. an answer without the order's state (Bybit answers a create or a cancel with the order's ids
+   only) is read back with one lookup by client id (:meth:`CcxtBroker._read_back`).
 
 Demo by default: ccxt's sandbox mode no longer serves Binance futures, so ``network="demo"`` uses
 ccxt's demo-trading route (``enable_demo_trading``: ``demo-fapi.binance.com``,
@@ -64,7 +66,10 @@ from resources.broker.ccxt_calls import (
     CallDeadline,
     as_exchange_error,
     classify_create,
+    echo_masked,
+    fetch_by_client_id,
     is_not_found,
+    mask_signed_echo,
     within,
 )
 from resources.broker.journal import OrderJournal
@@ -85,8 +90,6 @@ DEFAULT_HARD_TIMEOUT_S = 20.0
 DEFAULT_INFLIGHT_QUERIES = 3
 #: Waits (s) before each lookup after the first: the venue needs a moment to show a new order.
 DEFAULT_LOOKUP_DELAYS_S = (0.5, 1.0, 2.0)
-#: Venue-specific parameters of a single-order lookup (Bybit asks to acknowledge its 500-order window).
-LOOKUP_EXTRA: Mapping[str, Mapping[str, Any]] = {"bybit": {"acknowledged": True}}
 #: ccxt's unified order status -> journal state (``open`` splits on whether anything filled).
 _CLOSED_STATES = {"closed": FILLED, "canceled": CANCELED, "expired": EXPIRED, "rejected": REJECTED}
 #: Loggers that print what was sent: ccxt's request headers (the API key), urllib3's URLs (signatures).
@@ -98,13 +101,26 @@ def switches_off() -> RiskLimits:
     return RiskLimits(bankroll_usd=1.0)
 
 
+class _WireFilter(RedactingFilter):
+    """Redaction by name, and Bybit's quote of a signed string (the API key inside a response body)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        super().filter(record)
+        message = record.getMessage()
+        masked = mask_signed_echo(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
 def _filter_wire_logs() -> None:
-    """At DEBUG, ccxt logs each request's headers (the API key) and urllib3 each URL (a GET's signature):
-    redact those loggers' records where they are made (a logger's filter sees only its own records)."""
+    """At DEBUG, ccxt logs each request's headers (the API key) and each answer's body (Bybit's 10004
+    quotes the signed string, key included), urllib3 each URL (a GET's signature): redact those loggers'
+    records where they are made (a logger's filter sees only its own records)."""
     for name in _WIRE_LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
+        if not any(isinstance(f, _WireFilter) for f in logger.filters):
+            logger.addFilter(_WireFilter())
 
 
 def _num(value: Any) -> float:
@@ -194,6 +210,9 @@ class CcxtBroker:
             config.update(apiKey=self._key, secret=self._secret)
         client = build_client(self._ccxt_id(venue), config)
         client.options.update(fetchCurrencies=False, maxRetriesOnFailure=0, warnOnFetchOpenOrdersWithoutSymbol=False)
+        # ccxt's load_markets asks ``has``, not the option: with keys on its live host, ccxt's Bybit
+        # would otherwise call the private coin list (/v5/asset/coin/query-info) before any order
+        client.has = {**client.has, "fetchCurrencies": False}
         if self.network == DEMO:
             client.enable_demo_trading(True)
         if self._session is not None:
@@ -213,7 +232,8 @@ class CcxtBroker:
         """One ccxt call, translated, under the hard deadline; an abandoned client is never reused."""
         client.last_json_response = None
         try:
-            return within(self._hard_s, lambda: guarded(fn, call=call, response=response_of(client)), call=call)
+            return within(self._hard_s, lambda: guarded(lambda: echo_masked(fn), call=call, response=response_of(client)),
+                          call=call)
         except CallDeadline:
             if self._clients.get(venue) is client:
                 del self._clients[venue]
@@ -224,7 +244,7 @@ class CcxtBroker:
         response_of(client).reset()
         client.last_json_response = None
         try:
-            return within(self._hard_s, fn, call=call)
+            return within(self._hard_s, lambda: echo_masked(fn), call=call)
         except CallDeadline:
             if self._clients.get(venue) is client:
                 del self._clients[venue]
@@ -296,7 +316,23 @@ class CcxtBroker:
                                             f"({failure.error}); safe to submit once more", unsent=True)
             report = self._journal.record(cid, UNKNOWN, f"no certain answer ({failure.error}); looking it up")
             return self._resolve(report, f"after an unsure create ({failure.outcome})")
+        if order.get("status") is None:
+            return self._read_back(cid, order, "accepted by the venue", call=call, qty=intent.qty)
         return self._settle(cid, order, "answered by the venue", call=call, qty=intent.qty)
+
+    def _read_back(self, cid: str, answer: Mapping[str, Any], context: str, *, call: str, qty: float) -> OrderReport:
+        """The state of an order the venue took but did not describe, read back once by client id.
+
+        Not found yet (a venue shows a new order a moment later): it stays ``acknowledged`` (or
+        ``partially_filled``), which the venue did say, with its order id; :meth:`reconcile` reads it later.
+        """
+        report = self._journal.get(cid)
+        order, why = self._lookup_once(report, self._client(report.venue), self._ccxt_id(report.venue))
+        if order is not None:
+            return self._settle(cid, order, f"{context}, read back by client order id", call=call, qty=qty)
+        state = PARTIALLY_FILLED if report.state == PARTIALLY_FILLED else ACKNOWLEDGED
+        return self._journal.record(cid, state, f"{context}; its state not read back yet ({why})",
+                                    exchange_order_id=str(answer.get("id") or ""))
 
     # -- finding an order by client id -------------------------------------------------------------
     def _delay(self, k: int) -> float:
@@ -304,10 +340,10 @@ class CcxtBroker:
 
     def _lookup_once(self, report: OrderReport, client: ccxt.Exchange, ccxt_id: str) -> tuple[dict | None, str]:
         """One single-order lookup by client id: (order, "") or (None, why not)."""
-        rule, call = rule_for(ccxt_id), f"{ccxt_id}.fetch_order"
-        params = {rule.lookup_field: report.venue_client_id, **LOOKUP_EXTRA.get(ccxt_id, {})}
+        field, call = rule_for(ccxt_id).lookup_field, f"{ccxt_id}.fetch_order"
         try:
-            return self._raw(report.venue, client, call, lambda: client.fetch_order(None, report.symbol, params)), ""
+            return self._raw(report.venue, client, call, lambda: fetch_by_client_id(
+                client, report.symbol, field, report.venue_client_id)), ""
         except Exception as exc:  # noqa: BLE001 - a lookup that fails is a lookup that did not find
             if is_not_found(exc, client.last_json_response):
                 return None, "the venue said no such order"
@@ -404,6 +440,8 @@ class CcxtBroker:
         except Exception as exc:  # noqa: BLE001 - whatever happened, the venue's answer decides
             log.warning("%s: cancel failed: %s", client_order_id, as_exchange_error(exc, call=call))
             return self.lookup(client_order_id)
+        if order.get("status") is None:
+            return self._read_back(client_order_id, order, "cancel accepted", call=call, qty=report.qty)
         return self._settle(client_order_id, order, "canceled", call=call, qty=report.qty)
 
     def open_orders(self, venue: str, symbol: str | None = None) -> list[OrderReport]:

@@ -18,14 +18,27 @@ outcome         when                                                           t
 ``duplicate``   the venue says the client id is already open (-4116, 110072)   looks it up
 ``ambiguous``   everything else: no answer (read timeout, reset, deadline),    looks it up, never
                 5xx, Binance's "execution status unknown" (-1000/-1006/-1007,  resends
-                ccxt ``OperationFailed``), a 2xx it could not read
+                ccxt ``OperationFailed``), Bybit's server error or timeout
+                inside an HTTP 200 (10016, 10000), a 2xx it could not read
 ==============  =============================================================  =====================
 
 Only certainty rejects; anything unsure is looked up by client order id.
+
+:func:`fetch_by_client_id` is that lookup. ccxt's ``fetch_order(None, ...)`` works for Binance;
+ccxt's Bybit sends ``orderId=None`` on the wire, and Bybit reads ``orderId`` before ``orderLinkId``
+(so it finds nothing), so a Bybit order is looked up by listing with its ``orderLinkId``: the
+realtime endpoint (open orders and the newest 500 closed ones), then the order history (closed
+orders, and the only place that has them after a Bybit restart).
+
+:func:`echo_masked` guards every call: a Bybit signature refusal (10004) quotes the signed string,
+``error sign! origin_string[<timestamp><API key><recv window><payload>]``, with the key where no
+field name marks it (so name-based redaction cannot see it); the quote is masked whole in the
+error before anything reads it.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +59,15 @@ SERVER_ERROR = 500
 DUPLICATE_ID_CODES = frozenset({"-4116", "110072"})
 #: Venue codes saying "no such order" (Binance -2013 query / -2011 cancel, Bybit 110001).
 NOT_FOUND_CODES = frozenset({"-2013", "-2011", "110001"})
+#: Codes a venue answers in an HTTP 200 that do not say whether the order was placed (Bybit
+#: 10000 "Server Timeout", 10016 "Server error" / "Service is restarting"); ccxt reads them as a
+#: plain ``ExchangeError``, which would otherwise count as a refusal.
+UNSURE_CODES = frozenset({"10000", "10016"})
+#: ccxt ids looked up by listing orders with the client id (see :func:`fetch_by_client_id`).
+LISTED_LOOKUP = frozenset({"bybit"})
+#: Bybit's echo of the signed string, up to the end of the JSON string it sits in (inner quotes escaped).
+_SIGNED_ECHO = re.compile(r'origin_string\[(?:[^"\\]|\\.)*')
+MASKED_ECHO = "origin_string[***]"
 
 
 class CallDeadline(TransientExchangeError):
@@ -73,6 +95,23 @@ def within(seconds: float, fn: Callable[[], T], *, call: str) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def mask_signed_echo(text: str) -> str:
+    """``text`` with Bybit's quote of a signed string (API key inside) masked whole."""
+    return _SIGNED_ECHO.sub(MASKED_ECHO, text)
+
+
+def echo_masked(fn: Callable[[], T]) -> T:
+    """``fn()``; a ccxt error that quotes the signed string is raised again as a masked copy (same class)."""
+    try:
+        return fn()
+    except ccxt.BaseError as exc:
+        text = str(exc)
+        if not _SIGNED_ECHO.search(text):
+            raise
+        masked = type(exc)(mask_signed_echo(text)).with_traceback(exc.__traceback__)
+    raise masked  # outside the handler: the unmasked error is not kept as its context
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -147,8 +186,11 @@ def classify_create(exc: BaseException, *, status: int | None, body: Any, call: 
         return CreateFailure(REJECTED if local else AMBIGUOUS, error)
     if status >= SERVER_ERROR:
         return CreateFailure(AMBIGUOUS, error)
-    if venue_code(body) in DUPLICATE_ID_CODES:
+    code = venue_code(body)
+    if code in DUPLICATE_ID_CODES:
         return CreateFailure(DUPLICATE, error)
+    if code in UNSURE_CODES:
+        return CreateFailure(AMBIGUOUS, error)
     if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return CreateFailure(REJECTED, error)
     if isinstance(exc, ccxt.BadResponse | ccxt.OperationFailed):
@@ -158,10 +200,27 @@ def classify_create(exc: BaseException, *, status: int | None, body: Any, call: 
     return CreateFailure(AMBIGUOUS, error)
 
 
+def fetch_by_client_id(client: ccxt.Exchange, symbol: str, field: str, venue_client_id: str) -> dict:
+    """The order ``client`` holds under ``venue_client_id`` (in the venue's ``field``), as ccxt parses it.
+
+    Raises ``ccxt.OrderNotFound`` when the venue has no such order (the module docstring says how
+    each venue is asked).
+    """
+    params = {field: venue_client_id}
+    if client.id not in LISTED_LOOKUP:
+        return client.fetch_order(None, symbol, params)
+    for listing in (client.fetch_open_orders, client.fetch_canceled_and_closed_orders):
+        match = next((o for o in listing(symbol, None, None, params) if o.get("clientOrderId") == venue_client_id),
+                     None)
+        if match is not None:
+            return match
+    raise ccxt.OrderNotFound(f"{client.id}: no order {venue_client_id} among its recent or its past orders")
+
+
 def is_not_found(exc: BaseException, body: Any) -> bool:
     """Whether a lookup's failure is the venue saying "no such order" (not a failure to answer)."""
     return isinstance(exc, ccxt.OrderNotFound) or venue_code(body) in NOT_FOUND_CODES
 
 
 __all__ = ["AMBIGUOUS", "DUPLICATE", "NOT_SENT", "REJECTED", "CallDeadline", "CreateFailure", "as_exchange_error",
-           "classify_create", "is_not_found", "never_connected", "venue_code", "within"]
+           "classify_create", "echo_masked", "fetch_by_client_id", "is_not_found", "mask_signed_echo", "never_connected", "venue_code", "within"]

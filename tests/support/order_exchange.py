@@ -29,6 +29,10 @@ accept and answer too late (:data:`ACCEPT_THEN_STALL`), accept and answer HTTP 5
 hides an order from the next lookups (Binance can lose sight of an order for up to ~30 min after
 a timeout); :meth:`OrderExchange.restart` stops the server and starts it on the same port with
 its book intact (connection refused in between).
+
+:class:`LoopbackVenue` holds what does not depend on the venue (the book, faults, fills, forgetting,
+restarts); :class:`OrderExchange` is Binance on top of it, and
+:mod:`tests.support.bybit_order_exchange` is Bybit v5 on the same base.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -154,17 +158,21 @@ def loopback_session(base_url: str) -> requests.Session:
     return session
 
 
-class OrderExchange(ReplayServer):
-    """The replay server with a stateful Binance USDⓈ-M order book behind it.
+class LoopbackVenue(ReplayServer):
+    """What every stateful venue fake shares: the book, the scripted faults, the lookups it forgets,
+    fills and positions, and a restart on the same port (each venue adds its own routes and shapes).
+
+    Orders are kept in Binance's terms (``BUY`` / ``NEW`` / ``PARTIALLY_FILLED`` ...), the book's
+    own language; a venue translates them into its answers.
 
     Parameters
     ----------
     api_key, api_secret : the credentials a client must sign with.
-    hosts : the hosts served (default the demo-trading host only: a request for any other host
-        is unmatched, and the test fixtures fail on unmatched requests).
+    hosts : the hosts served (a request for any other host is unmatched, and the test fixtures
+        fail on unmatched requests).
     """
 
-    def __init__(self, api_key: str, api_secret: str, *, hosts: tuple[str, ...] = (DEMO_HOST,)) -> None:
+    def __init__(self, api_key: str, api_secret: str, *, hosts: tuple[str, ...]) -> None:
         super().__init__()
         self.api_key, self._secret = api_key, api_secret.encode()
         self.hosts = hosts
@@ -177,17 +185,9 @@ class OrderExchange(ReplayServer):
         self._clock = itertools.count(START_MS, 1_000)
         self._local = threading.local()
         self._port = 0
-        info = futures_exchange_info()
-        self.symbols = {s["symbol"] for s in info["symbols"]}
-        for host in hosts:
-            self.route(f"/{host}/fapi/v1/exchangeInfo", json_reply(info))
-            self.route(f"/{host}/fapi/v1/order", self._order)
-            self.route(f"/{host}/fapi/v1/openOrders", self._open_orders)
-            self.route(f"/{host}/fapi/v3/positionRisk", self._position_risk)
-            self.route(f"/{host}/fapi/v1/leverageBracket", self._leverage_brackets)
 
     # -- lifecycle: the same port across a restart -----------------------------------------------
-    def start(self) -> OrderExchange:
+    def start(self) -> Self:
         exchange = self
         base = _handler_for(self)
 
@@ -208,7 +208,7 @@ class OrderExchange(ReplayServer):
         self._thread.start()
         return self
 
-    def __enter__(self) -> OrderExchange:
+    def __enter__(self) -> Self:
         return self.start()
 
     def restart(self) -> None:
@@ -234,6 +234,53 @@ class OrderExchange(ReplayServer):
     def orders_created(self) -> list[Order]:
         with self._lock:
             return list(self.book.orders.values())
+
+    # -- what every venue does ----------------------------------------------------------------------
+    def _next_fault(self) -> Fault:
+        return self._faults.pop(0) if self._faults else Fault()
+
+    def _trade(self, order: Order, qty: float, price: float) -> None:
+        qty = min(qty, order.qty - order.executed)
+        order.executed += qty
+        order.cum_quote += qty * price
+        order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
+        order.update_ms = next(self._clock)
+        signed = qty if order.side == "BUY" else -qty
+        held, entry = self.book.positions.get(order.symbol, (0.0, 0.0))
+        new = held + signed
+        if held == 0 or (held > 0) == (signed > 0):
+            entry = (abs(held) * entry + qty * price) / abs(new)
+        elif abs(signed) > abs(held):  # through zero: the rest opens at this price
+            entry = price
+        self.book.positions[order.symbol] = (new, entry if new else 0.0)
+
+    def _hidden(self, cid: str) -> bool:
+        left = self._forget.get(cid, 0)
+        if left > 0:
+            self._forget[cid] = left - 1
+            return True
+        return False
+
+
+class OrderExchange(LoopbackVenue):
+    """The replay server with a stateful Binance USDⓈ-M order book behind it.
+
+    Parameters
+    ----------
+    api_key, api_secret : the credentials a client must sign with.
+    hosts : the hosts served (default the demo-trading host only).
+    """
+
+    def __init__(self, api_key: str, api_secret: str, *, hosts: tuple[str, ...] = (DEMO_HOST,)) -> None:
+        super().__init__(api_key, api_secret, hosts=hosts)
+        info = futures_exchange_info()
+        self.symbols = {s["symbol"] for s in info["symbols"]}
+        for host in hosts:
+            self.route(f"/{host}/fapi/v1/exchangeInfo", json_reply(info))
+            self.route(f"/{host}/fapi/v1/order", self._order)
+            self.route(f"/{host}/fapi/v1/openOrders", self._open_orders)
+            self.route(f"/{host}/fapi/v3/positionRisk", self._position_risk)
+            self.route(f"/{host}/fapi/v1/leverageBracket", self._leverage_brackets)
 
     # -- the venue ---------------------------------------------------------------------------------
     def _params(self, req: Request) -> tuple[dict[str, str], str]:
@@ -264,7 +311,7 @@ class OrderExchange(ReplayServer):
         return json_reply(order.payload(query=True)) if order else _error(ORDER_DOES_NOT_EXIST)
 
     def _create(self, p: Mapping[str, str]) -> Reply:
-        fault = self._faults.pop(0) if self._faults else Fault()
+        fault = self._next_fault()
         if fault.kind == REJECT:
             return _error(fault.code or MARGIN_INSUFFICIENT)
         if fault.kind == FAIL_BEFORE_ACCEPT:
@@ -293,28 +340,6 @@ class OrderExchange(ReplayServer):
         if fault.kind == ACCEPT_THEN_500:
             return json_reply({"code": -1000, "msg": "An unknown error occured while processing the request."}, 500)
         return json_reply(order.payload())
-
-    def _trade(self, order: Order, qty: float, price: float) -> None:
-        qty = min(qty, order.qty - order.executed)
-        order.executed += qty
-        order.cum_quote += qty * price
-        order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
-        order.update_ms = next(self._clock)
-        signed = qty if order.side == "BUY" else -qty
-        held, entry = self.book.positions.get(order.symbol, (0.0, 0.0))
-        new = held + signed
-        if held == 0 or (held > 0) == (signed > 0):
-            entry = (abs(held) * entry + qty * price) / abs(new)
-        elif abs(signed) > abs(held):  # through zero: the rest opens at this price
-            entry = price
-        self.book.positions[order.symbol] = (new, entry if new else 0.0)
-
-    def _hidden(self, cid: str) -> bool:
-        left = self._forget.get(cid, 0)
-        if left > 0:
-            self._forget[cid] = left - 1
-            return True
-        return False
 
     def _lookup(self, p: Mapping[str, str]) -> Order | None:
         cid = p.get("origClientOrderId")
