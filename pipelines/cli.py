@@ -21,6 +21,7 @@ from pipelines.cli_input import ACCEPTED_FORM, non_negative_int, positive_int, u
 from pipelines.environments import ENVIRONMENTS, PROJECT_ROOT, Settings, settings
 from pipelines.instance_access import STORAGE_ERRORS, StorageUnreachable, error_reason, unreachable
 from pipelines.journal_cli import add_journal_parser
+from pipelines.operator_orders import add_orders_parser
 
 #: Exit codes: bad input (argparse's own), a failed run, the instance's database unreachable.
 EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_UNREACHABLE = 2, 1, 3
@@ -416,6 +417,7 @@ def parser() -> argparse.ArgumentParser:
                    ).set_defaults(fn=cmd_audit)
 
     add_journal_parser(sub)
+    add_orders_parser(sub)
     return p
 
 
