@@ -28,10 +28,12 @@ import pandas as pd
 from upath import UPath
 
 from assets.ml import window_predictions
-from pipelines.range_chain import derived_tables, loader, lookback_of, source_tables
+from pipelines.range_chain import HOUR, derived_tables, loader, lookback_of, source_tables
+from pipelines.range_pipeline import CHUNK_H, chunks_of, pipelined
 from quant.book.params import BookParams
 from quant.book.step import fresh_state, run_book
 from quant.market_data import tables as md
+from quant.ml.models import SEQUENCE_H
 from resources.exchange.replay import ReplayExchange
 from resources.market import MarketUniverse
 from resources.model_store import MlModelStore, ml_root
@@ -112,8 +114,11 @@ def out_dir(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, sets: lis
 
 
 def _piece(ex: ReplayExchange, uni, start: pd.Timestamp, end: pd.Timestamp, store: MlModelStore,
-           seconds: dict[str, float]) -> dict[str, pd.DataFrame]:
-    """Every signal table of one data window [start, end), each stage timed into ``seconds``."""
+           seconds: dict[str, float], predict_from: pd.Timestamp | None = None) -> dict[str, pd.DataFrame]:
+    """Every signal table of the hours [start, end), each stage timed into ``seconds``.
+
+    ``predict_from``: the first hour to predict (default ``start``); the features of the hours
+    before it are the sequence models' context, as a whole-window run has them."""
     hours = md.hours_of(start, end)
     t = time.perf_counter()
     before = lookback_of(ex, uni, start)
@@ -129,32 +134,73 @@ def _piece(ex: ReplayExchange, uni, start: pd.Timestamp, end: pd.Timestamp, stor
 
     t = time.perf_counter()
     derived_tables(load, hours, tables, on_step=timed)
-    tables["model_predictions_1h"] = window_predictions(load("features_1h", pd.Timedelta(0)), tables["perp_ohlcv_1h"], hours,
-                                                        store, lambda msg: None)
+    predicted = hours if predict_from is None else hours[hours >= predict_from]
+    tables["model_predictions_1h"] = window_predictions(load("features_1h", pd.Timedelta(0)), tables["perp_ohlcv_1h"],
+                                                        predicted, store, lambda msg: None)
     timed("model_predictions_1h")
     return tables
 
 
+class WindowLayers:
+    """The backtest's maker for ``pipelines.range_pipeline``: one chunk's signal tables (picklable; the exchange,
+    universe and model store are opened in the process that makes the chunk).
+
+    A chunk inside a window is computed from its own look-back (``lookback_of``) as the audited hours
+    are, plus the ``SEQUENCE_H − 1`` hours before it (not before the window's first hour) so the
+    sequence models read the features a whole-window run gives them; every table is then cut to
+    the chunk's hours."""
+
+    def __init__(self, storage_root: str, windows: list[tuple[pd.Timestamp, pd.Timestamp]]) -> None:
+        self.storage_root, self.windows = storage_root, windows
+        self._opened: tuple | None = None
+
+    def __getstate__(self) -> dict:
+        return {"storage_root": self.storage_root, "windows": self.windows, "_opened": None}
+
+    def __call__(self, hours: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
+        if self._opened is None:
+            self._opened = (ReplayExchange(), MarketUniverse().get(), MlModelStore(root=ml_root(self.storage_root)))
+        ex, uni, store = self._opened
+        a, b = hours[0], hours[-1] + HOUR
+        window_start = next(w for w, e in self.windows if w <= a < e)
+        ext = max(window_start, a - (SEQUENCE_H - 1) * HOUR)
+        seconds: dict[str, float] = {}
+        tables = _piece(ex, uni, ext, b, store, seconds, predict_from=a)
+        out = {k: v[v["hour"] >= a].reset_index(drop=True) if ext < a and "hour" in v.columns else v
+               for k, v in tables.items()}
+        return out | {"stage_seconds": pd.DataFrame([seconds])}
+
+
 def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, windows: list[tuple[pd.Timestamp, pd.Timestamp]],
-                 params: BookParams, say: Callable[[str], object] = print, sets: list[str] | None = None) -> BacktestResult:
-    """Backtest every hour of ``windows`` (the data windows inside [start, end)); writes and returns the tables."""
-    ex, uni = ReplayExchange(), MarketUniverse().get()
-    store = MlModelStore(root=ml_root(storage_root))
-    seconds: dict[str, float] = {}
+                 params: BookParams, say: Callable[[str], object] = print, sets: list[str] | None = None,
+                 chunk_h: int = CHUNK_H, processes: bool = True) -> BacktestResult:
+    """Backtest every hour of ``windows`` (the data windows inside [start, end)); writes and returns the tables.
+
+    The hours go in chunks of ``chunk_h`` (``pipelines.range_pipeline``): a worker process makes the
+    next chunk's signal tables while the book steps this one (``processes=False``: all in this
+    process); the book starts afresh at each window's first hour, as the audited book does."""
     total_h = sum(len(md.hours_of(a, b)) for a, b in windows)
-    done_h, parts, t0 = 0, [], time.perf_counter()
-    for a, b in windows:
-        tables = _piece(ex, uni, a, b, store, seconds)
+    chunks = [c for a, b in windows for c in chunks_of(md.hours_of(a, b), chunk_h)]
+    firsts = {a for a, _ in windows}
+    seconds: dict[str, float] = {}
+    done_h, parts, t0, state = 0, [], time.perf_counter(), fresh_state()
+    for chunk in pipelined(WindowLayers(storage_root, windows), chunks, processes=processes):
+        tables = chunk.tables
+        for k, v in tables.pop("stage_seconds").iloc[0].items():
+            seconds[k] = seconds.get(k, 0.0) + float(v)
+        seconds["waiting for the worker"] = seconds.get("waiting for the worker", 0.0) + chunk.waited_s
         t = time.perf_counter()
-        book, _ = run_book(fresh_state(), md.hours_of(a, b), tables["perp_ohlcv_1h"], tables["funding_settlements"],
-                           tables["carry_signals_1h"], tables["cascade_signals_1h"], tables["tail_hedge_signals_1h"], params,
-                           ml=tables["model_predictions_1h"], strategies=tables["strategy_signals_1h"])
+        if chunk.hours[0] in firsts:
+            state = fresh_state()
+        book, state = run_book(state, chunk.hours, tables["perp_ohlcv_1h"], tables["funding_settlements"],
+                               tables["carry_signals_1h"], tables["cascade_signals_1h"], tables["tail_hedge_signals_1h"], params,
+                               ml=tables["model_predictions_1h"], strategies=tables["strategy_signals_1h"])
         seconds["book"] = seconds.get("book", 0.0) + time.perf_counter() - t
         parts.append((tables, book))
-        done_h += len(md.hours_of(a, b))
+        done_h += len(chunk.hours)
         spent = time.perf_counter() - t0
-        say(f"  {a:%Y-%m-%d %H:00} -> {b:%Y-%m-%d %H:00}: {len(md.hours_of(a, b))} h in {spent:.1f}s "
-            f"({done_h}/{total_h} h; ETA {spent / done_h * (total_h - done_h):.0f}s)")
+        say(f"  {chunk.hours[0]:%Y-%m-%d %H:00} -> {chunk.hours[-1] + HOUR:%Y-%m-%d %H:00}: {len(chunk.hours)} h, "
+            f"{spent:.1f}s ({done_h}/{total_h} h; ETA {spent / done_h * (total_h - done_h):.0f}s)")
     out = {name: pd.concat([getattr(book, field) for _, book in parts], ignore_index=True) for name, field in BOOK_TABLES.items()}
     out |= {name: pd.concat([tables[name] for tables, _ in parts], ignore_index=True) for name in SIGNAL_TABLES}
     folder = out_dir(storage_root, start, end, sets)
@@ -163,5 +209,15 @@ def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, wind
         tmp = folder / f".{name}.parquet.tmp"
         frame.to_parquet(str(tmp), index=False)
         tmp.rename(folder / f"{name}.parquet")  # a half-written file is never read as a table
+    seconds["wall"] = time.perf_counter() - t0
     return BacktestResult(out, folder, total_h, seconds)
+
+
+def books_of(result: BacktestResult, windows: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[pd.Timestamp, pd.Timestamp, dict[str, pd.DataFrame]]]:
+    """The backtest's tables cut by data window: each window is its own book (started afresh at its first hour)."""
+    out = []
+    for a, b in windows:
+        out.append((a, b, {name: frame[(frame["hour"] >= a) & (frame["hour"] < b)].reset_index(drop=True)
+                           for name, frame in result.tables.items()}))
+    return out
 

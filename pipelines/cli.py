@@ -87,7 +87,7 @@ def cmd_backfill(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace, s: Settings) -> int:
-    from pipelines.backtest import book_params, run_backtest
+    from pipelines.backtest import book_params, books_of, run_backtest
     from quant.report.display import format_layer_table
     from quant.report.strategies import markdown_strategy_table, strategy_table
     from quant.report.tables import layer_table
@@ -101,12 +101,15 @@ def cmd_backtest(args: argparse.Namespace, s: Settings) -> int:
     print(f"backtest {args.start:%Y-%m-%d %H:00} -> {args.end:%Y-%m-%d %H:00} UTC over {describe_windows(parts)}"
           + (f" with {', '.join(args.set)}" if args.set else ""))
     result = run_backtest(s.storage_root, args.start, args.end, parts, params, sets=args.set)
+    wall = result.seconds.pop("wall")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.seconds.items(), key=lambda kv: -kv[1]))
-    print(f"{result.hours} h in {sum(result.seconds.values()):.1f}s ({stages})")
-    ledger, fills = result.tables["ledger_1h"], result.tables["fills_1h"]
-    print(format_layer_table(layer_table(ledger, fills, params.bankroll_usd)))
-    print("\nStrategies (layer ST):")
-    print(markdown_strategy_table(strategy_table(ledger, fills, result.tables["positions_1h"])))
+    print(f"{result.hours} h in {wall:.1f}s wall, two processes (seconds per stage, summed over chunks: {stages})")
+    for a, b, tables in books_of(result, parts):  # each data window is its own book, started afresh
+        ledger, fills = tables["ledger_1h"], tables["fills_1h"]
+        print(f"\nBook {a:%Y-%m-%d %H:00} .. {b - pd.Timedelta(hours=1):%Y-%m-%d %H:00} UTC ({len(ledger['hour'].unique())} h):")
+        print(format_layer_table(layer_table(ledger, fills, params.bankroll_usd)))
+        print("\nStrategies (layer ST):")
+        print(markdown_strategy_table(strategy_table(ledger, fills, tables["positions_1h"])))
     print(f"tables: {result.out} (beside the audited store; the UI is unchanged)")
     return 0
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from pipelines.backtest import BOOK_TABLES, book_params, out_dir, run_backtest
+from pipelines.backtest import BOOK_TABLES, SIGNAL_TABLES, book_params, out_dir, run_backtest
 from pipelines.cli import main
 from pipelines.definitions import build_definitions
 from pipelines.environments import Settings
@@ -53,6 +53,11 @@ def test_a_backtest_equals_the_materialised_hours_and_writes_beside_the_store(tm
     hours = pd.date_range(START, END, freq="h", inclusive="left")
     for name in (*BOOK_TABLES, "strategy_signals_1h", "carry_signals_1h", "cascade_signals_1h"):
         _same(result.tables[name], read_hours(s.storage_root, name, hours))
+    # in chunks of 10 h (the last three made by the worker process, each from its own look-back): the same tables
+    chunked = run_backtest(s.storage_root, START, END, [(START, END)], BookParams(), say=lambda _: None, chunk_h=10)
+    assert chunked.seconds["waiting for the worker"] >= 0
+    for name in (*BOOK_TABLES, *SIGNAL_TABLES):
+        pd.testing.assert_frame_equal(chunked.tables[name], result.tables[name], check_exact=True, obj=name)
     assert (result.tables["fills_1h"]["filled_qty"] > 0).any()  # the book traded
     assert result.out == out_dir(s.storage_root, START, END)
     assert not str(result.out).startswith(s.storage_root + "/")  # beside the audited store, never in it
