@@ -5,7 +5,8 @@ needs the same numbers without that bookkeeping. A backtest runs ``pipelines.ran
 asset bodies' quant calls) once over each data window inside [start, end), predicts with the
 model store's folds as ``model_predictions_1h`` does (``assets.ml.window_predictions``), steps
 ``quant.book.run_book`` from a fresh book at the range's first hour (and afresh at a later
-window's first hour, as the audited book does), and writes the five book tables and the signals
+window's first hour, as the audited book does) in chunks of hours while a worker process makes the
+next chunk's tables (``pipelines.range_pipeline``; equal to one pass, tested), and writes the five book tables and the signals
 as Parquet under ``<storage root>/../backtests/<start>_<end>/`` — beside the audited store,
 never in it, so nothing a backtest does can change what the UI shows. No kill switch applies:
 a backtest is research (the check rules still run in the audited path).
