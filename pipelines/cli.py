@@ -409,7 +409,8 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="an order's chain: market data -> signal -> allocation -> intent -> fill -> P&L")
     ex.add_argument("order_id", help="a client order id (order_intents_1h / fills_1h), e.g. pp-L3-20d6cdd7e20c07bb50c30082")
     ex.set_defaults(fn=cmd_explain)
-    from pipelines.operator import DEFAULT_TOP, positive_count
+    from pipelines.cli_input import positive_count
+    from pipelines.operator import DEFAULT_TOP
 
     sc = sub.add_parser("scan", help="one hour's L1 funding-carry candidates from the configured exchange, entries first")
     sc.add_argument("--hour", type=utc_hour, default=None,

@@ -51,6 +51,17 @@ def _whole(value: str, need: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} must be {need}") from None
 
 
+def positive_count(value: str) -> int:
+    """``--top``, ``--limit``: a whole number of rows, 1 or more."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} must be a whole number of rows, 1 or more") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be a whole number of rows, 1 or more")
+    return n
+
+
 def positive_int(value: str) -> int:
     n = _whole(value, "a positive whole number of hours")
     if n <= 0:

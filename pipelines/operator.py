@@ -11,7 +11,6 @@ instance is opened. ``perpetua audit`` lives in :mod:`pipelines.operator_audit`.
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import pandas as pd
@@ -34,17 +33,6 @@ DECISIONS = ("entry", "hold", "exit")
 #: Where each environment's scan reads (the header line says it).
 SOURCE_OF = {"local": "the bundled replay data", "paper": "the live venues' public data (ccxt)",
              "live": "the live venues' public data (ccxt)"}
-
-
-def positive_count(value: str) -> int:
-    """``--top``: a whole number of rows, 1 or more."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} must be a whole number of rows, 1 or more") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be a whole number of rows, 1 or more")
-    return n
 
 
 def default_hour() -> pd.Timestamp:

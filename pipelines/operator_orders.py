@@ -26,9 +26,8 @@ import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipelines.cli_input import ACCEPTED_FORM, utc_hour
+from pipelines.cli_input import ACCEPTED_FORM, positive_count, utc_hour
 from pipelines.environments import Settings
-from pipelines.operator import positive_count
 from resources.broker.base import CANCELED, FILLED, FINAL, NOT_SENT, REJECTED, SENDABLE, STATES, UNKNOWN
 from resources.broker.journal import Entry, Event, OrderJournal
 from resources.redaction import redact

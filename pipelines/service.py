@@ -58,7 +58,7 @@ def init_db(s: Settings, instance) -> list[str]:
     where = redact(s.kill_switch_url)
     return [f"instance: {s.home} (event log: {storage}; schema up to date)",
             f"kill switch: table perpetua_kill_switch at {where}",
-            f"order journal: tables perpetua_orders, perpetua_order_events at {where}"]
+            f"order journal: tables perpetua_orders, perpetua_order_events, perpetua_order_resolutions at {where}"]
 
 
 def startup_problems(s: Settings, router=None) -> list[str]:

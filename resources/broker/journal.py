@@ -201,7 +201,10 @@ class OrderJournal:
 
     def record(self, client_order_id: str, state: str, reason: str, *, filled_qty: float | None = None,
                avg_price: float | None = None, exchange_order_id: str | None = None, unsent: bool = False) -> OrderReport:
-        """Move the order to ``state``; ``unsent`` takes back the send a claim counted (it never left)."""
+        """Move the order to ``state``; ``unsent`` takes back the send a claim counted (it never left).
+
+        An order already final (:data:`FINAL`, e.g. settled by a person while a lookup was under way)
+        is never moved out of it: what the broker saw is kept as an event and the state stays."""
         if state not in STATES:
             raise ValueError(f"unknown order state {state!r}; one of {STATES}")
         now = _now()
@@ -218,6 +221,11 @@ class OrderJournal:
             before = conn.execute(sa.select(ORDERS.c.state).where(ORDERS.c.client_order_id == client_order_id)).scalar()
             if before is None:
                 raise KeyError(f"{client_order_id} is not in the order journal ({self._where()})")
+            if before in FINAL and state != before:
+                conn.execute(EVENTS.insert().values(
+                    client_order_id=client_order_id, at=now, state=before,
+                    detail=redact(f"kept {before}: the broker saw {state} after the order was final ({reason})")))
+                return _report(conn.execute(sa.select(ORDERS).where(ORDERS.c.client_order_id == client_order_id)).first())
             conn.execute(ORDERS.update().where(ORDERS.c.client_order_id == client_order_id).values(**values))
             if before != state or reason:
                 conn.execute(EVENTS.insert().values(client_order_id=client_order_id, at=now, state=state,

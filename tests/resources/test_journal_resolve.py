@@ -78,3 +78,18 @@ def test_a_filled_resolution_of_an_order_the_venue_hides_is_never_looked_up_agai
     assert (report.state, report.filled_qty, report.avg_price) == (FILLED, 0.01, 60_000.0)
     assert venue.requests == []
     assert len(venue.creates) == 1
+
+
+def test_a_lookup_that_lands_after_a_resolution_never_moves_it(venue: OrderExchange, journal: OrderJournal) -> None:
+    """The race the operator is warned about: a reconcile read the order as unknown, a person resolved it, then the
+    reconcile records what it saw. The person's final state stays; what the broker saw is kept as an event."""
+    order = lost_before_the_venue(venue, journal)
+    cid = order.client_order_id
+    journal.resolve(cid, CANCELED, by="alice", note="checked the venue")
+    report = journal.record(cid, UNKNOWN, "looked up: not found")
+    assert report.state == CANCELED
+    assert journal.get(cid).state == CANCELED
+    last = journal.events(cid)[-1]
+    assert (last.state, last.by) == (CANCELED, "")
+    assert "kept canceled: the broker saw unknown after the order was final (looked up: not found)" in last.detail
+    assert journal.unsettled("demo") == []
