@@ -31,7 +31,8 @@ named and runs the ones they read, untimed.
 
 ``--pipelined [--chunk-h 2000]`` runs every stage as the range engine does on two cores
 (``pipelines.range_pipeline``): the hours in chunks, each chunk's sources and layers (with their
-look-back) made by a worker process while this one steps the book through the chunk before; the
+look-back) and the book's inputs split by hour (``range_inputs``) made by a worker process while
+this one steps the book through the chunk before; the
 wall time from the first source row to the book's last table is what it reports, beside the
 book's own seconds, the time the book waited for the worker, and the worker's seconds per stage.
 The chunked tables equal the serial run's (``tests/pipelines/test_range_pipeline.py``). Results go to ``benchmarks/out/range_scale.json``,
@@ -55,7 +56,7 @@ from benchmarks.pure import FIRST_HOUR, LOOKBACK
 from benchmarks.synthetic import PERP_VENUES, raw_parts, source_tables
 from pipelines.range_pipeline import CHUNK_H, chunks_of, pipelined
 from quant.book.params import BookParams
-from quant.book.step import fresh_state, run_book
+from quant.book.step import fresh_state, range_inputs, run_book, run_book_on
 from quant.carry import scan as carry_scan
 from quant.cascade.arming import armed_cascade_scores
 from quant.features.hourly import compute_features
@@ -184,8 +185,8 @@ class SyntheticLayers:
     its last hour, so every look-back is the one a whole-range run reads.
     """
 
-    def __init__(self, parts, stages: list[str]) -> None:
-        self.parts, self.stages = parts, stages
+    def __init__(self, parts, stages: list[str], *, keep_tables: bool = False) -> None:
+        self.parts, self.stages, self.keep_tables = parts, stages, keep_tables
 
     def _parts_of(self, first: pd.Timestamp, end: pd.Timestamp):
         lo = first - md.OHLCV_WARMUP
@@ -205,7 +206,12 @@ class SyntheticLayers:
             tables[out] = call(tables, hours)
             seconds[name] = time.perf_counter() - t
         book = {k: _window(tables[k], hours) for k in BOOK_INPUTS}
-        return book | {"stage_seconds": pd.DataFrame([seconds])}
+        t = time.perf_counter()  # the book's inputs split by hour here, in the worker: the book only steps
+        inputs = range_inputs(book["perp_ohlcv_1h"], book["funding_settlements"], book["carry_signals_1h"],
+                              book["cascade_signals_1h"], book["tail_hedge_signals_1h"], BookParams(),
+                              ml=book["model_predictions_1h"])
+        seconds["book inputs"] = time.perf_counter() - t
+        return (book if self.keep_tables else {}) | {"book_inputs": inputs, "stage_seconds": pd.DataFrame([seconds])}
 
 
 def run_pipelined(symbols: int, hours_n: int, chunk_h: int = CHUNK_H, processes: bool = True) -> dict:
@@ -245,6 +251,8 @@ def run_pipelined(symbols: int, hours_n: int, chunk_h: int = CHUNK_H, processes:
 
 
 def _book_chunk(state, t: Tables, hours: pd.DatetimeIndex):
+    if "book_inputs" in t:
+        return run_book_on(state, hours, t["book_inputs"], BookParams())
     return run_book(state, hours, t["perp_ohlcv_1h"], t["funding_settlements"], t["carry_signals_1h"],
                     t["cascade_signals_1h"], t["tail_hedge_signals_1h"], BookParams(), ml=t["model_predictions_1h"])
 

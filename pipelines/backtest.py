@@ -32,7 +32,7 @@ from assets.ml import window_predictions
 from pipelines.range_chain import HOUR, derived_tables, loader, lookback_of, source_tables
 from pipelines.range_pipeline import CHUNK_H, chunks_of, pipelined
 from quant.book.params import BookParams
-from quant.book.step import fresh_state, run_book
+from quant.book.step import fresh_state, range_inputs, run_book_on
 from quant.market_data import tables as md
 from quant.ml.models import SEQUENCE_H
 from resources.exchange.replay import ReplayExchange
@@ -151,12 +151,12 @@ class WindowLayers:
     sequence models read the features a whole-window run gives them; every table is then cut to
     the chunk's hours."""
 
-    def __init__(self, storage_root: str, windows: list[tuple[pd.Timestamp, pd.Timestamp]]) -> None:
-        self.storage_root, self.windows = storage_root, windows
+    def __init__(self, storage_root: str, windows: list[tuple[pd.Timestamp, pd.Timestamp]], params: BookParams) -> None:
+        self.storage_root, self.windows, self.params = storage_root, windows, params
         self._opened: tuple | None = None
 
     def __getstate__(self) -> dict:
-        return {"storage_root": self.storage_root, "windows": self.windows, "_opened": None}
+        return {"storage_root": self.storage_root, "windows": self.windows, "params": self.params, "_opened": None}
 
     def __call__(self, hours: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
         if self._opened is None:
@@ -169,7 +169,12 @@ class WindowLayers:
         tables = _piece(ex, uni, ext, b, store, seconds, predict_from=a)
         out = {k: v[v["hour"] >= a].reset_index(drop=True) if ext < a and "hour" in v.columns else v
                for k, v in tables.items()}
-        return out | {"stage_seconds": pd.DataFrame([seconds])}
+        t = time.perf_counter()  # the book's inputs split by hour here too: the consumer only steps the book
+        inputs = range_inputs(out["perp_ohlcv_1h"], out["funding_settlements"], out["carry_signals_1h"],
+                              out["cascade_signals_1h"], out["tail_hedge_signals_1h"], self.params,
+                              ml=out["model_predictions_1h"], strategies=out["strategy_signals_1h"])
+        seconds["book inputs"] = time.perf_counter() - t
+        return {k: out[k] for k in SIGNAL_TABLES} | {"book_inputs": inputs, "stage_seconds": pd.DataFrame([seconds])}
 
 
 def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, windows: list[tuple[pd.Timestamp, pd.Timestamp]],
@@ -185,7 +190,7 @@ def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, wind
     firsts = {a for a, _ in windows}
     seconds: dict[str, float] = {}
     done_h, parts, t0, state = 0, [], time.perf_counter(), fresh_state()
-    for chunk in pipelined(WindowLayers(storage_root, windows), chunks, processes=processes):
+    for chunk in pipelined(WindowLayers(storage_root, windows, params), chunks, processes=processes):
         tables = chunk.tables
         for k, v in tables.pop("stage_seconds").iloc[0].items():
             seconds[k] = seconds.get(k, 0.0) + float(v)
@@ -193,9 +198,7 @@ def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, wind
         t = time.perf_counter()
         if chunk.hours[0] in firsts:
             state = fresh_state()
-        book, state = run_book(state, chunk.hours, tables["perp_ohlcv_1h"], tables["funding_settlements"],
-                               tables["carry_signals_1h"], tables["cascade_signals_1h"], tables["tail_hedge_signals_1h"], params,
-                               ml=tables["model_predictions_1h"], strategies=tables["strategy_signals_1h"])
+        book, state = run_book_on(state, chunk.hours, tables.pop("book_inputs"), params)
         seconds["book"] = seconds.get("book", 0.0) + time.perf_counter() - t
         parts.append((tables, book))
         done_h += len(chunk.hours)

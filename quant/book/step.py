@@ -278,7 +278,21 @@ def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, fund
     ``accepted`` ones trade; None: the strategies layer opens nothing and manages what it holds).
     """
     with _no_cycle_collection():
-        inputs = RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params, strategies)
+        inputs = range_inputs(bars, funding, carry, cascade, tail, params, ml=ml, strategies=strategies)
+        return run_book_on(state, hours, inputs, params, kill_switch_from)
+
+
+def range_inputs(bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame, cascade: pd.DataFrame,
+                 tail: pd.DataFrame, params: BookParams, ml: pd.DataFrame | None = None,
+                 strategies: pd.DataFrame | None = None) -> RangeInputs:
+    """:func:`run_book`'s inputs split by hour, built apart (a range engine builds them in another process)."""
+    return RangeInputs(bars, funding, carry, cascade, tail, no_predictions() if ml is None else ml, params, strategies)
+
+
+def run_book_on(state: BookState, hours: pd.DatetimeIndex, inputs: RangeInputs, params: BookParams,
+                kill_switch_from: pd.Timestamp | None = None) -> tuple[HourTables, BookState]:
+    """:func:`run_book` over inputs already built by :func:`range_inputs` (with the same ``params``)."""
+    with _no_cycle_collection():
         book = RangeBook(state, inputs, params)
         for hour in hours:
             book.step(hour, kill_switch_from is not None and hour >= kill_switch_from)

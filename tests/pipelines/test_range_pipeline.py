@@ -74,11 +74,11 @@ def test_the_chunked_two_process_range_equals_the_whole_range_run_serially() -> 
         whole[out] = call(whole, hours)
     serial, _ = rs._book_chunk(fresh_state(), {k: rs._window(whole[k], hours) for k in rs.BOOK_INPUTS}, hours)
 
-    maker = rs.SyntheticLayers(parts, [s for s in rs.needed(["book"]) if s not in ("sources", "book")])
+    maker = rs.SyntheticLayers(parts, [s for s in rs.needed(["book"]) if s not in ("sources", "book")], keep_tables=True)
     state, books, inputs = fresh_state(), [], []
     for chunk in pipelined(maker, chunks_of(hours, 180)):
         inputs.append(chunk.tables)
-        out, state = rs._book_chunk(state, chunk.tables, chunk.hours)
+        out, state = rs._book_chunk(state, chunk.tables, chunk.hours)  # on the inputs the worker split by hour
         books.append(out)
     assert len(books) == 3
     for k in rs.BOOK_INPUTS:
