@@ -22,9 +22,10 @@ last week of each window as on the whole window (same decisions; stops and targe
 the registry's own seed decay of ~1e-4 over a declared look-back; ``tests/quant/test_registry_signals.py``;
 run on the whole 720 h, every one but those below agreed to the bit in the weeks tried). monday_range is then
 evaluated on 30 days instead of 20 weeks (its weekly swing bias sees ~5 weekly bars) and
-decides differently; breaker, order_block and pairflow decide differently from the whole-window
-run at every cap tried (their decisions depend on the window's first bar) — both are reported by
-the test as known exceptions, and listed per hour in the asset's metadata (``capped``).
+decides differently: the test reports it as the known exception, and the asset lists it per hour
+in its metadata (``capped``). breaker, order_block and pairflow, which once decided differently
+from the whole-window run (their zones then depended on the window's first bar), now agree and are
+held to it like the others.
 """
 
 from __future__ import annotations

@@ -26,8 +26,6 @@ from tests.quant.strategies.conftest import bundled_window
 HOUR = pd.Timedelta(hours=1)
 #: Four hours across a Monday 00:00 of the 2026 window: two anchors for every strategy.
 HOURS = md.hours_of(pd.Timestamp("2026-02-08 22:00", tz="UTC"), pd.Timestamp("2026-02-09 02:00", tz="UTC"))
-#: Decide differently from the whole window at every cap tried (their decisions depend on the window's first bar).
-START_DEPENDENT = {"breaker", "order_block", "pairflow"}
 #: Declared look-back beyond the cap, and decisions that change with it on the bundled data.
 CAPPED_AND_CHANGED = {"monday_range"}
 
@@ -107,9 +105,8 @@ def test_a_refused_decision_is_a_rejected_row_naming_the_reason(window_2026):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=n in CAPPED_AND_CHANGED,
-                                            reason="start-dependent or capped: see quant.registry_signals"))
-    if n in START_DEPENDENT | CAPPED_AND_CHANGED else n for n in sorted(registry())
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="capped: see quant.registry_signals"))
+    if n in CAPPED_AND_CHANGED else n for n in sorted(registry())
 ])
 def test_the_capped_history_decides_the_last_week_as_the_whole_window(name):
     strategy = registry()[name]
