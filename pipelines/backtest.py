@@ -51,6 +51,8 @@ class BacktestResult:
     out: UPath
     hours: int
     seconds: dict[str, float]
+    #: Processes that ran it: 2 when a worker made the chunks after the first, else 1.
+    processes: int = 1
 
 
 #: Settings the safeguards hold fixed (``quant.book.safeguards.RiskLimits`` screens every order with
@@ -214,7 +216,7 @@ def run_backtest(storage_root: str, start: pd.Timestamp, end: pd.Timestamp, wind
         frame.to_parquet(str(tmp), index=False)
         tmp.rename(folder / f"{name}.parquet")  # a half-written file is never read as a table
     seconds["wall"] = time.perf_counter() - t0
-    return BacktestResult(out, folder, total_h, seconds)
+    return BacktestResult(out, folder, total_h, seconds, 2 if processes and len(chunks) > 1 else 1)
 
 
 def books_of(result: BacktestResult, windows: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[pd.Timestamp, pd.Timestamp, dict[str, pd.DataFrame]]]:

@@ -103,7 +103,8 @@ def cmd_backtest(args: argparse.Namespace, s: Settings) -> int:
     result = run_backtest(s.storage_root, args.start, args.end, parts, params, sets=args.set)
     wall = result.seconds.pop("wall")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(result.seconds.items(), key=lambda kv: -kv[1]))
-    print(f"{result.hours} h in {wall:.1f}s wall, two processes (seconds per stage, summed over chunks: {stages})")
+    print(f"{result.hours} h in {wall:.1f}s wall, {'two processes' if result.processes == 2 else 'one process'} "
+          f"(seconds per stage, summed over chunks: {stages})")
     for a, b, tables in books_of(result, parts):  # each data window is its own book, started afresh
         ledger, fills = tables["ledger_1h"], tables["fills_1h"]
         print(f"\nBook {a:%Y-%m-%d %H:00} .. {b - pd.Timedelta(hours=1):%Y-%m-%d %H:00} UTC ({len(ledger['hour'].unique())} h):")

@@ -98,3 +98,20 @@ def test_the_cli_refuses_bad_input_before_doing_work(capsys):
     assert "ISO-8601" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="has no setting"):
         main(["backtest", "--start", "2026-01-20", "--end", "2026-01-21", "--set", "nonsense=1"])
+
+
+def test_a_backtest_across_the_two_data_windows_prints_one_book_each(tmp_path, monkeypatch, capsys):
+    """Each data window is its own book (afresh at its first hour): the per-layer table is printed for each, and
+    the months between are neither hours of the table nor a 'not contiguous' error (which they once were)."""
+    monkeypatch.delenv("PERPETUA_ENV", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PERPETUA_STORAGE_ROOT", str(tmp_path / "storage"))
+    assert main(["backtest", "--start", "2025-09-30T18:00Z", "--end", "2026-01-15T06:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "Book 2025-09-30 18:00 .. 2025-09-30 23:00 UTC (6 h):" in out
+    assert "Book 2026-01-15 00:00 .. 2026-01-15 05:00 UTC (6 h):" in out
+    assert out.count("\ntotal ") == 2
+    assert "12 h in " in out
+    ledger = pd.read_parquet(tmp_path / "backtests" / "20250930T18_20260115T06" / "ledger_1h.parquet")
+    assert sorted(ledger["hour"].unique()) == [*pd.date_range("2025-09-30 18:00", periods=6, freq="h", tz="UTC"),
+                                               *pd.date_range("2026-01-15 00:00", periods=6, freq="h", tz="UTC")]
