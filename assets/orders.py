@@ -9,7 +9,9 @@ hour therefore submits nothing twice: each id is already in the journal and is o
 
 What each row says (``state``): the broker's (acknowledged, filled, partially filled, rejected,
 unknown …), or ``blocked`` (the kill switch is tripped: only reduce-only intents go out, closing
-exposure), ``not_routed`` (an order type the live path does not route: stops), ``live_off`` (the
+exposure), ``not_routed`` (an intent the live path cannot route: a venue without a route, a stop
+that is not reduce-only; the book's reduce-only stops are sent to the venues' conditional-order
+services, :mod:`resources.broker.triggers`), ``live_off`` (the
 network is live and a switch is off: the order stays on paper), ``not_submitted`` (the run's time
 budget was spent). Where no venue is configured (local, paper) nothing is sent and the hour
 records why; the book's own ``fills_1h`` remain the simulated fills either way.
@@ -91,7 +93,7 @@ def submissions(intents: pd.DataFrame, router: OrderRouter, kill_switch_tripped:
             rows.append(_row(intent, "rejected", str(exc), exc.report))
         except LiveOrdersDisabled as exc:
             rows.append(_row(intent, LIVE_OFF, str(exc)))
-        except ValueError as exc:  # a type the live path does not route (stops), an unknown venue
+        except ValueError as exc:  # an unknown venue, a stop that is not reduce-only
             rows.append(_row(intent, NOT_ROUTED, str(exc)))
     return pd.DataFrame(rows, columns=SUBMISSION_COLUMNS).astype({"hour": "datetime64[ns, UTC]"})
 

@@ -35,8 +35,9 @@ SENDABLE = frozenset({JOURNALLED, NOT_SENT})
 #: The venue may still change these (or we do not know yet): reconcile looks them up.
 UNSETTLED = frozenset({SENT, UNKNOWN, ACKNOWLEDGED, PARTIALLY_FILLED})
 FINAL = frozenset({FILLED, CANCELED, EXPIRED, REJECTED})
-#: Order types the live path routes (stops need the venues' conditional-order services).
-ROUTED_ORDER_TYPES = ("market", "limit")
+#: Order types the live path routes (a ``stop`` goes to the venue's conditional-order service:
+#: :mod:`resources.broker.triggers`).
+ROUTED_ORDER_TYPES = ("market", "limit", "stop")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class OrderReport:
     network : ``"paper"``, ``"demo"`` or ``"live"``.
     reason : why the order is in this state, in words (venue messages redacted).
     sends : create requests that may have reached the venue (never more than one).
+    order_type : the intent's (``market``, ``limit``, ``stop``): a stop is looked up and cancelled
+        through the venue's conditional-order endpoints; "" where the venue listed an order not journalled.
     """
 
     client_order_id: str
@@ -71,6 +74,7 @@ class OrderReport:
     network: str = ""
     reason: str = ""
     sends: int = 0
+    order_type: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ How one intent goes out (:meth:`CcxtBroker.submit`):
    queries, then one single-order lookup. Found: the venue's state. Not found: it stays
    ``unknown``, and no later submit of that id sends it (:meth:`reconcile` looks again).
 5. an answer without the order's state (Bybit answers a create or a cancel with the order's ids
-   only) is read back with one lookup by client id (:meth:`CcxtBroker._read_back`).
+   only, Binance an algo-order cancel with its ids) is read back with one lookup by client id
+   (:meth:`CcxtBroker._read_back`).
+
+A ``stop`` takes the same path through the venue's conditional-order service
+(:mod:`resources.broker.triggers`): created, looked up, listed and cancelled there, by its client
+id; a triggered Binance algo order is settled on the market order it placed.
+
+:meth:`CcxtBroker.expire` cancels the orders of decision hours before a given hour that may still
+work on the venue (the book's working orders last one execution hour), the lookup deciding each.
 
 Demo by default: ccxt's sandbox mode no longer serves Binance futures, so ``network="demo"`` uses
 ccxt's demo-trading route (``enable_demo_trading``: ``demo-fapi.binance.com``,
@@ -73,6 +81,7 @@ from resources.broker.ccxt_calls import (
     within,
 )
 from resources.broker.journal import OrderJournal
+from resources.broker.triggers import cancel_params, create_args, lookup_params, placed_order_id, refusal
 from resources.broker.venue_ids import rule_for, venue_client_id
 from resources.exchange.ccxt_errors import guarded
 from resources.exchange.ccxt_profiles import build_client, response_of
@@ -193,6 +202,11 @@ class CcxtBroker:
         self._rate_limit = enable_rate_limit
         self._clients: dict[str, ccxt.Exchange] = {}
 
+    @property
+    def journal(self) -> OrderJournal:
+        """The order journal this broker writes (read by :mod:`resources.broker.expiry`)."""
+        return self._journal
+
     def __repr__(self) -> str:  # no credentials, ever
         return f"CcxtBroker(network={self.network!r}, venues={self._venues!r}, journal={self._journal.url!r})"
 
@@ -255,6 +269,8 @@ class CcxtBroker:
         if intent.order_type not in ROUTED_ORDER_TYPES:
             raise ValueError(f"{intent.client_order_id}: {intent.order_type} orders are not routed to venues "
                              f"(only {ROUTED_ORDER_TYPES}); nothing was sent or journalled")
+        if why := refusal(intent):
+            raise ValueError(f"{intent.client_order_id}: not routed: {why}; nothing was sent or journalled")
         if self.network != LIVE:
             return
         limits = self._switches()
@@ -274,8 +290,8 @@ class CcxtBroker:
         OrderRejected
             The venue refused it, now or when it was first submitted (journalled ``rejected``).
         ValueError
-            An order type the venues are not routed, an unknown venue, or an id journalled for a
-            different order.
+            An order type the venues are not routed (or a stop that is not reduce-only), an unknown
+            venue, or an id journalled for a different order.
         """
         ccxt_id = self._ccxt_id(intent.venue)
         self._allow(intent, ccxt_id)
@@ -299,13 +315,10 @@ class CcxtBroker:
         except ExchangeError as exc:
             return self._journal.record(cid, NOT_SENT, f"not sent: the venue's markets could not be loaded ({exc})",
                                         unsent=True)
-        params: dict[str, Any] = {rule_for(ccxt_id).create_field: vid}
-        if intent.reduce_only:
-            params["reduceOnly"] = True
-        price = intent.limit if intent.order_type == "limit" else None
+        kind, price, params = create_args(intent, ccxt_id, vid)
         try:
             order = self._raw(intent.venue, client, call, lambda: client.create_order(
-                intent.symbol, intent.order_type, intent.side, intent.qty, price, params))
+                intent.symbol, kind, intent.side, intent.qty, price, params))
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none is retried
             failure = classify_create(exc, status=response_of(client).status, body=client.last_json_response, call=call)
             log.warning("%s: create failed (%s): %s", cid, failure.outcome, failure.error)
@@ -340,10 +353,10 @@ class CcxtBroker:
 
     def _lookup_once(self, report: OrderReport, client: ccxt.Exchange, ccxt_id: str) -> tuple[dict | None, str]:
         """One single-order lookup by client id: (order, "") or (None, why not)."""
-        field, call = rule_for(ccxt_id).lookup_field, f"{ccxt_id}.fetch_order"
+        field, call = rule_for(ccxt_id).field_for(report.order_type, lookup=True), f"{ccxt_id}.fetch_order"
         try:
             return self._raw(report.venue, client, call, lambda: fetch_by_client_id(
-                client, report.symbol, field, report.venue_client_id)), ""
+                client, report.symbol, field, report.venue_client_id, lookup_params(report.order_type))), ""
         except Exception as exc:  # noqa: BLE001 - a lookup that fails is a lookup that did not find
             if is_not_found(exc, client.last_json_response):
                 return None, "the venue said no such order"
@@ -354,7 +367,8 @@ class CcxtBroker:
         call = f"{ccxt_id}.fetch_open_orders"
         try:
             client = self._client(report.venue)
-            listed = self._raw(report.venue, client, call, lambda: client.fetch_open_orders(report.symbol))
+            listed = self._raw(report.venue, client, call, lambda: client.fetch_open_orders(
+                report.symbol, None, None, lookup_params(report.order_type)))
         except Exception as exc:  # noqa: BLE001 - counted as a lookup without an answer
             return None, f"open orders: no answer ({as_exchange_error(exc, call=call)})"
         match = next((o for o in listed if o.get("clientOrderId") == report.venue_client_id), None)
@@ -393,7 +407,26 @@ class CcxtBroker:
             f"{context}: not found ({how}); never resent: reconcile() looks again "
             "(a venue can lose sight of an order for ~30 min after a timeout)")
 
+    def _placed(self, cid: str, order: Mapping[str, Any], context: str, *, call: str) -> tuple[dict | None, str]:
+        """A triggered stop's market order (Binance's ``actualOrderId``), read by its id: what filled."""
+        placed = placed_order_id(order)
+        if not placed:
+            return dict(order), context
+        report = self._journal.get(cid)
+        try:
+            client = self._client(report.venue)
+            market = self._raw(report.venue, client, call, lambda: client.fetch_order(placed, report.symbol))
+        except Exception as exc:  # noqa: BLE001 - not read is not known: it stays unknown
+            return None, (f"{context}: triggered (algo status {order.get('status')}), but its market order {placed} "
+                          f"was not read ({as_exchange_error(exc, call=call)}); reconcile() looks again")
+        return market, f"{context}: triggered, its market order {placed}"
+
     def _settle(self, cid: str, order: Mapping[str, Any], context: str, *, call: str, qty: float) -> OrderReport:
+        own_id = str(order.get("id") or "")
+        followed, context = self._placed(cid, order, context, call=call)
+        if followed is None:
+            return self._journal.record(cid, UNKNOWN, context, exchange_order_id=own_id)
+        order = followed
         try:
             state = state_of(order, call=call)
         except MalformedResponse as exc:
@@ -405,7 +438,7 @@ class CcxtBroker:
         return self._journal.record(cid, state, f"{context}: {order.get('status')}{note}",
                                     filled_qty=filled if math.isfinite(filled) else 0.0,
                                     avg_price=_num(order.get("average")) if filled else math.nan,
-                                    exchange_order_id=str(order.get("id") or ""))
+                                    exchange_order_id=own_id)
 
     # -- the rest of the protocol ------------------------------------------------------------------
     def _ours(self, client_order_id: str) -> OrderReport:
@@ -419,46 +452,59 @@ class CcxtBroker:
         report = self._ours(client_order_id)
         if report.state in FINAL or report.state in SENDABLE:
             return report
+        return self._looked_up(report, "looked up")
+
+    def _looked_up(self, report: OrderReport, context: str) -> OrderReport:
+        """One lookup by client id, recorded (not found: the state stays, with why)."""
         ccxt_id = self._ccxt_id(report.venue)
         order, why = self._lookup_once(report, self._client(report.venue), ccxt_id)
         if order is None:
-            return self._journal.record(client_order_id, report.state, f"looked up: {why}")
-        return self._settle(client_order_id, order, "looked up", call=f"{ccxt_id}.fetch_order", qty=report.qty)
+            return self._journal.record(report.client_order_id, report.state, f"{context}: {why}")
+        return self._settle(report.client_order_id, order, context, call=f"{ccxt_id}.fetch_order", qty=report.qty)
 
-    def cancel(self, client_order_id: str) -> OrderReport:
-        """Cancel by client id (one request, not retried), then read back where the order stands."""
+    def cancel(self, client_order_id: str, *, reason: str = "") -> OrderReport:
+        """Cancel by client id (one request, not retried), then read back where the order stands.
+
+        ``reason`` (why it is cancelled) opens the journal's reason. A cancel that fails or gets no
+        answer is followed by one lookup: the venue's state is recorded, never assumed."""
         report = self._ours(client_order_id)
+        why = f"{reason}; " if reason else ""
         if report.state in FINAL:
             return report
         if report.state in SENDABLE:
-            return self._journal.record(client_order_id, CANCELED, "canceled before it was sent")
+            return self._journal.record(client_order_id, CANCELED, f"{why}canceled before it was sent")
         ccxt_id = self._ccxt_id(report.venue)
         client, call = self._client(report.venue), f"{ccxt_id}.cancel_order"
-        params = {rule_for(ccxt_id).lookup_field: report.venue_client_id}
+        params = {rule_for(ccxt_id).field_for(report.order_type, lookup=True): report.venue_client_id,
+                  **cancel_params(report.order_type, ccxt_id)}
         try:
             order = self._raw(report.venue, client, call, lambda: client.cancel_order(None, report.symbol, params))
         except Exception as exc:  # noqa: BLE001 - whatever happened, the venue's answer decides
             log.warning("%s: cancel failed: %s", client_order_id, as_exchange_error(exc, call=call))
-            return self.lookup(client_order_id)
+            return self._looked_up(report, f"{why}cancel failed ({as_exchange_error(exc, call=call)}), looked up")
         if order.get("status") is None:
-            return self._read_back(client_order_id, order, "cancel accepted", call=call, qty=report.qty)
-        return self._settle(client_order_id, order, "canceled", call=call, qty=report.qty)
+            return self._read_back(client_order_id, order, f"{why}cancel accepted", call=call, qty=report.qty)
+        return self._settle(client_order_id, order, f"{why}canceled", call=call, qty=report.qty)
 
     def open_orders(self, venue: str, symbol: str | None = None) -> list[OrderReport]:
         """The venue's open orders (of ``symbol``); orders not in the journal carry no client order id."""
         ccxt_id = self._ccxt_id(venue)
         call = f"{ccxt_id}.fetch_open_orders"
         client = self._client(venue)
-        listed = retry_read(lambda: self._once(venue, client, call, lambda: client.fetch_open_orders(symbol)),
-                            call=call, sleep=self._sleep)
+        listed: dict[str, dict] = {}
+        for extra in (lookup_params("limit"), lookup_params("stop")):  # resting orders, then stops
+            got = retry_read(lambda extra=extra: self._once(venue, client, call, lambda: client.fetch_open_orders(
+                symbol, None, None, extra)), call=call, sleep=self._sleep)
+            listed.update({str(o.get("id")): o for o in got})
         out = []
-        for o in listed:
+        for o in listed.values():
             vid = str(o.get("clientOrderId") or "")
             ours = self._journal.find(self.network, venue, vid) if vid else None
             out.append(OrderReport(
                 ours.client_order_id if ours else "", vid, venue, str(o.get("symbol")), str(o.get("side")),
                 _num(o.get("amount")), state_of(o, call=call), _num(o.get("filled")), _num(o.get("average")),
-                str(o.get("id") or ""), self.network, "" if ours else "not in the order journal"))
+                str(o.get("id") or ""), self.network, "" if ours else "not in the order journal",
+                order_type=ours.order_type if ours else ""))
         return out
 
     def positions(self, venue: str) -> list[Position]:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -200,13 +200,15 @@ def classify_create(exc: BaseException, *, status: int | None, body: Any, call: 
     return CreateFailure(AMBIGUOUS, error)
 
 
-def fetch_by_client_id(client: ccxt.Exchange, symbol: str, field: str, venue_client_id: str) -> dict:
+def fetch_by_client_id(client: ccxt.Exchange, symbol: str, field: str, venue_client_id: str,
+                       extra: Mapping[str, Any] | None = None) -> dict:
     """The order ``client`` holds under ``venue_client_id`` (in the venue's ``field``), as ccxt parses it.
 
-    Raises ``ccxt.OrderNotFound`` when the venue has no such order (the module docstring says how
-    each venue is asked).
+    ``extra``: more ccxt params (``trigger=True`` asks the venue's conditional-order endpoints, for a
+    stop). Raises ``ccxt.OrderNotFound`` when the venue has no such order (the module docstring says
+    how each venue is asked).
     """
-    params = {field: venue_client_id}
+    params = {field: venue_client_id, **(extra or {})}
     if client.id not in LISTED_LOOKUP:
         return client.fetch_order(None, symbol, params)
     for listing in (client.fetch_open_orders, client.fetch_canceled_and_closed_orders):

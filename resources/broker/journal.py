@@ -139,7 +139,7 @@ def _report(row: sa.Row) -> OrderReport:
     avg = math.nan if row.avg_price is None else float(row.avg_price)
     return OrderReport(row.client_order_id, row.venue_client_id, row.venue, row.symbol, row.side, float(row.qty),
                        row.state, float(row.filled_qty), avg, row.exchange_order_id, row.network, row.reason,
-                       int(row.sends))
+                       int(row.sends), row.order_type)
 
 
 class OrderJournal:

@@ -3,12 +3,18 @@
 Without a client order id of ours, ccxt invents a random one, and an order whose answer was lost
 can never be found again. So every create carries one, in the venue's field:
 
-=================  ====================  ==========================================================
-ccxt id            create field          rule (venue docs)
-=================  ====================  ==========================================================
-``binanceusdm``    ``newClientOrderId``  ``^[.A-Z:/a-z0-9_-]{1,36}$``, unique among open orders
-``bybit``          ``orderLinkId``       up to 36 of letters, digits, ``-`` and ``_``
-=================  ====================  ==========================================================
+=================  ====================  ================  ==============================================
+ccxt id            create field          stop's field      rule (venue docs)
+=================  ====================  ================  ==============================================
+``binanceusdm``    ``newClientOrderId``  ``clientAlgoId``  ``^[.A-Z:/a-z0-9_-]{1,36}$``, unique among open
+                                                           orders (the algo-order endpoint's
+                                                           ``clientAlgoId`` has the same rule)
+``bybit``          ``orderLinkId``       ``orderLinkId``   up to 36 of letters, digits, ``-`` and ``_``
+=================  ====================  ================  ==============================================
+
+A stop is a conditional order: Binance USDⓈ-M takes it at its algo-order endpoint, which names the
+client id ``clientAlgoId`` in the create, the lookup and the cancel; Bybit takes it at the ordinary
+create, in ``orderLinkId`` (:mod:`resources.broker.triggers`).
 
 Perpetua's ids (``pp-L1-<24 hex>``, 30 characters) pass both. An id that does not (too long, a
 character the venue refuses) is replaced deterministically by ``pp-`` + the first 32 hex digits of
@@ -34,13 +40,21 @@ class ClientIdRule:
     lookup_field: str
     max_chars: int
     pattern: re.Pattern[str]
+    trigger_field: str = ""  # a stop's client id, in its create, lookup and cancel ("" = create_field)
+
+    def field_for(self, order_type: str, *, lookup: bool = False) -> str:
+        """The client-id field of an order of ``order_type`` (a stop's differs on Binance)."""
+        if order_type == "stop" and self.trigger_field:
+            return self.trigger_field
+        return self.lookup_field if lookup else self.create_field
 
     def accepts(self, value: str) -> bool:
         return 0 < len(value) <= self.max_chars and self.pattern.fullmatch(value) is not None
 
 
 RULES: dict[str, ClientIdRule] = {
-    "binanceusdm": ClientIdRule("newClientOrderId", "origClientOrderId", 36, re.compile(r"[.A-Z:/a-z0-9_-]+")),
+    "binanceusdm": ClientIdRule("newClientOrderId", "origClientOrderId", 36, re.compile(r"[.A-Z:/a-z0-9_-]+"),
+                                trigger_field="clientAlgoId"),
     "bybit": ClientIdRule("orderLinkId", "orderLinkId", 36, re.compile(r"[A-Za-z0-9_-]+")),
 }
 

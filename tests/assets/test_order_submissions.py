@@ -1,6 +1,7 @@
 """The last hop: an hour's approved intents go through the broker once each (a re-run submits
 nothing twice), a tripped kill switch lets only reduce-only orders out, an intent whose stored id
-does not reproduce fails loudly, stops are not routed, and with no venue nothing is sent."""
+does not reproduce fails loudly, stops are sent (an intent for a venue without a route is not), and
+with no venue nothing is sent."""
 
 import pandas as pd
 import pytest
@@ -80,7 +81,7 @@ def test_a_tripped_kill_switch_lets_only_reduce_only_orders_out(world):
     assert [c.path.split("/")[-1] for c in venue.creates] == ["order"]  # only the reduce-only exit
 
 
-def test_a_stored_intent_that_does_not_reproduce_its_id_fails_and_stops_are_not_routed(world):
+def test_a_stored_intent_that_does_not_reproduce_its_id_fails_and_stops_are_sent(world):
     storage, venue, resources = world
     bad = _intents([{"symbol": BTC, "side": "buy", "qty": 0.01, "leg": "rung1"}])
     bad.loc[0, "client_order_id"] = "pp-L2-000000000000000000000000"
@@ -91,10 +92,15 @@ def test_a_stored_intent_that_does_not_reproduce_its_id_fails_and_stops_are_not_
     failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
     assert "does not reproduce its client order id" in failure.event_specific_data.user_failure_data.description
     assert venue.creates == []
-    stop = _intents([{"symbol": BTC, "side": "sell", "qty": 0.01, "leg": "stop", "order_type": "stop", "limit": 55_000.0}])
-    df = submissions(stop, resources["order_router"], False, 60.0)
-    assert df["state"].tolist() == [NOT_ROUTED]
-    assert "not routed" in df["reason"].iloc[0]
+    stops = _intents([
+        {"symbol": BTC, "side": "sell", "qty": 0.01, "leg": "rung1-stop", "order_type": "stop", "limit": 55_000.0,
+         "reduce_only": True},
+        {"symbol": BTC, "side": "sell", "qty": 0.01, "leg": "rung1-stop", "order_type": "stop", "limit": 55_000.0,
+         "reduce_only": True, "venue": "okx"}])  # a venue the router has no route to
+    df = submissions(stops, resources["order_router"], False, 60.0)
+    assert df["state"].tolist() == ["acknowledged", NOT_ROUTED]  # the stop rests on the venue until it fires
+    assert "unknown venue 'okx'" in df["reason"].iloc[1]
+    assert [c.path.rsplit("/", 1)[-1] for c in venue.creates] == ["algoOrder"]
 
 
 def test_past_the_hours_budget_the_rest_is_not_submitted(world):

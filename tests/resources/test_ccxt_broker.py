@@ -4,6 +4,7 @@ promises: journalled first, one create per client order id, a clear error when r
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -147,12 +148,18 @@ def test_an_id_journalled_for_another_order_is_refused(venue: OrderExchange, jou
     assert len(venue.creates) == 1
 
 
-def test_stop_orders_are_not_routed(venue: OrderExchange, journal: OrderJournal) -> None:
-    order = intent(order_type="stop", limit=55_000.0, side="sell")
+def test_a_reduce_only_stop_is_routed_to_the_algo_endpoint_and_an_opening_one_is_not(venue: OrderExchange,
+                                                                                       journal: OrderJournal) -> None:
+    broker = make_broker(venue, journal)
+    protective = dataclasses.replace(intent("stop", order_type="stop", limit=55_000.0, side="sell"), reduce_only=True)
+    assert broker.submit(protective).state == ACKNOWLEDGED
+    assert [c.path.rsplit("/", 1)[-1] for c in venue.creates] == ["algoOrder"]
+    opening = intent("stop2", order_type="stop", limit=55_000.0, side="sell")  # not reduce-only
     with pytest.raises(ValueError, match="not routed"):
-        make_broker(venue, journal).submit(order)
+        broker.submit(opening)
     with pytest.raises(KeyError):
-        journal.get(order.client_order_id)
+        journal.get(opening.client_order_id)
+    assert len(venue.creates) == 1
 
 
 def test_an_open_order_of_the_same_id_is_found_not_duplicated(venue: OrderExchange, journal: OrderJournal,

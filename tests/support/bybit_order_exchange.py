@@ -17,6 +17,11 @@ Bybit's v5 docs (bybit-exchange.github.io/docs/v5, "Trade" and "Position") and c
 ``GET  /v5/order/history``         closed orders (filled, cancelled), by the same ids
 ``POST /v5/order/cancel``          answers the ids only; 110001 if not open
 ``GET  /v5/position/list``         one-way positions (``positionIdx`` 0), flat ones with ``side`` ""
+``POST /v5/order/create``          with ``triggerPrice``: a conditional order (``Untriggered``);
+  (conditional)                    ``triggerDirection`` 1 (rises) / 2 (falls) required (10001), a
+                                   trigger the price already passed refused (110092 / 110093)
+``orderFilter=StopOrder``          the order lists show conditional orders only (without it, or
+                                   ``Order``: ordinary orders and triggered conditional ones)
 ``GET  /v5/user/query-api``,       live host only: ccxt asks whether the account is unified (the
 ``GET  /v5/account/info``          demo host does not serve them, and ccxt assumes it is)
 =================================  ===========================================================
@@ -26,6 +31,10 @@ errors included. Every private call is checked as Bybit does: ``X-BAPI-API-KEY``
 (10003), and ``X-BAPI-SIGN`` the HMAC-SHA256 (hex) of ``timestamp + key + recv window + payload``
 (the raw query string of a GET, the JSON body of a POST), or the answer is 10004 with Bybit's
 ``error sign! origin_string[...]``, which quotes the signed string, API key included.
+
+A conditional order cancelled before it fires is ``Deactivated``; one the price reaches
+(:meth:`~tests.support.order_exchange.LoopbackVenue.cross`) becomes a market order under the same
+ids and fills (``Filled``, ``stopOrderType`` ``Stop``).
 
 Faults (:meth:`~tests.support.order_exchange.LoopbackVenue.script`): ``REJECT`` with a Bybit
 code, a partial fill, ``ACCEPT_THEN_STALL`` (recorded, answered after the client's timeout),
@@ -78,11 +87,15 @@ SERVER_TIMEOUT = (10000, "Server Timeout")
 ORDER_NOT_EXISTS = (110001, "order not exists or too late to cancel")
 NOT_ENOUGH_BALANCE = (110007, "ab not enough for new order")
 DUPLICATE_LINK_ID = (110072, "OrderLinkedID is duplicate")
+TRIGGER_DIRECTION_INVALID = (10001, "params error: TriggerDirection invalid")
+EXPECT_RISING = (110092, "expect Rising, but trigger_price[{}] \u2264 current[{}]??1")
+EXPECT_FALLING = (110093, "expect Falling, but trigger_price[{}] \u2265 current[{}]??2")
 
-OPEN = ("NEW", "PARTIALLY_FILLED")
-CLOSED = ("FILLED", "CANCELED")
+OPEN = ("NEW", "PARTIALLY_FILLED", "UNTRIGGERED")
+CLOSED = ("FILLED", "CANCELED", "DEACTIVATED")
 #: The book's status -> Bybit's ``orderStatus``.
-STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled"}
+STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
+          "UNTRIGGERED": "Untriggered", "DEACTIVATED": "Deactivated"}
 LINK_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 _ID_SPACE = uuid.UUID("6f1c2a4e-0b7d-4c55-9a1e-3b2d7c9e8f10")
 
@@ -107,6 +120,7 @@ def order_row(order: Order) -> dict[str, Any]:
     avg = order.cum_quote / order.executed if order.executed else 0.0
     leaves = 0.0 if order.status in CLOSED else order.qty - order.executed
     market = order.type == "MARKET"
+    conditional = order.trigger_price > 0
     return {
         "orderId": order_id(order), "orderLinkId": order.client_id, "blockTradeId": "", "symbol": order.symbol,
         "price": num(order.price), "qty": num(order.qty), "side": order.side.capitalize(), "isLeverage": "",
@@ -115,10 +129,12 @@ def order_row(order: Order) -> dict[str, Any]:
         "avgPrice": num(avg) if order.executed else "", "leavesQty": num(leaves),
         "leavesValue": num(leaves * order.price), "cumExecQty": num(order.executed),
         "cumExecValue": num(order.cum_quote), "cumExecFee": num(order.cum_quote * 0.00055),
-        "timeInForce": "IOC" if market else "GTC", "orderType": order.type.capitalize(), "stopOrderType": "",
-        "orderIv": "", "marketUnit": "", "triggerPrice": "", "takeProfit": "", "stopLoss": "", "tpslMode": "",
+        "timeInForce": "IOC" if market else "GTC", "orderType": order.type.capitalize(),
+        "stopOrderType": "Stop" if conditional else "",
+        "orderIv": "", "marketUnit": "", "triggerPrice": num(order.trigger_price) if conditional else "", "takeProfit": "", "stopLoss": "", "tpslMode": "",
         "ocoTriggerBy": "", "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "", "slTriggerBy": "",
-        "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "basePrice": "",
+        "triggerDirection": (2 if order.fires_below else 1) if conditional else 0,
+        "triggerBy": "LastPrice" if conditional else "", "lastPriceOnCreated": "", "basePrice": "",
         "reduceOnly": order.reduce_only, "closeOnTrigger": False, "placeType": "", "smpType": "None",
         "smpGroup": 0, "smpOrderId": "", "createdTime": str(order.time_ms), "updatedTime": str(order.update_ms),
     }
@@ -196,7 +212,11 @@ class BybitOrderExchange(LoopbackVenue):
         order = Order(next(self._ids), link, symbol, str(p["side"]).upper(), kind, qty,
                       float(p.get("price") or 0.0), p.get("reduceOnly") is True, now, update_ms=now)
         self.book.orders[link] = order
-        if fault.fill_qty is not None:
+        if p.get("triggerPrice"):
+            order.status, order.trigger_price = "UNTRIGGERED", float(p["triggerPrice"])
+            order.fires_below = int(p["triggerDirection"]) == 2
+            self.book.stops[link] = order
+        elif fault.fill_qty is not None:
             self._trade(order, fault.fill_qty, price)
         elif kind == "MARKET":
             self._trade(order, qty, price)
@@ -219,7 +239,26 @@ class BybitOrderExchange(LoopbackVenue):
             return DUPLICATE_LINK_ID
         if float(p["qty"]) * float(p.get("price") or self.marks[str(symbol)]) > self.book.margin_usdt:
             return NOT_ENOUGH_BALANCE
+        return self._trigger_refusal(p) if p.get("triggerPrice") else None
+
+    def _trigger_refusal(self, p: Mapping[str, Any]) -> tuple[int, str] | None:
+        """A conditional order needs its direction, and a trigger the price has not passed yet."""
+        direction = p.get("triggerDirection")
+        if direction not in (1, 2):
+            return TRIGGER_DIRECTION_INVALID
+        trigger, mark = float(p["triggerPrice"]), self.marks[str(p["symbol"])]
+        if self.would_fire(direction == 2, trigger, mark):
+            code, text = EXPECT_FALLING if direction == 2 else EXPECT_RISING
+            return code, text.format(num(trigger), num(mark))
         return None
+
+    def _waiting(self, stop: Order) -> bool:
+        return stop.status == "UNTRIGGERED"
+
+    def _fire(self, stop: Order, price: float) -> None:
+        """Bybit turns the conditional order itself into a market order (same ids), which fills."""
+        stop.status = "NEW"
+        self._trade(stop, stop.qty, price)
 
     def _by_id(self, p: Mapping[str, Any]) -> list[Order]:
         """The orders ``p`` names, in Bybit's priority: ``orderId`` (even ``"None"``), then ``orderLinkId``."""
@@ -241,7 +280,7 @@ class BybitOrderExchange(LoopbackVenue):
             return error((PARAMS_ERROR[0], PARAMS_ERROR[1].format("symbol, settleCoin or baseCoin is required")))
         limit = min(int(p.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
         shown = [o for o in sorted(orders, key=lambda o: o.time_ms, reverse=True)
-                 if p.get("symbol") in (None, o.symbol) and not self._hidden(o.client_id)]
+                 if p.get("symbol") in (None, o.symbol) and _in_filter(p, o) and not self._hidden(o.client_id)]
         return envelope({"category": "linear", "nextPageCursor": "", "list": [order_row(o) for o in shown[:limit]]})
 
     def _realtime(self, req: Request, p: Mapping[str, Any]) -> Reply:
@@ -263,7 +302,8 @@ class BybitOrderExchange(LoopbackVenue):
         if not found or found[0].status not in OPEN:
             return error(ORDER_NOT_EXISTS)
         order = found[0]
-        order.status, order.update_ms = "CANCELED", next(self._clock)
+        order.status = "DEACTIVATED" if order.status == "UNTRIGGERED" else "CANCELED"
+        order.update_ms = next(self._clock)
         return envelope({"orderId": order_id(order), "orderLinkId": order.client_id})
 
     # -- positions and the account -------------------------------------------------------------------
@@ -301,6 +341,14 @@ class BybitOrderExchange(LoopbackVenue):
                          "unifiedMarginStatus": 5, "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0,
                          "isMasterTrader": False, "spotHedgingStatus": "OFF"})
 
+
+
+def _in_filter(p: Mapping[str, Any], order: Order) -> bool:
+    """Bybit's ``orderFilter``: ``StopOrder`` lists conditional orders, ``Order`` (the default) the others
+    and the conditional ones that fired (they became ordinary orders)."""
+    if p.get("orderFilter") == "StopOrder":
+        return order.trigger_price > 0
+    return order.trigger_price == 0 or order.status not in ("UNTRIGGERED", "DEACTIVATED")
 
 
 def _names_an_order(p: Mapping[str, Any]) -> bool:

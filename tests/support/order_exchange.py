@@ -19,7 +19,19 @@ signature over the query string or form body, as Binance does):
 ``DELETE /fapi/v1/order``                   cancel; -2011 if not open
 ``GET  /fapi/v3/positionRisk``              one-way positions (``positionSide`` BOTH), non-zero
 ``GET  /fapi/v1/leverageBracket``           one bracket per symbol (ccxt reads it before positions)
+``POST /fapi/v1/algoOrder``                 a conditional (algo) order: ``algoType=CONDITIONAL``,
+                                            ``clientAlgoId`` unique among open algo orders (-4116),
+                                            ``triggerPrice`` required (-1102); a stop the price
+                                            already crossed is refused (-2021)
+``GET  /fapi/v1/algoOrder``                 by ``clientAlgoId`` / ``algoId``; -2013 if none
+``DELETE /fapi/v1/algoOrder``               cancel; answers ``{algoId, clientAlgoId, code "200",
+                                            msg "success"}``; -2011 if not open
+``GET  /fapi/v1/openAlgoOrders``            open algo orders (of ``symbol``)
 ==========================================  ===================================================
+
+Algo orders follow Binance's "New Algo Order" / "Query Algo Order" shapes (``algoStatus`` NEW ->
+FINISHED once triggered, with ``actualOrderId``: the market order it placed, which carries the fill).
+:meth:`LoopbackVenue.cross` moves a symbol's price: every waiting stop it crosses fires.
 
 Fills: a market order fills in full at the symbol's mark (:attr:`OrderExchange.marks`); a
 limit order rests (``NEW``) until :meth:`OrderExchange.fill` trades it. Scripted faults, each
@@ -84,6 +96,12 @@ UNKNOWN_ORDER_SENT = (-2011, "Unknown order sent.")
 DUPLICATE_CLIENT_ID = (-4116, "ClientOrderId is duplicated.")
 BAD_SIGNATURE = (-1022, "Signature for this request is not valid.")
 BAD_KEY = (-2015, "Invalid API-key, IP, or permissions for action.")
+WOULD_IMMEDIATELY_TRIGGER = (-2021, "Order would immediately trigger.")
+INVALID_ORDER_TYPE = (-1116, "Invalid orderType.")
+INVALID_ALGO_TYPE = (-1116, "Invalid algoType.")
+TRIGGER_PRICE_MISSING = (-1102, "Mandatory parameter 'triggerPrice' was not sent, was empty/null, or malformed.")
+#: Order types the algo-order endpoint takes.
+ALGO_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,9 @@ class Order:
     cum_quote: float = 0.0
     status: str = "NEW"
     update_ms: int = 0
+    trigger_price: float = 0.0  # a conditional order's trigger (0: an ordinary order)
+    fires_below: bool = True  # fires when the price falls to the trigger (a sell stop), else when it rises
+    actual_order_id: int = 0  # Binance: the market order a triggered algo order placed
 
     def payload(self, *, query: bool = False) -> dict[str, Any]:
         avg = self.cum_quote / self.executed if self.executed else 0.0
@@ -134,6 +155,8 @@ class Book:
     """The venue's state: orders, positions (signed base units, entry price) and the account's margin."""
 
     orders: dict[str, Order] = field(default_factory=dict)
+    #: Conditional orders by client id (Binance: the algo book; Bybit: also in ``orders``, one id space).
+    stops: dict[str, Order] = field(default_factory=dict)
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
     margin_usdt: float = 1_000_000.0
 
@@ -231,6 +254,29 @@ class LoopbackVenue(ReplayServer):
             order = self.book.orders[client_id]
             self._trade(order, qty, order.price if price is None else price)
 
+    def cross(self, symbol: str, price: float) -> None:
+        """The price of ``symbol`` moves to ``price``: every waiting stop it reaches fires (a market
+        order for the stop's quantity, filled at ``price``)."""
+        with self._lock:
+            self.marks[symbol] = price
+            for stop in list(self.book.stops.values()):
+                reached = price <= stop.trigger_price if stop.fires_below else price >= stop.trigger_price
+                if stop.symbol == symbol and self._waiting(stop) and reached:
+                    self._fire(stop, price)
+
+    def _waiting(self, stop: Order) -> bool:
+        """Whether ``stop`` is still armed (each venue names that state its own way)."""
+        raise NotImplementedError(f"{type(self).__name__} must say when a stop is armed")
+
+    def _fire(self, stop: Order, price: float) -> None:
+        """Trigger ``stop`` at ``price`` as the venue does."""
+        raise NotImplementedError(f"{type(self).__name__} must say how a stop fires")
+
+    @staticmethod
+    def would_fire(fires_below: bool, trigger: float, mark: float) -> bool:
+        """Whether a stop with this trigger is already crossed at ``mark`` (the venues refuse one)."""
+        return mark <= trigger if fires_below else mark >= trigger
+
     def orders_created(self) -> list[Order]:
         with self._lock:
             return list(self.book.orders.values())
@@ -281,6 +327,8 @@ class OrderExchange(LoopbackVenue):
             self.route(f"/{host}/fapi/v1/openOrders", self._open_orders)
             self.route(f"/{host}/fapi/v3/positionRisk", self._position_risk)
             self.route(f"/{host}/fapi/v1/leverageBracket", self._leverage_brackets)
+            self.route(f"/{host}/fapi/v1/algoOrder", self._algo_order)
+            self.route(f"/{host}/fapi/v1/openAlgoOrders", self._open_algo_orders)
 
     # -- the venue ---------------------------------------------------------------------------------
     def _params(self, req: Request) -> tuple[dict[str, str], str]:
@@ -391,6 +439,102 @@ class OrderExchange(LoopbackVenue):
                 "bidNotional": "0", "askNotional": "0", "updateTime": next(self._clock),
             })
         return json_reply(rows)
+
+
+    # -- algo (conditional) orders --------------------------------------------------------------------
+    def _algo_order(self, req: Request) -> Reply:
+        params, raw = self._params(req)
+        if (denied := self._auth(raw)) is not None:
+            return denied
+        if req.method == "POST":
+            self.creates.append(req)
+            return self._create_algo(params)
+        stop = self._algo_lookup(params)
+        if req.method == "DELETE":
+            if stop is None or stop.status != "NEW":
+                return _error(UNKNOWN_ORDER_SENT)
+            stop.status, stop.update_ms = "CANCELED", next(self._clock)
+            return json_reply({"algoId": stop.order_id, "clientAlgoId": stop.client_id, "code": "200",
+                               "msg": "success"})
+        return json_reply(algo_payload(stop)) if stop else _error(ORDER_DOES_NOT_EXIST)
+
+    def _create_algo(self, p: Mapping[str, str]) -> Reply:
+        fault = self._next_fault()
+        if fault.kind == REJECT:
+            return _error(fault.code or MARGIN_INSUFFICIENT)
+        if fault.kind == FAIL_BEFORE_ACCEPT:
+            return json_reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
+        if (refused := self._algo_refusal(p)) is not None:
+            return _error(refused)
+        symbol, cid, side = p["symbol"], p["clientAlgoId"], p["side"]
+        now = next(self._clock)
+        stop = Order(next(self._ids), cid, symbol, side, p["type"], float(p["quantity"]), 0.0,
+                     p.get("reduceOnly") == "true", now, update_ms=now, trigger_price=float(p["triggerPrice"]),
+                     fires_below=side == "SELL")
+        self.book.stops[cid] = stop
+        if fault.kind == ACCEPT_THEN_STALL:
+            return json_reply(algo_payload(stop), delay_s=STALL_S)
+        if fault.kind == ACCEPT_THEN_500:
+            return json_reply({"code": -1000, "msg": "An unknown error occured while processing the request."}, 500)
+        return json_reply(algo_payload(stop))
+
+    def _algo_refusal(self, p: Mapping[str, str]) -> tuple[int, str] | None:
+        if p.get("algoType") != "CONDITIONAL":
+            return INVALID_ALGO_TYPE
+        if p.get("symbol") not in self.symbols:
+            return INVALID_SYMBOL
+        if p.get("type") not in ALGO_TYPES:
+            return INVALID_ORDER_TYPE
+        if not p.get("triggerPrice"):
+            return TRIGGER_PRICE_MISSING
+        existing = self.book.stops.get(p.get("clientAlgoId", ""))
+        if existing is not None and existing.status == "NEW":
+            return DUPLICATE_CLIENT_ID
+        if self.would_fire(p["side"] == "SELL", float(p["triggerPrice"]), self.marks[p["symbol"]]):
+            return WOULD_IMMEDIATELY_TRIGGER
+        return None
+
+    def _algo_lookup(self, p: Mapping[str, str]) -> Order | None:
+        cid = p.get("clientAlgoId")
+        if cid is None and "algoId" in p:
+            cid = next((o.client_id for o in self.book.stops.values() if str(o.order_id) == p["algoId"]), None)
+        stop = self.book.stops.get(cid or "")
+        if stop is None or stop.symbol != p.get("symbol") or self._hidden(stop.client_id):
+            return None
+        return stop
+
+    def _open_algo_orders(self, req: Request) -> Reply:
+        params, raw = self._params(req)
+        if (denied := self._auth(raw)) is not None:
+            return denied
+        listed = [o for o in self.book.stops.values() if o.status == "NEW" and params.get("symbol") in (None, o.symbol)]
+        return json_reply([algo_payload(o) for o in listed if not self._hidden(o.client_id)])
+
+    def _waiting(self, stop: Order) -> bool:
+        return stop.status == "NEW"
+
+    def _fire(self, stop: Order, price: float) -> None:
+        """Binance places a market order of its own (a new order id) and finishes the algo order."""
+        now = next(self._clock)
+        placed = Order(next(self._ids), f"algo-{stop.order_id}", stop.symbol, stop.side, "MARKET", stop.qty, 0.0,
+                       stop.reduce_only, now, update_ms=now)
+        self.book.orders[placed.client_id] = placed
+        self._trade(placed, stop.qty, price)
+        stop.status, stop.actual_order_id, stop.update_ms = "FINISHED", placed.order_id, next(self._clock)
+
+
+def algo_payload(stop: Order) -> dict[str, Any]:
+    """One algo order as ``POST``/``GET /fapi/v1/algoOrder`` and ``openAlgoOrders`` answer it."""
+    return {
+        "algoId": stop.order_id, "clientAlgoId": stop.client_id, "algoType": "CONDITIONAL", "orderType": stop.type,
+        "symbol": stop.symbol, "side": stop.side, "positionSide": "BOTH", "timeInForce": "GTC",
+        "quantity": num(stop.qty), "algoStatus": stop.status,
+        "actualOrderId": str(stop.actual_order_id) if stop.actual_order_id else "", "actualPrice": "0",
+        "triggerPrice": num(stop.trigger_price), "price": "0", "icebergQuantity": None,
+        "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": "CONTRACT_PRICE", "priceMatch": "NONE",
+        "closePosition": False, "priceProtect": False, "reduceOnly": stop.reduce_only, "createTime": stop.time_ms,
+        "updateTime": stop.update_ms, "triggerTime": stop.update_ms if stop.actual_order_id else 0, "goodTillDate": 0,
+    }
 
 
 def _error(code: tuple[int, str], status: int = 400) -> Reply:
