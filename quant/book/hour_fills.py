@@ -20,6 +20,7 @@ bars are tuples ``(venue, symbol, open, high, low, close, volume)``, an executio
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from quant.book.fills import (
 )
 from quant.book.legs import Leg, is_missing
 from quant.book.params import HOUR, L3_UNDERLYING, MODEL_OPTION_CONTRACTS_PER_HOUR, BookParams, spot_symbol
+from quant.book.venue_fills import VenueRecord, is_venue_fill, venue_fill
 from quant.options.chain import SECONDS_PER_DAY
 from quant.options.pricing import DAYS_PER_YEAR, gbs_price
 
@@ -180,7 +182,8 @@ def fill_intent(intent: dict, bar: list | None, p: FillParams) -> dict:
 
 
 def fill_hour(hour: pd.Timestamp, pending: list[dict], ebars: dict[tuple[str, str], list],
-              held: dict[tuple[str, str, str, str], float], params: BookParams, cancel_entries: bool = False) -> list[dict]:
+              held: dict[tuple[str, str, str, str], float], params: BookParams, cancel_entries: bool = False,
+              venue: Mapping[str, VenueRecord] | None = None) -> list[dict]:
     """Fill the approved intents of the previous hour against this hour's execution bars.
 
     ``held`` maps (layer, venue, instrument, leg) to the signed quantity held before the hour;
@@ -188,6 +191,11 @@ def fill_hour(hour: pd.Timestamp, pending: list[dict], ebars: dict[tuple[str, st
     working orders that would open or add (not reduce-only) are cancelled, never filled.
     Stops are filled before targets so an OCO pair resolves to the worse outcome; otherwise in
     intent order. Returns one dict per approved intent with ``BOOK_FILL_COLUMNS``.
+
+    ``venue``: the venue's records by client order id (``quant.book.venue_fills``); an intent
+    with one fills as the venue filled it, the others are simulated. A venue fill is what the
+    account did, so the kill switch does not cancel it (it was sent before the trip); the
+    reduce-only clamp still holds (the book never lets a close open the other side), naming it.
     """
     todo = [i for i in pending if i["approved"]]
     if not todo:
@@ -196,12 +204,16 @@ def fill_hour(hour: pd.Timestamp, pending: list[dict], ebars: dict[tuple[str, st
     todo = [i for i in todo if i["order_type"] == "stop"] + [i for i in todo if i["order_type"] != "stop"]
     out = []
     for intent in todo:
+        record = None if venue is None else venue.get(intent["client_order_id"])
+        if record is not None:
+            out.append(venue_fill(intent, record, params.fills[intent["layer"]]))
+            continue
         bar = ebars.get((intent["venue"], intent["symbol"])) if intent["exec_hour"] == hour else None
         out.append(fill_intent(intent, bar, params.fills[intent["layer"]]))
     _clamp_reduce_only(out, held)
     if cancel_entries:
         for f in out:
-            if not f["reduce_only"]:
+            if not f["reduce_only"] and not is_venue_fill(f["reason"]):
                 f.update(filled_qty=0.0, notional=0.0, fee=0.0, fill_price=NAN, status="cancelled",
                          reason="kill switch tripped: working entries are cancelled")
     for f in out:
@@ -226,11 +238,12 @@ def _clamp_reduce_only(out: list[dict], held: dict[tuple[str, str, str, str], fl
             f["filled_qty"] = take
             f["notional"] = f["notional"] * scale
             f["fee"] = f["fee"] * scale
+            source = f["reason"] + "; " if is_venue_fill(f["reason"]) else ""  # a venue fill stays marked
             if take == 0.0:
                 f.update(fill_price=NAN, status="cancelled",
-                         reason="reduce-only: the leg was already closed this hour (stop assumed before target)")
+                         reason=source + "reduce-only: the leg was already closed this hour (stop assumed before target)")
             else:
-                f.update(status="partial", reason="reduce-only: clamped to the quantity still held")
+                f.update(status="partial", reason=source + "reduce-only: clamped to the quantity still held")
         if take > 0:
             sign = 1.0 if remaining.get(key, 0.0) > 0 else -1.0
             remaining[key] = remaining.get(key, 0.0) - sign * take

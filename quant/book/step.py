@@ -73,6 +73,7 @@ from quant.book.params import (
 from quant.book.range_inputs import RangeInputs
 from quant.book.risk_state import hour_risk
 from quant.book.strategy_layer import STRATEGY_LAYER, strategy_strength, strategy_wants
+from quant.book.venue_fills import venue_map
 from quant.book.wants import carry_strength, carry_wants, cascade_wants, hedge_wants, ml_wants
 from quant.frames import empty
 from quant.ml.predictions import PREDICTION_COLUMNS
@@ -121,9 +122,16 @@ def no_predictions() -> pd.DataFrame:
 
 
 class RangeBook:
-    """The book as a state machine over hours: :meth:`step` one hour, :meth:`tables` everything stepped."""
+    """The book as a state machine over hours: :meth:`step` one hour, :meth:`tables` everything stepped.
 
-    def __init__(self, state: BookState, inputs: RangeInputs, params: BookParams) -> None:
+    ``venue_fills``: what the venue did with the intents routed live, one row per client order id
+    (``quant.book.venue_fills``: state, filled_qty, avg_price, optionally fee); each such intent
+    fills as the venue filled it, every other as the simulator fills it. None (the default): every
+    fill is simulated, exactly as without the argument.
+    """
+
+    def __init__(self, state: BookState, inputs: RangeInputs, params: BookParams,
+                 venue_fills: pd.DataFrame | None = None) -> None:
         self.hour = state.hour
         self.legs: list[Leg] = legs_from_frame(state.positions)
         stored = records_from_frame(state.ledger)
@@ -133,6 +141,7 @@ class RangeBook:
         self.pending: list[dict] = records_from_frame(state.pending)
         self.inputs = inputs
         self.params = params
+        self.venue = venue_map(venue_fills)
         self.out: dict[str, list[dict]] = {name: [] for name in ("allocations", "intents", "fills", "positions", "ledger")}
         self.last: dict[str, list[dict]] = {}
 
@@ -142,7 +151,8 @@ class RangeBook:
             raise ValueError(f"the book's state is of {self.hour}; hour {hour} needs the state of {hour - HOUR} (run the gap first)")
         p, inp, legs = self.params, self.inputs.at(hour), self.legs
         ebars = execution_bars(hour, inp.bars, option_specs(self.pending, legs), p, inp.exec_base, inp.under)
-        fills = fill_hour(hour, self.pending, ebars, {leg.key: leg.qty for leg in legs}, p, cancel_entries=kill_switch_active)
+        fills = fill_hour(hour, self.pending, ebars, {leg.key: leg.qty for leg in legs}, p, cancel_entries=kill_switch_active,
+                          venue=self.venue)
         before = {leg.key: (leg.realised_usd, leg.fees_usd, leg.funding_usd) for leg in legs}
         all_legs = legs + _new_legs(fills, self.pending, legs, hour)
         apply_ledger(all_legs, fills, ebars, inp.funding, hour)
@@ -268,7 +278,7 @@ def step(state: BookState, hour: pd.Timestamp, bars: pd.DataFrame, funding: pd.D
 def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
              cascade: pd.DataFrame, tail: pd.DataFrame, params: BookParams,
              kill_switch_from: pd.Timestamp | None = None, ml: pd.DataFrame | None = None,
-             strategies: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
+             strategies: pd.DataFrame | None = None, venue_fills: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
     """Step through ``hours`` in order; returns every table and the final state.
 
     ``kill_switch_from``: the kill switch holds entries from that hour on (a trip caused by hour H's
@@ -276,10 +286,11 @@ def run_book(state: BookState, hours: pd.DatetimeIndex, bars: pd.DataFrame, fund
     ``model_predictions_1h`` rows of the range (None: no predictions; the sleeve opens nothing and
     only sells what it holds). ``strategies``: the ``strategy_signals_1h`` rows of the range (only
     ``accepted`` ones trade; None: the strategies layer opens nothing and manages what it holds).
+    ``venue_fills``: the venue's outcome of the intents routed live (:class:`RangeBook`); None: all simulated.
     """
     with _no_cycle_collection():
         inputs = range_inputs(bars, funding, carry, cascade, tail, params, ml=ml, strategies=strategies)
-        return run_book_on(state, hours, inputs, params, kill_switch_from)
+        return run_book_on(state, hours, inputs, params, kill_switch_from, venue_fills)
 
 
 def range_inputs(bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame, cascade: pd.DataFrame,
@@ -290,10 +301,11 @@ def range_inputs(bars: pd.DataFrame, funding: pd.DataFrame, carry: pd.DataFrame,
 
 
 def run_book_on(state: BookState, hours: pd.DatetimeIndex, inputs: RangeInputs, params: BookParams,
-                kill_switch_from: pd.Timestamp | None = None) -> tuple[HourTables, BookState]:
+                kill_switch_from: pd.Timestamp | None = None,
+                venue_fills: pd.DataFrame | None = None) -> tuple[HourTables, BookState]:
     """:func:`run_book` over inputs already built by :func:`range_inputs` (with the same ``params``)."""
     with _no_cycle_collection():
-        book = RangeBook(state, inputs, params)
+        book = RangeBook(state, inputs, params, venue_fills)
         for hour in hours:
             book.step(hour, kill_switch_from is not None and hour >= kill_switch_from)
         return book.tables(), book.state()
