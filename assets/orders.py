@@ -7,6 +7,16 @@ cycle or a backfill: history is re-computed, never re-traded. For the decision h
 venue's field, looked up (never resent) after a timeout, an error or a restart. Re-running the
 hour therefore submits nothing twice: each id is already in the journal and is only looked up.
 
+Before H's intents go out, the orders of earlier decision hours still working on the venue are
+cancelled (:mod:`resources.broker.expiry`): the book counts an intent only for its one execution
+hour and issues fresh ones (new ids) each hour, so a resting rung or a stop of H-1 left on the
+venue would trade against a book that has dropped it, and stops would pile up. Each is journalled
+``canceled`` with the reason "expired: its hour ended", or as the venue says when it filled
+meanwhile. They are not rows of this table (its grain is H's intents): the materialisation's
+metadata counts them (``expired_canceled``, ``expired_filled``, ``expired_settled``,
+``expiry_unsettled``: still working after a cancel that failed, tried again next hour) and lists
+them (``expired_orders``). A re-run of H cancels nothing twice (a cancelled order is final).
+
 What each row says (``state``): the broker's (acknowledged, filled, partially filled, rejected,
 unknown …), or ``blocked`` (the kill switch is tripped: only reduce-only intents go out, closing
 exposure), ``not_routed`` (an intent the live path cannot route: a venue without a route, a stop
@@ -34,6 +44,8 @@ from dagster import (
 
 from quant.book.orders import OrderIntent
 from resources.broker.base import OrderRejected
+from resources.broker.ccxt_broker import CcxtBroker
+from resources.broker.expiry import counts, expire_before
 from resources.broker.resource import OrderRouter
 from resources.exchange.errors import LiveOrdersDisabled
 from resources.kill_switch import KillSwitch
@@ -74,10 +86,10 @@ def _row(intent: OrderIntent, state: str, reason: str, report=None) -> dict:
 
 
 def submissions(intents: pd.DataFrame, router: OrderRouter, kill_switch_tripped: bool, budget_s: float,
-                clock=time.monotonic) -> pd.DataFrame:
+                clock=time.monotonic, broker: CcxtBroker | None = None) -> pd.DataFrame:
     """One row per approved intent of ``intents``, as the broker (or the guard before it) left it."""
     rows = []
-    broker = router.broker()
+    broker = broker or router.broker()
     t0 = clock()
     for row in intents[intents["approved"]].itertuples(index=False):
         intent = intent_of(row)
@@ -104,8 +116,9 @@ def submissions(intents: pd.DataFrame, router: OrderRouter, kill_switch_tripped:
     group_name="operations",
     kinds={"ccxt"},
     deps=[AssetDep("order_intents_1h")],
-    description="The hour's approved intents sent once each through the order path (live only); its own job, "
-                "after the scheduled hourly run — never in a backfill.",
+    description="The hour's approved intents sent once each through the order path (live only), after the "
+                "earlier hours' orders still working on the venue are cancelled (metadata: expired_*); its own "
+                "job, after the scheduled hourly run — never in a backfill.",
 )
 def order_submissions_1h(context: AssetExecutionContext, config: SubmissionConfig, order_router: OrderRouter,
                          kill_switch: KillSwitch, hourly_parquet: ResourceParam[HourlyParquetIOManager]):
@@ -118,8 +131,14 @@ def order_submissions_1h(context: AssetExecutionContext, config: SubmissionConfi
     except MissingPartitionError as exc:
         raise Failure(description=f"order_submissions_1h {hour:%Y-%m-%d %H:00}: {exc}") from exc
     tripped = kill_switch.store().is_tripped()
-    df = submissions(intents, order_router, tripped, config.budget_s)
-    counts = df["state"].value_counts().to_dict()
+    broker, t0 = order_router.broker(), time.monotonic()
+    # every order of an ended hour is cancelled first, whatever the kill switch says (cancelling only
+    # removes exposure); both share the hour's budget
+    expired = expire_before(broker, hour.to_pydatetime(), time_left=lambda: time.monotonic() - t0 <= config.budget_s)
+    df = submissions(intents, order_router, tripped, config.budget_s - (time.monotonic() - t0), broker=broker)
+    states = df["state"].value_counts().to_dict()
     return Output(df, metadata={"status": "submitted", "orders": MetadataValue.int(len(df)),
-                                "states": MetadataValue.json({k: int(v) for k, v in counts.items()}),
+                                "states": MetadataValue.json({k: int(v) for k, v in states.items()}),
+                                **{k: MetadataValue.int(v) for k, v in counts(expired).items()},
+                                "expired_orders": MetadataValue.json([e.as_row() for e in expired]),
                                 "kill_switch_tripped": tripped, "network": order_router.network})

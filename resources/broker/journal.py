@@ -305,6 +305,21 @@ class OrderJournal:
             rows = conn.execute(query.order_by(ORDERS.c.created_at, ORDERS.c.client_order_id)).all()
         return [_report(r) for r in rows]
 
+    def working_before(self, network: str, hour: datetime) -> list[OrderReport]:
+        """Orders of ``network`` decided in an hour before ``hour`` that may still work on the venue.
+
+        The book's intents of decision hour D are working orders for its execution hour D + 1h only
+        (and the book issues fresh ones each hour), so when hour ``hour``'s orders go out, every
+        order of an earlier decision hour that is not final, and reached (or may have reached) the
+        venue (:data:`UNSETTLED`: sent, unknown, acknowledged, partially filled), is due to be
+        cancelled. Oldest decision hour first.
+        """
+        query = (sa.select(ORDERS).where(ORDERS.c.network == network, ORDERS.c.state.in_(sorted(UNSETTLED)),
+                                         ORDERS.c.hour < _utc(pd.Timestamp(hour).to_pydatetime()))
+                 .order_by(ORDERS.c.hour, ORDERS.c.created_at, ORDERS.c.client_order_id))
+        with self._engine.connect() as conn:
+            return [_report(r) for r in conn.execute(query).all()]
+
     def unsettled(self, network: str) -> list[OrderReport]:
         """Orders the venue may still change or that we have not heard back about."""
         return self.orders(network, states=UNSETTLED)

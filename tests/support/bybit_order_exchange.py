@@ -298,13 +298,21 @@ class BybitOrderExchange(LoopbackVenue):
         return self._listed(p, [o for o in self._by_id(p) if o.status in CLOSED and wanted in (None, STATUS[o.status])])
 
     def _cancel(self, req: Request, p: Mapping[str, Any]) -> Reply:
+        fault = self._cancel_fault()
+        if fault.kind == FAIL_BEFORE_ACCEPT:
+            return text_reply("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", 503,
+                              content_type="text/html")
         found = [o for o in self._by_id(p) if o.symbol == p.get("symbol")] if _names_an_order(p) else []
         if not found or found[0].status not in OPEN:
             return error(ORDER_NOT_EXISTS)
         order = found[0]
         order.status = "DEACTIVATED" if order.status == "UNTRIGGERED" else "CANCELED"
         order.update_ms = next(self._clock)
-        return envelope({"orderId": order_id(order), "orderLinkId": order.client_id})
+        ids = {"orderId": order_id(order), "orderLinkId": order.client_id}
+        if fault.kind == ACCEPT_THEN_STALL:
+            return json_reply({"retCode": 0, "retMsg": "OK", "result": ids, "retExtInfo": {}, "time": SERVER_TIME_MS},
+                              delay_s=STALL_S)
+        return envelope(ids)
 
     # -- positions and the account -------------------------------------------------------------------
     def _positions(self, req: Request, p: Mapping[str, Any]) -> Reply:

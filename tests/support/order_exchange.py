@@ -38,7 +38,9 @@ limit order rests (``NEW``) until :meth:`OrderExchange.fill` trades it. Scripted
 for the next create (:meth:`OrderExchange.script`): reject with a venue code, fill only part,
 accept and answer too late (:data:`ACCEPT_THEN_STALL`), accept and answer HTTP 500 (the venue's
 "execution status unknown"), fail with HTTP 503 before accepting; :meth:`OrderExchange.forget`
-hides an order from the next lookups (Binance can lose sight of an order for up to ~30 min after
+hides an order from the next lookups; :meth:`LoopbackVenue.script_cancels` does the same for the next
+cancels (``ACCEPT_THEN_STALL``: cancelled, answered too late; ``FAIL_BEFORE_ACCEPT``: HTTP 503,
+nothing cancelled) (Binance can lose sight of an order for up to ~30 min after
 a timeout); :meth:`OrderExchange.restart` stops the server and starts it on the same port with
 its book intact (connection refused in between).
 
@@ -203,6 +205,7 @@ class LoopbackVenue(ReplayServer):
         self.marks: dict[str, float] = dict(DEFAULT_MARKS)
         self.creates: list[Request] = []
         self._faults: list[Fault] = []
+        self._cancel_faults: list[Fault] = []
         self._forget: dict[str, int] = {}
         self._ids = itertools.count(8_389_765_500_000)
         self._clock = itertools.count(START_MS, 1_000)
@@ -243,6 +246,13 @@ class LoopbackVenue(ReplayServer):
     def script(self, *faults: Fault) -> None:
         """The next creates behave as ``faults``, in order; after them, creates are accepted."""
         self._faults.extend(faults)
+
+    def script_cancels(self, *faults: Fault) -> None:
+        """The next cancels behave as ``faults`` (``ACCEPT_THEN_STALL`` or ``FAIL_BEFORE_ACCEPT``), in order."""
+        self._cancel_faults.extend(faults)
+
+    def _cancel_fault(self) -> Fault:
+        return self._cancel_faults.pop(0) if self._cancel_faults else Fault()
 
     def forget(self, client_id: str, lookups: int) -> None:
         """Hide ``client_id`` from its next ``lookups`` lookups (open-order lists and order queries)."""
@@ -399,11 +409,14 @@ class OrderExchange(LoopbackVenue):
         return order
 
     def _cancel(self, p: Mapping[str, str]) -> Reply:
+        fault = self._cancel_fault()
+        if fault.kind == FAIL_BEFORE_ACCEPT:
+            return json_reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
         order = self._lookup(p)
         if order is None or order.status not in ("NEW", "PARTIALLY_FILLED"):
             return _error(UNKNOWN_ORDER_SENT)
         order.status, order.update_ms = "CANCELED", next(self._clock)
-        return json_reply(order.payload())
+        return json_reply(order.payload(), delay_s=STALL_S if fault.kind == ACCEPT_THEN_STALL else 0.0)
 
     def _open_orders(self, req: Request) -> Reply:
         params, raw = self._params(req)
@@ -449,13 +462,17 @@ class OrderExchange(LoopbackVenue):
         if req.method == "POST":
             self.creates.append(req)
             return self._create_algo(params)
-        stop = self._algo_lookup(params)
         if req.method == "DELETE":
+            fault = self._cancel_fault()
+            if fault.kind == FAIL_BEFORE_ACCEPT:
+                return json_reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
+            stop = self._algo_lookup(params)
             if stop is None or stop.status != "NEW":
                 return _error(UNKNOWN_ORDER_SENT)
             stop.status, stop.update_ms = "CANCELED", next(self._clock)
             return json_reply({"algoId": stop.order_id, "clientAlgoId": stop.client_id, "code": "200",
-                               "msg": "success"})
+                               "msg": "success"}, delay_s=STALL_S if fault.kind == ACCEPT_THEN_STALL else 0.0)
+        stop = self._algo_lookup(params)
         return json_reply(algo_payload(stop)) if stop else _error(ORDER_DOES_NOT_EXIST)
 
     def _create_algo(self, p: Mapping[str, str]) -> Reply:
