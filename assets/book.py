@@ -10,6 +10,15 @@ The kill switch is read at the start of every run: while it is tripped only redu
 are approved. Safeguards are applied inside the loop (``quant.book.safeguards.screen``) and re-checked
 by the blocking checks of ``checks.book``; a risk breach written to the ledger fails its check,
 which trips the kill switch.
+
+In ``live`` (the order router has venues) the book reads the order journal's record of the
+intents it fills (``OrderRouter.venue_fills``: the decision hours before each hour of the window)
+and passes it as ``venue_fills``: an intent the live path sent fills as the venue filled it, one
+it never sent (a layer on paper, history before going live) stays simulated
+(``quant.book.venue_fills`` says why). The journal is read for a range as for one hour, so a
+re-run of a live hour reproduces what the venue did instead of overwriting it with the simulator,
+and a range equals its hours one by one. Elsewhere (local, paper: no venue) nothing is read and
+every fill is simulated. No asset is added to the hourly cycle: the journal is read by this one.
 """
 
 import numpy as np
@@ -30,9 +39,11 @@ from dagster import (
 from assets.metadata import ByHour, money, pct, per_hour
 from checks.book import BOOK_RULES
 from checks.engine import audited, partition_key, quality_spec
-from quant.book.params import BookParams
+from quant.book.params import HOUR, BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
+from quant.book.venue_fills import VENUE_REASON_PREFIX
 from quant.market_data.tables import hours_of
+from resources.broker.resource import OrderRouter
 from resources.kill_switch import KillSwitch, Trip
 from resources.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_containing, window_of
 from resources.storage import HourlyParquetIOManager, MissingPartitionError, read_hours, stored_hours
@@ -51,7 +62,8 @@ DESCRIPTIONS = {
     "order_intents_1h": "Orders decided at the end of each hour (they work the next hour), with deterministic client "
                         "ids, the safeguards' verdict and the exposure after each approved order.",
     "fills_1h": "What the intents of the previous hour did in this hour's bars: filled, partial, not triggered, or "
-                "rejected for lack of a counterparty at the price.",
+                "rejected for lack of a counterparty at the price. In live, an order the venue has a record of fills as "
+                "the venue filled it (its reason starts 'venue <state>:'); the rest are simulated.",
     "layer_allocations_1h": "Per-layer signal strength, weight and USD budget (bankroll x percentages), with the "
                             "drawdown multiplier and whether the kill switch was active.",
 }
@@ -84,6 +96,7 @@ def trading_book(
     model_predictions_1h: pd.DataFrame,
     strategy_signals_1h: pd.DataFrame,
     kill_switch: KillSwitch,
+    order_router: OrderRouter,
     hourly_parquet: ResourceParam[HourlyParquetIOManager],
 ):
     """Step the book through the window's hours from the stored state of the hour before."""
@@ -97,10 +110,11 @@ def trading_book(
         since = "every hour" if blocked_from == _ALWAYS else f"{blocked_from:%Y-%m-%d %H:00} on"
         context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}): "
                             f"from {since} only reduce-only orders pass")
+    venue_fills = live_venue_fills(context, order_router, hours)
     try:
         tables, _ = run_book(state, hours, perp_ohlcv_1h, funding_settlements, carry_signals_1h, cascade_signals_1h,
                              tail_hedge_signals_1h, params, kill_switch_from=blocked_from, ml=model_predictions_1h,
-                             strategies=strategy_signals_1h)
+                             strategies=strategy_signals_1h, venue_fills=venue_fills)
     except ValueError as exc:
         raise Failure(description=f"trading book, {start:%Y-%m-%d %H:00}..{end:%Y-%m-%d %H:00}: {exc}") from exc
     outputs = (
@@ -117,6 +131,18 @@ def trading_book(
     context.add_asset_metadata(first, asset_key="ledger_1h", partition_key=partition_key(hours[0]))
     for name, table, _ in outputs:
         yield Output(table, output_name=name)
+
+
+def live_venue_fills(context: AssetExecutionContext, router: OrderRouter, hours: pd.DatetimeIndex) -> pd.DataFrame | None:
+    """The journal's records of the orders the window's hours fill (decision hours ``hours[0] − 1h`` ..
+    ``hours[-1] − 1h``); None where no venue is configured (local, paper: every fill simulated)."""
+    if not router.venues:
+        return None
+    first, last = hours[0] - HOUR, hours[-1] - HOUR
+    records = router.venue_fills(first, last)
+    context.log.info(f"live: {len(records)} journalled {router.network} orders of decision hours "
+                     f"{first:%Y-%m-%d %H:00}..{last:%Y-%m-%d %H:00} fill as the venue filled them")
+    return records
 
 
 #: Where a trip names no hour (an operator's), it holds every hour.
@@ -185,12 +211,17 @@ def _intents_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
 
 
 def _fills_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
+    """Each hour's orders: how many filled, found no counterparty, were modelled, and came from the venue
+    (``from_venue``, their reason marks them) or the simulator (``simulated``); no reasons, no venue fills."""
     fills = h.frame
+    reasons = fills["reason"] if "reason" in fills.columns else pd.Series("", index=fills.index)
+    venue = reasons.astype(str).str.startswith(VENUE_REASON_PREFIX)
     counts = zip(h.rows, h.count(fills["filled_qty"] > 0), h.count(fills["status"] == "no_counterparty"),
-                 h.count(fills["modelled"].astype(bool)), strict=True)
+                 h.count(fills["modelled"].astype(bool)), h.count(venue), strict=True)
     return [{"orders": MetadataValue.int(int(n)), "filled": MetadataValue.int(int(f)),
-             "no_counterparty": MetadataValue.int(int(c)), "modelled": MetadataValue.int(int(m))}
-            for n, f, c, m in counts]
+             "no_counterparty": MetadataValue.int(int(c)), "modelled": MetadataValue.int(int(m)),
+             "from_venue": MetadataValue.int(int(v)), "simulated": MetadataValue.int(int(n - v))}
+            for n, f, c, m, v in counts]
 
 
 def _allocations_meta(h: ByHour) -> list[dict[str, MetadataValue]]:
