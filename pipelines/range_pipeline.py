@@ -124,5 +124,8 @@ def pipelined(maker: Maker, chunks: list[pd.DatetimeIndex], *, ahead: int = AHEA
         if worker.is_alive():
             worker.terminate()
             worker.join(timeout=10)
+        if worker.is_alive():  # SIGTERM not acted on in time (seen on a loaded machine): never leave it running
+            worker.kill()
+            worker.join()
         q.close()
         q.cancel_join_thread()
