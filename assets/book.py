@@ -14,7 +14,8 @@ which trips the kill switch.
 In ``live`` (the order router has venues) the book reads the order journal's record of the
 intents it fills (``OrderRouter.venue_fills``: the decision hours before each hour of the window)
 and passes it as ``venue_fills``: an intent the live path sent fills as the venue filled it, one
-it never sent (a layer on paper, history before going live) stays simulated
+it kept back (``order_submissions_1h`` says blocked, not routed or not submitted) does not fill,
+and one it never had (a layer on paper, history before going live) stays simulated
 (``quant.book.venue_fills`` says why). The journal is read for a range as for one hour, so a
 re-run of a live hour reproduces what the venue did instead of overwriting it with the simulator,
 and a range equals its hours one by one. Elsewhere (local, paper: no venue) nothing is read and
@@ -41,7 +42,7 @@ from checks.book import BOOK_RULES
 from checks.engine import audited, partition_key, quality_spec
 from quant.book.params import HOUR, BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
-from quant.book.venue_fills import VENUE_REASON_PREFIX
+from quant.book.venue_fills import HELD_BACK, VENUE_REASON_PREFIX
 from quant.market_data.tables import hours_of
 from resources.broker.resource import OrderRouter
 from resources.kill_switch import KillSwitch, Trip
@@ -110,7 +111,7 @@ def trading_book(
         since = "every hour" if blocked_from == _ALWAYS else f"{blocked_from:%Y-%m-%d %H:00} on"
         context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}): "
                             f"from {since} only reduce-only orders pass")
-    venue_fills = live_venue_fills(context, order_router, hours)
+    venue_fills = live_venue_fills(context, order_router, hours, hourly_parquet.root)
     try:
         tables, _ = run_book(state, hours, perp_ohlcv_1h, funding_settlements, carry_signals_1h, cascade_signals_1h,
                              tail_hedge_signals_1h, params, kill_switch_from=blocked_from, ml=model_predictions_1h,
@@ -133,16 +134,41 @@ def trading_book(
         yield Output(table, output_name=name)
 
 
-def live_venue_fills(context: AssetExecutionContext, router: OrderRouter, hours: pd.DatetimeIndex) -> pd.DataFrame | None:
-    """The journal's records of the orders the window's hours fill (decision hours ``hours[0] − 1h`` ..
-    ``hours[-1] − 1h``); None where no venue is configured (local, paper: every fill simulated)."""
+def live_venue_fills(context: AssetExecutionContext, router: OrderRouter, hours: pd.DatetimeIndex,
+                     root: str) -> pd.DataFrame | None:
+    """What the live path did with the orders the window's hours fill (decision hours ``hours[0] − 1h``
+    .. ``hours[-1] − 1h``); None where no venue is configured (local, paper: every fill simulated).
+
+    The journal's record of each order it sent, and, for an approved intent it kept back (blocked,
+    not routed, not submitted: ``quant.book.venue_fills.HELD_BACK``), the verdict stored in
+    ``order_submissions_1h``, so that intent does not fill either. Those hours of
+    ``order_submissions_1h`` are read from storage by name, not declared as an input: the asset
+    depends on ``order_intents_1h``, an output of this one, and Dagster allows no cycle between
+    asset keys; an hour the live job never ran has no row and its intents stay simulated.
+    """
     if not router.venues:
         return None
     first, last = hours[0] - HOUR, hours[-1] - HOUR
     records = router.venue_fills(first, last)
-    context.log.info(f"live: {len(records)} journalled {router.network} orders of decision hours "
-                     f"{first:%Y-%m-%d %H:00}..{last:%Y-%m-%d %H:00} fill as the venue filled them")
-    return records
+    held = held_back(root, first, last)
+    held = held[~held["client_order_id"].isin(records["client_order_id"])]
+    context.log.info(f"live: {len(records)} journalled {router.network} orders and {len(held)} kept back, of decision "
+                     f"hours {first:%Y-%m-%d %H:00}..{last:%Y-%m-%d %H:00}, fill as the live path left them")
+    return pd.concat([records, held], ignore_index=True) if len(held) else records
+
+
+def held_back(root: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """The stored ``order_submissions_1h`` rows of decision hours ``first``..``last`` the live path kept back,
+    as ``venue_fills`` rows (nothing filled)."""
+    hours = stored_hours(root, SUBMISSIONS, first, last + HOUR)
+    subs = read_hours(root, SUBMISSIONS, hours) if len(hours) else pd.DataFrame(columns=["client_order_id", "hour", "state"])
+    subs = subs[subs["state"].isin(HELD_BACK)]
+    return pd.DataFrame({"client_order_id": subs["client_order_id"].astype(str), "hour": subs["hour"],
+                         "state": subs["state"].astype(str), "filled_qty": 0.0, "avg_price": np.nan, "fee": np.nan})
+
+
+#: The live path's record of each hour's approved intents (``assets.orders``).
+SUBMISSIONS = "order_submissions_1h"
 
 
 #: Where a trip names no hour (an operator's), it holds every hour.

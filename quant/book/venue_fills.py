@@ -7,11 +7,14 @@ of the one fill simulator's: the quantity the venue filled at the venue's averag
 is then accounted exactly as for a simulated fill (``quant.book.ledger_rows``: cash, average
 entry, realised P&L, fees, funding), so the ledger says what the account did.
 
-An intent with no venue record keeps the simulated fill: it never reached the live path (a layer
-whose live switch is off "stays on paper", the history before going live, the local and paper
-environments). That choice keeps a paper layer trading beside the live ones and keeps a range
-over live hours equal to the same hours one by one; where a simulated fill and the venue then
-disagree on a position, venue reconciliation names it.
+An intent the live path kept back is given with one of its own verdicts (:data:`HELD_BACK`:
+``blocked`` by the kill switch, ``not_routed``, ``not_submitted`` when the hour's budget ran out)
+and does not fill: it was meant for the venue and never reached it. An intent with no record at
+all keeps the simulated fill: it was never the live path's (a layer whose live switch is off
+"stays on paper", the history before going live, the local and paper environments). That keeps
+a paper layer trading beside the live ones and a range over live hours equal to the same hours
+one by one; where a simulated fill and the venue then disagree on a position, venue
+reconciliation names it.
 
 A venue fill carries no new column (the ``fills_1h`` layout, and the golden hashes over it, stay
 as they are): its ``reason`` starts with :data:`VENUE_REASON_PREFIX` and says the venue's state,
@@ -35,8 +38,10 @@ from quant.book.fills import BPS, FillParams
 #: The broker's order states (``resources.broker.base.STATES``; a test holds the two equal).
 VENUE_STATES = ("journalled", "sent", "acknowledged", "partially_filled", "filled", "canceled", "expired",
                 "rejected", "unknown", "not_sent")
+#: The live path's own verdicts on an intent it did not send (``assets.orders``): it fills nothing.
+HELD_BACK = ("blocked", "not_routed", "not_submitted")
 #: Nothing of the order reached the venue, or the venue refused it: no fill is possible.
-NOTHING_REACHED = frozenset({"journalled", "not_sent", "rejected"})
+NOTHING_REACHED = frozenset({"journalled", "not_sent", "rejected", *HELD_BACK})
 #: The venue may still trade these after the book ran (or we have not heard back).
 STILL_WORKING = frozenset({"sent", "unknown", "acknowledged", "partially_filled"})
 #: The columns a ``venue_fills`` table needs (``fee``, in USD, is optional: NaN or absent = not known).
@@ -52,7 +57,7 @@ class VenueRecord:
     """One order as the venue left it: ``state`` (:data:`VENUE_STATES`), base units filled, average
     price (quote currency; NaN when nothing filled), the fee in USD (NaN: not known)."""
 
-    state: str
+    state: str  # one of VENUE_STATES or HELD_BACK
     filled_qty: float
     avg_price: float
     fee: float = math.nan
@@ -100,8 +105,8 @@ def _float(value: object) -> float:
 
 def _record_problem(r: VenueRecord) -> str:
     """Why ``r`` cannot be a venue's outcome ("" when it can)."""
-    if r.state not in VENUE_STATES:
-        return f"unknown state {r.state!r} (one of {', '.join(VENUE_STATES)})"
+    if r.state not in VENUE_STATES and r.state not in HELD_BACK:
+        return f"unknown state {r.state!r} (one of {', '.join((*VENUE_STATES, *HELD_BACK))})"
     if not (math.isfinite(r.filled_qty) and r.filled_qty >= 0):
         return f"filled_qty {r.filled_qty!r} is not a quantity >= 0"
     if r.filled_qty > 0 and not (math.isfinite(r.avg_price) and r.avg_price > 0):

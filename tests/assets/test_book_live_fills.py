@@ -6,7 +6,8 @@ those orders: the short filled 1% below the simulator's price, the target filled
 (the simulator found no counterparty there), the stop cancelled with it. Materialised again with
 a live order router, the hours book the venue's fills and the ledger accounts for them; the
 orders the journal does not hold (the L3 options) stay simulated, and without a venue nothing
-changes although the journal is there.
+changes although the journal is there. Once ``order_submissions_1h`` says the live path kept the
+options back (no route to Deribit), they do not fill either.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import pytest
 from dagster import AssetKey
 
 from assets.book import OUTPUTS
-from assets.orders import intent_of
+from assets.orders import BLOCKED, NOT_ROUTED, NOT_SUBMITTED, SUBMISSION_COLUMNS, intent_of
 from checks.engine import partition_key
 from pipelines.definitions import build_definitions
 from pipelines.runner import HOURLY_CYCLE_JOB, run_window
 from quant.book.params import BookParams
-from quant.book.venue_fills import is_venue_fill
+from quant.book.venue_fills import HELD_BACK, is_venue_fill
 from resources.broker.journal import OrderJournal
 from resources.broker.resource import OrderRouter
-from resources.storage import read_hours
+from resources.storage import read_hours, write_hours
 
 START = pd.Timestamp("2025-09-24 00:00", tz="UTC")
 H = pd.Timedelta(hours=1)
@@ -127,3 +128,26 @@ def test_the_live_book_stores_the_venues_fills_and_accounts_for_them(local_setti
     assert row["fees_usd"] == pytest.approx(fee1 + fee2, rel=1e-9)
     assert row["unrealised_usd"] == 0.0
     assert row["pnl_usd"] == pytest.approx(realised - fee1 - fee2 + row["funding_usd"], rel=1e-9)
+
+    # the live job's record of 00:00 says the strangle was not routed (no live route to Deribit): it fills nothing
+    intents0 = _stored(root, "order_intents_1h", START)
+    approved = intents0[intents0["approved"]]
+    subs = pd.DataFrame({c: approved[c] for c in SUBMISSION_COLUMNS if c in approved.columns})
+    subs["state"] = [("filled" if cid == short.client_order_id else NOT_ROUTED) for cid in approved["client_order_id"]]
+    subs = subs.assign(filled_qty=0.0, avg_price=math.nan, exchange_order_id="", network=NETWORK, reason="")
+    write_hours(root, "order_submissions_1h", pd.DatetimeIndex([START]), subs[SUBMISSION_COLUMNS].reset_index(drop=True))
+    meta3 = _materialise(live, instance, START + H)
+    fills3 = _stored(root, "fills_1h", START + H).set_index("client_order_id")
+    options = fills3[fills3["layer"] == "L3"]
+    assert len(options) == 2
+    assert (options["filled_qty"] == 0.0).all()
+    assert (options["status"] == "cancelled").all()
+    assert options["reason"].str.startswith("venue not_routed: nothing filled").all()
+    assert fills3.loc[short.client_order_id, "fill_price"] == pytest.approx(p_venue, rel=1e-12)  # the journal, not the row
+    assert (meta3["from_venue"].value, meta3["simulated"].value) == (3, 0)
+    legs3 = _stored(root, "positions_1h", START + H)
+    assert set(legs3["layer"]) == {"ST"}
+
+
+def test_the_book_knows_every_verdict_the_live_path_keeps_an_intent_back_with():
+    assert set(HELD_BACK) == {BLOCKED, NOT_ROUTED, NOT_SUBMITTED}

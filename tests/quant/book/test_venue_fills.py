@@ -143,6 +143,16 @@ def test_an_order_the_venue_rejected_does_not_fill_where_the_simulator_would_hav
     assert (total(tables)["pnl_usd"], total(tables)["cash_usd"]) == (0.0, 100_000.0)
 
 
+@pytest.mark.parametrize("state", ["blocked", "not_routed", "not_submitted"])
+def test_an_intent_the_live_path_kept_back_does_not_fill(state):
+    buy = intent()
+    tables, _ = first_hour(buy, venue_fills=venue((buy["client_order_id"], state, 0.0, math.nan)))
+    fill = tables.fills.iloc[0]
+    assert (fill["filled_qty"], fill["fee"], fill["status"]) == (0.0, 0.0, "cancelled")
+    assert fill["reason"].startswith(f"venue {state}: nothing filled")
+    assert tables.positions.empty
+
+
 @pytest.mark.parametrize("state", ["canceled", "expired", "acknowledged"])
 def test_a_limit_the_venue_did_not_fill_does_not_fill_although_the_bar_traded_through_it(state):
     buy = intent(order_type="limit", limit=100.5)  # the bar's low 99 < 100.5: the simulator fills at the open, 100
@@ -204,6 +214,7 @@ CID = intent()["client_order_id"]
     ((CID, "filled", math.nan, 100.0), "filled_qty nan"),
     ((CID, "canceled", -0.01, 100.0), "filled_qty -0.01"),
     ((CID, "rejected", 0.05, 100.0), "never traded"),
+    ((CID, "blocked", 0.05, 100.0), "never traded"),
     ((CID, "filled", 0.0, math.nan), "nothing filled"),
     ((CID, "filled", QTY, 100.0, -1.0), "fee -1.0"),
 ])
