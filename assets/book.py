@@ -18,9 +18,13 @@ it kept back (``order_submissions_1h`` says blocked, not routed or not submitted
 and one it never had (a layer on paper, history before going live) stays simulated
 (``quant.book.venue_fills`` says why). The journal is read for a range as for one hour, so a
 re-run of a live hour reproduces what the venue did instead of overwriting it with the simulator,
+(before it reads the journal, the orders whose hour has ended are cancelled and their final state
+journalled: ``close_ended_orders``, so a resting order is booked with what it really filled),
 and a range equals its hours one by one. Elsewhere (local, paper: no venue) nothing is read and
 every fill is simulated. No asset is added to the hourly cycle: the journal is read by this one.
 """
+
+import time
 
 import numpy as np
 import pandas as pd
@@ -44,6 +48,7 @@ from quant.book.params import HOUR, BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
 from quant.book.venue_fills import HELD_BACK, VENUE_REASON_PREFIX
 from quant.market_data.tables import hours_of
+from resources.broker.expiry import EXPIRY_UNSETTLED, counts, expire_before
 from resources.broker.resource import OrderRouter
 from resources.kill_switch import KillSwitch, Trip
 from resources.partitions import HOURLY, SINGLE_RUN, starts_a_window, window_containing, window_of
@@ -149,12 +154,36 @@ def live_venue_fills(context: AssetExecutionContext, router: OrderRouter, hours:
     if not router.venues:
         return None
     first, last = hours[0] - HOUR, hours[-1] - HOUR
+    close_ended_orders(context, router, hours[-1])
     records = router.venue_fills(first, last)
     held = held_back(root, first, last)
     held = held[~held["client_order_id"].isin(records["client_order_id"])]
     context.log.info(f"live: {len(records)} journalled {router.network} orders and {len(held)} kept back, of decision "
                      f"hours {first:%Y-%m-%d %H:00}..{last:%Y-%m-%d %H:00}, fill as the live path left them")
     return pd.concat([records, held], ignore_index=True) if len(held) else records
+
+
+#: Seconds the book may spend closing the ended hours' orders before it books them (each call has its own deadline).
+CLOSE_BUDGET_S = 120.0
+
+
+def close_ended_orders(context: AssetExecutionContext, router: OrderRouter, hour: pd.Timestamp) -> None:
+    """Cancel the orders whose working hour has ended (decided before ``hour``) before the book reads the journal.
+
+    The journal learns a resting order's fills only when the broker asks the venue: a limit rung
+    or a stop of the hour before would otherwise be booked with what the journal last heard (often
+    nothing) while the venue may have filled it. ``resources.broker.expiry.expire_before`` cancels
+    each one and journals what the venue answers (canceled, or filled), so the book fills what
+    traded. ``order_submissions_1h`` runs the same expiry later and then finds nothing left.
+    """
+    broker, t0 = router.broker(), time.monotonic()
+    expired = expire_before(broker, hour.to_pydatetime(), time_left=lambda: time.monotonic() - t0 <= CLOSE_BUDGET_S)
+    n = counts(expired)
+    if expired:
+        context.log.info(f"live: closed the ended hours' orders before booking: {n}")
+    if n[EXPIRY_UNSETTLED]:
+        context.log.warning(f"live: {n[EXPIRY_UNSETTLED]} order(s) of ended hours are still working or unknown on the "
+                            "venue; they are booked as the journal last heard and closed again next hour")
 
 
 def held_back(root: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
