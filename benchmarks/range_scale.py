@@ -142,14 +142,20 @@ def needed(wanted: list[str]) -> list[str]:
     return [s for s in ALL if s in need]
 
 
-def run(symbols: int, hours_n: int, wanted: list[str]) -> dict:
-    """Build the universe, run the stages, return per-stage seconds, rows and symbol-hours/s."""
+def _universe(symbols: int, hours_n: int):
+    """The range's hours, the sources' first hour, the synthetic frames and the seconds generating them took
+    (the Deribit snapshot parsed once as well, untimed as in ``benchmarks.pure``)."""
     hours = md.hours_of(FIRST_HOUR, FIRST_HOUR + hours_n * pd.Timedelta(hours=1))
     first = FIRST_HOUR - LOOKBACK
     t0 = time.perf_counter()
     parts = raw_parts(symbols, first, hours[-1] + pd.Timedelta(hours=1))
     _CHAIN[:] = [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))]
-    generate_s = time.perf_counter() - t0
+    return hours, first, parts, time.perf_counter() - t0
+
+
+def run(symbols: int, hours_n: int, wanted: list[str]) -> dict:
+    """Build the universe, run the stages, return per-stage seconds, rows and symbol-hours/s."""
+    hours, first, parts, generate_s = _universe(symbols, hours_n)
     symbol_hours = symbols * len(PERP_VENUES) * len(hours)
     stages: dict[str, dict] = {}
     tables: Tables = {}
@@ -216,12 +222,7 @@ class SyntheticLayers:
 
 def run_pipelined(symbols: int, hours_n: int, chunk_h: int = CHUNK_H, processes: bool = True) -> dict:
     """Every stage over the range as ``pipelines.range_pipeline`` runs it; returns wall, book, waited and worker seconds."""
-    hours = md.hours_of(FIRST_HOUR, FIRST_HOUR + hours_n * pd.Timedelta(hours=1))
-    first = FIRST_HOUR - LOOKBACK
-    t0 = time.perf_counter()
-    parts = raw_parts(symbols, first, hours[-1] + pd.Timedelta(hours=1))
-    _CHAIN[:] = [parse_book_summary_cached(ReplayOptions().book_summary(HEDGE.currency))]
-    generate_s = time.perf_counter() - t0
+    hours, first, parts, generate_s = _universe(symbols, hours_n)
     maker = SyntheticLayers(parts, [s for s in needed(["book"]) if s not in ("sources", "book")])
     gc.collect()
     t0 = time.perf_counter()

@@ -68,8 +68,14 @@ def chunks_of(hours: pd.DatetimeIndex, chunk_h: int = CHUNK_H) -> list[pd.Dateti
     return [hours[i:i + chunk_h] for i in range(0, len(hours), chunk_h)]
 
 
-def _produce(maker: Maker, chunks: list[pd.DatetimeIndex], out: mp.Queue, first: int) -> None:
-    """The worker: each chunk's tables in order onto ``out``; a failure as :class:`_Failure`, then stop."""
+def _produce(inbox: mp.Queue, out: mp.Queue, first: int) -> None:
+    """The worker: the maker and its chunks from ``inbox``, then each chunk's tables in order onto ``out``; a
+    failure as :class:`_Failure`, then stop.
+
+    The maker comes through a queue, not as the process's arguments: ``spawn`` writes its arguments
+    to the child while the parent still holds the pipe's read end, so a child that dies before
+    reading them all (an unguarded ``__main__`` re-run at its start) would block the parent forever."""
+    maker, chunks = inbox.get()
     for i, hours in enumerate(chunks, start=first):
         try:
             t = time.perf_counter()
@@ -86,7 +92,9 @@ def _next(q: mp.Queue, worker: mp.process.BaseProcess, i: int) -> tuple[Tables, 
             item = q.get(timeout=POLL_S)
         except queue.Empty:
             if not worker.is_alive():
-                raise WorkerError(f"the layer worker died (exit code {worker.exitcode}) before chunk {i}") from None
+                hint = ("; a script that starts a range run must guard its entry point with "
+                        "`if __name__ == \"__main__\":` (the worker re-imports it)") if i == 1 else ""
+                raise WorkerError(f"the layer worker died (exit code {worker.exitcode}) before chunk {i}{hint}") from None
             continue
         if isinstance(item, _Failure):
             raise WorkerError(f"the layer worker failed on chunk {item.chunk}:\n{item.text}")
@@ -108,9 +116,10 @@ def pipelined(maker: Maker, chunks: list[pd.DatetimeIndex], *, ahead: int = AHEA
             yield Chunk(hours, tables, time.perf_counter() - t)
         return
     ctx = mp.get_context("spawn")
-    q = ctx.Queue(maxsize=max(1, ahead))
-    worker = ctx.Process(target=_produce, args=(maker, chunks[1:], q, 1), name="perpetua-range-layers", daemon=True)
+    q, inbox = ctx.Queue(maxsize=max(1, ahead)), ctx.Queue()
+    worker = ctx.Process(target=_produce, args=(inbox, q, 1), name="perpetua-range-layers", daemon=True)
     worker.start()
+    inbox.put((maker, chunks[1:]))
     try:
         t = time.perf_counter()
         tables = maker(chunks[0])
@@ -127,5 +136,6 @@ def pipelined(maker: Maker, chunks: list[pd.DatetimeIndex], *, ahead: int = AHEA
         if worker.is_alive():  # SIGTERM not acted on in time (seen on a loaded machine): never leave it running
             worker.kill()
             worker.join()
-        q.close()
-        q.cancel_join_thread()
+        for each in (q, inbox):
+            each.close()
+            each.cancel_join_thread()  # never wait at exit on a pipe a dead worker no longer reads

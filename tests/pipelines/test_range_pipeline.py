@@ -4,6 +4,7 @@ and the chunked layers + book equal to one whole-range serial run on the synthet
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,3 +89,28 @@ def test_the_chunked_two_process_range_equals_the_whole_range_run_serially() -> 
         chunked = pd.concat([getattr(b, field) for b in books], ignore_index=True)
         assert len(chunked) > 0, field
         pd.testing.assert_frame_equal(chunked, getattr(serial, field).reset_index(drop=True), check_exact=True, obj=field)
+
+
+def test_an_unguarded_script_fails_with_the_fix_named_instead_of_hanging(tmp_path) -> None:
+    """spawn re-imports the script that started the run: without a ``__main__`` guard the worker dies at its start.
+    The maker (here a megabyte of it) goes through a queue, so the parent is never left blocked on the worker's pipe."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+        "import pandas as pd\n"
+        "from pipelines.range_pipeline import WorkerError, chunks_of, pipelined\n"
+        "from tests.support.range_makers import Count\n"
+        "maker = Count()\n"
+        "maker.ballast = b'x' * 1_000_000\n"
+        "hours = pd.date_range('2025-03-01', periods=4, freq='h', tz='UTC')\n"
+        "try:\n"
+        "    list(pipelined(maker, chunks_of(hours, 2)))\n"
+        "except WorkerError as exc:\n"
+        "    print('WorkerError:', exc)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert "WorkerError: the layer worker died (exit code 1) before chunk 1" in out.stdout, out.stderr[-2000:]
+    assert 'guard its entry point with `if __name__ == "__main__":`' in out.stdout
