@@ -128,7 +128,7 @@ def pipelined(maker: Maker, chunks: list[pd.DatetimeIndex], *, ahead: int = AHEA
             t = time.perf_counter()
             tables, seconds = _next(q, worker, i)
             yield Chunk(chunks[i], tables, seconds, waited_s=time.perf_counter() - t, in_worker=True)
-        worker.join(timeout=30)
+        # every chunk is here: the worker's interpreter teardown (~1 s) is not waited for, it is stopped below
     finally:
         if worker.is_alive():
             worker.terminate()
