@@ -174,10 +174,16 @@ def close_ended_orders(context: AssetExecutionContext, router: OrderRouter, hour
     or a stop of the hour before would otherwise be booked with what the journal last heard (often
     nothing) while the venue may have filled it. ``resources.broker.expiry.expire_before`` cancels
     each one and journals what the venue answers (canceled, or filled), so the book fills what
-    traded. ``order_submissions_1h`` runs the same expiry later and then finds nothing left.
+    traded. Stops are only looked up here (a triggered one is journalled filled), never
+    cancelled: ``order_submissions_1h`` cancels them once the next hour's stops are on the venue,
+    so a held position is never left without one.
     """
     broker, t0 = router.broker(), time.monotonic()
-    expired = expire_before(broker, hour.to_pydatetime(), time_left=lambda: time.monotonic() - t0 <= CLOSE_BUDGET_S)
+    try:
+        expired = expire_before(broker, hour.to_pydatetime(), keep_stops=True,
+                                time_left=lambda: time.monotonic() - t0 <= CLOSE_BUDGET_S)
+    finally:
+        broker.journal.dispose()
     n = counts(expired)
     if expired:
         context.log.info(f"live: closed the ended hours' orders before booking: {n}")

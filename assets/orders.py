@@ -7,7 +7,7 @@ cycle or a backfill: history is re-computed, never re-traded. For the decision h
 venue's field, looked up (never resent) after a timeout, an error or a restart. Re-running the
 hour therefore submits nothing twice: each id is already in the journal and is only looked up.
 
-Before H's intents go out, the orders of earlier decision hours still working on the venue are
+Once H's intents are out (its stops replace the last hour's first), the orders of earlier decision hours still working on the venue are
 cancelled (:mod:`resources.broker.expiry`): the book counts an intent only for its one execution
 hour and issues fresh ones (new ids) each hour, so a resting rung or a stop of H-1 left on the
 venue would trade against a book that has dropped it, and stops would pile up. Each is journalled
@@ -132,10 +132,11 @@ def order_submissions_1h(context: AssetExecutionContext, config: SubmissionConfi
         raise Failure(description=f"order_submissions_1h {hour:%Y-%m-%d %H:00}: {exc}") from exc
     tripped = kill_switch.store().is_tripped()
     broker, t0 = order_router.broker(), time.monotonic()
-    # every order of an ended hour is cancelled first, whatever the kill switch says (cancelling only
-    # removes exposure); both share the hour's budget
+    # the hour's own orders go out first (its stops replace the last hour's: a held position is never
+    # left without one, and a slow cancel cannot spend the budget its stops need); then every order of
+    # an ended hour is cancelled, whatever the kill switch says (cancelling only removes exposure)
+    df = submissions(intents, order_router, tripped, config.budget_s, broker=broker)
     expired = expire_before(broker, hour.to_pydatetime(), time_left=lambda: time.monotonic() - t0 <= config.budget_s)
-    df = submissions(intents, order_router, tripped, config.budget_s - (time.monotonic() - t0), broker=broker)
     states = df["state"].value_counts().to_dict()
     return Output(df, metadata={"status": "submitted", "orders": MetadataValue.int(len(df)),
                                 "states": MetadataValue.json({k: int(v) for k, v in states.items()}),

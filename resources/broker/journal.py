@@ -312,11 +312,12 @@ class OrderJournal:
         (and the book issues fresh ones each hour), so when hour ``hour``'s orders go out, every
         order of an earlier decision hour that is not final, and reached (or may have reached) the
         venue (:data:`UNSETTLED`: sent, unknown, acknowledged, partially filled), is due to be
-        cancelled. Oldest decision hour first.
+        cancelled. Newest decision hour first: the hour just ended is what the next booking depends
+        on, and a run short of time leaves the oldest (long-unknown) ones for the next.
         """
         query = (sa.select(ORDERS).where(ORDERS.c.network == network, ORDERS.c.state.in_(sorted(UNSETTLED)),
                                          ORDERS.c.hour < _utc(pd.Timestamp(hour).to_pydatetime()))
-                 .order_by(ORDERS.c.hour, ORDERS.c.created_at, ORDERS.c.client_order_id))
+                 .order_by(ORDERS.c.hour.desc(), ORDERS.c.created_at, ORDERS.c.client_order_id))
         with self._engine.connect() as conn:
             return [_report(r) for r in conn.execute(query).all()]
 

@@ -1,6 +1,7 @@
 """``order_submissions_1h`` ends the previous hour's working orders before it sends the hour's own,
 on both loopback venues: an unfilled rung and a stop of H-1 are cancelled (the stop at Binance's
-algo endpoint, or deactivated on Bybit) before H's first create, a rung that filled meanwhile is
+algo endpoint, or deactivated on Bybit) once H's own orders are out (a stop is replaced before it is
+cancelled, so a held position is never without one), a rung that filled meanwhile is
 left filled, the metadata counts and lists them, and a re-run of H cancels and submits nothing twice."""
 
 from __future__ import annotations
@@ -103,9 +104,9 @@ def test_the_previous_hours_working_orders_end_before_the_hours_orders_go_out(wo
         assert {r["client_order_id"]: r["state"] for r in meta["expired_orders"]} == {
             rung1: "canceled", rung2: "filled", stop: "canceled"}
         assert len(venue.creates) == creates_before + 3
-        # every cancel reached the venue before the hour's first create
-        first_create = venue.requests.index(venue.creates[creates_before])
-        assert max(_cancels(venue)) < first_create
+        # the hour's own orders (its stop among them) reached the venue before the first cancel of the last hour's
+        last_create = venue.requests.index(venue.creates[-1])
+        assert last_create < min(i for i in _cancels(venue) if i > venue.requests.index(venue.creates[creates_before]))
         assert journal.get(rung1).reason.startswith(EXPIRED_REASON)
         assert journal.get(stop).reason.startswith(EXPIRED_REASON)
         assert (journal.get(rung2).state, journal.get(rung2).filled_qty) == ("filled", 0.01)

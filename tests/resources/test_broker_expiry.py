@@ -5,7 +5,10 @@ order the run has no time for waits for the next one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
+import pytest
 
 from quant.book.orders import OrderIntent
 from resources.broker.base import (
@@ -63,7 +66,8 @@ def test_the_journal_lists_what_may_still_work_from_earlier_decision_hours(journ
         journalled(rung(leg), state)  # final, or never reached the venue
     journalled(rung("i", hour=HOUR), ACKNOWLEDGED)  # the hour itself: still its working hour
     journalled(rung("j"), ACKNOWLEDGED, network="live")  # another network's journal rows
-    assert [r.client_order_id for r in journal.working_before("demo", HOUR.to_pydatetime())] == wanted
+    # newest decision hour first: the hour just ended is what the next booking depends on
+    assert [r.client_order_id for r in journal.working_before("demo", HOUR.to_pydatetime())] == wanted[1:] + [older]
     assert journal.working_before("demo", PREV.to_pydatetime()) == [journal.get(older)]
 
 
@@ -145,3 +149,37 @@ def test_an_order_of_a_venue_without_a_route_stays_and_says_why(venue: OrderExch
     assert (kept.report.state, kept.outcome) == (ACKNOWLEDGED, EXPIRY_UNSETTLED)
     assert "unknown venue 'binance'" in kept.report.reason
     assert deletes(venue) == 0
+
+
+def test_an_unexpected_failure_on_one_order_leaves_it_unsettled_and_the_rest_are_cancelled(
+        venue: OrderExchange, journal: OrderJournal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One order's surprise (a database hiccup, a bug) must not fail the hour's booking or its orders."""
+    broker = make_broker(venue, journal)
+    bad, good = rung("rung1"), rung("rung2", limit=49_000.0)
+    broker.submit(bad)
+    broker.submit(good)
+    real = broker.cancel
+
+    def cancel(cid: str, **kw):
+        if cid == bad.client_order_id:
+            raise RuntimeError("database is locked")
+        return real(cid, **kw)
+
+    monkeypatch.setattr(broker, "cancel", cancel)
+    out = {e.report.client_order_id: e.outcome for e in expire_before(broker, HOUR.to_pydatetime())}
+    assert out == {bad.client_order_id: EXPIRY_UNSETTLED, good.client_order_id: EXPIRED_CANCELED}
+    assert journal.get(bad.client_order_id).state == ACKNOWLEDGED  # untouched: the next run tries again
+
+
+def test_closing_the_books_hour_looks_stops_up_and_leaves_them_on_the_venue(venue: OrderExchange,
+                                                                            journal: OrderJournal) -> None:
+    broker = make_broker(venue, journal)
+    stop = dataclasses.replace(intent("rung1:stop", side="sell", order_type="stop", limit=40_000.0, layer="L2",
+                                      hour=PREV), reduce_only=True)
+    broker.submit(stop)
+    [kept] = expire_before(broker, HOUR.to_pydatetime(), keep_stops=True)
+    assert kept.report.state == ACKNOWLEDGED
+    assert kept.outcome == EXPIRY_UNSETTLED
+    assert deletes(venue) == 0
+    [cancelled] = expire_before(broker, HOUR.to_pydatetime())  # order_submissions_1h, once the new stop is out
+    assert cancelled.outcome == EXPIRED_CANCELED
