@@ -83,6 +83,13 @@ def _nan_to_num(x: float) -> float:
 
 
 @njit(cache=True)
+def fee_usd(notional: float, kind: int, maker_fee_bps: float, taker_fee_bps: float) -> float:
+    """The book's fee on a fill's notional: the maker rate for a limit order (``kind`` = ``KIND_LIMIT``), the
+    taker rate otherwise — what the simulator charges, and a venue fill whose fee the venue did not say."""
+    return notional * (maker_fee_bps if kind == KIND_LIMIT else taker_fee_bps) * BPS
+
+
+@njit(cache=True)
 def fill_one(  # noqa: C901 - the rules, in one place
         is_buy: bool, kind: int, qty: float, limit: float, bar_open: float, bar_high: float, bar_low: float,
         bar_volume: float, maker_fee_bps: float, taker_fee_bps: float, entry_slippage_bps: float,
@@ -114,7 +121,7 @@ def fill_one(  # noqa: C901 - the rules, in one place
     if not filled > 0:
         price = np.nan
     notional = filled * _nan_to_num(price)
-    fee = notional * (maker_fee_bps if kind == KIND_LIMIT else taker_fee_bps) * BPS
+    fee = fee_usd(notional, kind, maker_fee_bps, taker_fee_bps)
     if no_bar:
         return filled, price, notional, fee, _NO_COUNTERPARTY, _R_NO_BAR
     if no_volume:

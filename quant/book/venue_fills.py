@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from quant.book.fills import BPS, FillParams
+from quant.book.fills import KIND_OTHER, ORDER_KIND_CODES, FillParams, fee_usd
 
 #: The broker's order states (``resources.broker.base.STATES``; a test holds the two equal).
 VENUE_STATES = ("journalled", "sent", "acknowledged", "partially_filled", "filled", "canceled", "expired",
@@ -141,8 +141,8 @@ def venue_fill(intent: dict, record: VenueRecord, p: FillParams) -> dict:
         raise ValueError(f"venue record of {cid}: filled {filled:.12g}, more than the intent's {qty:.12g}")
     price = record.avg_price if filled > 0 else math.nan
     notional = filled * price if filled > 0 else 0.0
-    rate = p.maker_fee_bps if kind == "limit" else p.taker_fee_bps
-    fee = record.fee if math.isfinite(record.fee) else notional * rate * BPS
+    fee = record.fee if math.isfinite(record.fee) else fee_usd(
+        notional, ORDER_KIND_CODES.get(kind, KIND_OTHER), p.maker_fee_bps, p.taker_fee_bps)
     if filled > 0:
         status = "filled" if filled >= qty * (1 - WHOLE_REL) else "partial"
     else:
