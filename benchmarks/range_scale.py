@@ -226,7 +226,7 @@ def run_pipelined(symbols: int, hours_n: int, chunk_h: int = CHUNK_H, processes:
     maker = SyntheticLayers(parts, [s for s in needed(["book"]) if s not in ("sources", "book")])
     gc.collect()
     t0 = time.perf_counter()
-    state, ledgers, book_s, waited_s, stage_s = fresh_state(), [], 0.0, 0.0, {}
+    state, ledgers, book_s, waited_s, stage_s, done_h = fresh_state(), [], 0.0, 0.0, {}, 0
     chunks = chunks_of(hours, chunk_h)
     for chunk in pipelined(maker, chunks, processes=processes):
         waited_s += chunk.waited_s
@@ -236,10 +236,10 @@ def run_pipelined(symbols: int, hours_n: int, chunk_h: int = CHUNK_H, processes:
         out, state = _book_chunk(state, chunk.tables, chunk.hours)
         ledgers.append(out.ledger)
         book_s += time.perf_counter() - t
-        done = chunk.hours[-1] - hours[0] + pd.Timedelta(hours=1)
+        done_h += len(chunk.hours)
         spent = time.perf_counter() - t0
         print(f"  {chunk.hours[0]:%Y-%m-%d} .. {chunk.hours[-1]:%Y-%m-%d %H:00}: {spent:6.1f} s "
-              f"(ETA {spent / (done / pd.Timedelta(hours=1)) * (len(hours) - done / pd.Timedelta(hours=1)):.0f} s)", flush=True)
+              f"(ETA {spent / done_h * (len(hours) - done_h):.0f} s)", flush=True)
     t = time.perf_counter()
     ledger = pd.concat(ledgers, ignore_index=True)
     book_s += time.perf_counter() - t
