@@ -23,7 +23,9 @@ exposure), ``not_routed`` (an intent the live path cannot route: a venue without
 that is not reduce-only; the book's reduce-only stops are sent to the venues' conditional-order
 services, :mod:`resources.broker.triggers`), ``live_off`` (the
 network is live and a switch is off: the order stays on paper), ``not_submitted`` (the run's time
-budget was spent). Where no venue is configured (local, paper) nothing is sent and the hour
+budget was spent), ``stale`` (the run came after the intent's execution hour had ended: an old
+decision is never sent late — a re-run of an old hour only looks up the orders it already sent).
+Where no venue is configured (local, paper) nothing is sent and the hour
 records why; the book's own ``fills_1h`` remain the simulated fills either way.
 """
 
@@ -54,7 +56,12 @@ from resources.storage import HourlyParquetIOManager, MissingPartitionError, rea
 
 SUBMISSION_COLUMNS = ["hour", "client_order_id", "venue", "symbol", "side", "qty", "order_type", "layer", "leg",
                       "reduce_only", "state", "filled_qty", "avg_price", "exchange_order_id", "network", "reason"]
-BLOCKED, NOT_ROUTED, LIVE_OFF, NOT_SUBMITTED = "blocked", "not_routed", "live_off", "not_submitted"
+BLOCKED, NOT_ROUTED, LIVE_OFF, NOT_SUBMITTED, STALE = "blocked", "not_routed", "live_off", "not_submitted", "stale"
+
+
+def utc_now() -> pd.Timestamp:
+    """The wall clock the staleness rule reads (one place, so a test can set it)."""
+    return pd.Timestamp.now(tz="UTC")
 
 
 class SubmissionConfig(Config):
@@ -85,14 +92,33 @@ def _row(intent: OrderIntent, state: str, reason: str, report=None) -> dict:
     return base
 
 
+def _stale(intent: OrderIntent, broker, now: pd.Timestamp) -> dict:
+    """An intent whose execution hour ended before ``now``: looked up if it was sent, never sent late."""
+    ended = intent.exec_hour + pd.Timedelta(hours=1)
+    why = f"its execution hour ended at {ended:%Y-%m-%d %H:00} UTC (now {now:%Y-%m-%d %H:%M}): never sent late"
+    try:
+        return _row(intent, "", "", broker.lookup(intent.client_order_id))
+    except KeyError:
+        return _row(intent, STALE, f"not sent: {why}")
+
+
 def submissions(intents: pd.DataFrame, router: OrderRouter, kill_switch_tripped: bool, budget_s: float,
-                clock=time.monotonic, broker: CcxtBroker | None = None) -> pd.DataFrame:
-    """One row per approved intent of ``intents``, as the broker (or the guard before it) left it."""
+                clock=time.monotonic, broker: CcxtBroker | None = None, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """One row per approved intent of ``intents``, as the broker (or the guard before it) left it.
+
+    ``now`` (UTC): an intent whose execution hour has ended by then is not sent (``stale``); one the
+    journal already holds is only looked up. None: no staleness rule (the caller decides)."""
     rows = []
     broker = broker or router.broker()
     t0 = clock()
     for row in intents[intents["approved"]].itertuples(index=False):
         intent = intent_of(row)
+        if now is not None and now >= intent.exec_hour + pd.Timedelta(hours=1):
+            if clock() - t0 > budget_s:
+                rows.append(_row(intent, NOT_SUBMITTED, f"the hour's order budget of {budget_s:g} s was spent"))
+            else:
+                rows.append(_stale(intent, broker, now))
+            continue
         if kill_switch_tripped and not intent.reduce_only:
             rows.append(_row(intent, BLOCKED, "the kill switch is tripped: only reduce-only orders go out"))
             continue
@@ -118,7 +144,8 @@ def submissions(intents: pd.DataFrame, router: OrderRouter, kill_switch_tripped:
     deps=[AssetDep("order_intents_1h")],
     description="The hour's approved intents sent once each through the order path (live only), after the "
                 "earlier hours' orders still working on the venue are cancelled (metadata: expired_*); its own "
-                "job, after the scheduled hourly run — never in a backfill.",
+                "job, after the scheduled hourly run — never in a backfill; once the hour's execution hour "
+                "has ended its unsent intents are refused (stale), the sent ones only looked up.",
 )
 def order_submissions_1h(context: AssetExecutionContext, config: SubmissionConfig, order_router: OrderRouter,
                          kill_switch: KillSwitch, hourly_parquet: ResourceParam[HourlyParquetIOManager]):
@@ -135,7 +162,7 @@ def order_submissions_1h(context: AssetExecutionContext, config: SubmissionConfi
     # the hour's own orders go out first (its stops replace the last hour's: a held position is never
     # left without one, and a slow cancel cannot spend the budget its stops need); then every order of
     # an ended hour is cancelled, whatever the kill switch says (cancelling only removes exposure)
-    df = submissions(intents, order_router, tripped, config.budget_s, broker=broker)
+    df = submissions(intents, order_router, tripped, config.budget_s, broker=broker, now=utc_now())
     expired = expire_before(broker, hour.to_pydatetime(), time_left=lambda: time.monotonic() - t0 <= config.budget_s)
     states = df["state"].value_counts().to_dict()
     return Output(df, metadata={"status": "submitted", "orders": MetadataValue.int(len(df)),

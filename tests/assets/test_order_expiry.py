@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -77,7 +78,10 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
 
 
 def _run(resources: dict, instance: DagsterInstance, hour: pd.Timestamp) -> dict:
-    res = materialize([order_submissions_1h], resources=resources, instance=instance, partition_key=partition_key(hour))
+    """The live job's run for decision hour ``hour``, on time: half-way through its execution hour."""
+    with mock.patch("assets.orders.utc_now", return_value=hour + pd.Timedelta(minutes=90)):
+        res = materialize([order_submissions_1h], resources=resources, instance=instance,
+                          partition_key=partition_key(hour))
     return {k: v.value for k, v in res.asset_materializations_for_node("order_submissions_1h")[0].metadata.items()}
 
 

@@ -3,11 +3,13 @@ nothing twice), a tripped kill switch lets only reduce-only orders out, an inten
 does not reproduce fails loudly, stops are sent (an intent for a venue without a route is not), and
 with no venue nothing is sent."""
 
+from unittest import mock
+
 import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from assets.orders import BLOCKED, NOT_ROUTED, NOT_SUBMITTED, order_submissions_1h, submissions
+from assets.orders import BLOCKED, NOT_ROUTED, NOT_SUBMITTED, STALE, order_submissions_1h, submissions
 from checks.engine import partition_key
 from pipelines.sensors import live_orders_request
 from quant.book.orders import client_order_id
@@ -42,9 +44,14 @@ def world(tmp_path):
         yield tmp_path / "storage", venue, resources
 
 
-def _materialize(resources, instance):
-    return materialize([order_submissions_1h], resources=resources, instance=instance, partition_key=partition_key(HOUR),
-                       raise_on_error=False)
+#: the live job's run on time: half-way through the intents' execution hour (HOUR + 1h)
+ON_TIME = HOUR + pd.Timedelta(minutes=90)
+
+
+def _materialize(resources, instance, now: pd.Timestamp = ON_TIME):
+    with mock.patch("assets.orders.utc_now", return_value=now):
+        return materialize([order_submissions_1h], resources=resources, instance=instance,
+                           partition_key=partition_key(HOUR), raise_on_error=False)
 
 
 def test_each_approved_intent_is_sent_once_and_a_re_run_sends_nothing_again(world):
@@ -111,6 +118,36 @@ def test_past_the_hours_budget_the_rest_is_not_submitted(world):
                      resources["order_router"], False, budget_s=5.0, clock=lambda: next(ticks))
     assert df["state"].tolist() == ["filled", NOT_SUBMITTED]
     assert len(venue.creates) == 1
+
+
+def test_a_run_after_the_execution_hour_sends_nothing_new_and_only_looks_up_what_it_sent(world):
+    storage, venue, resources = world
+    sent = {"symbol": BTC, "side": "buy", "qty": 0.01, "leg": "rung1"}
+    write_hours(str(storage), "order_intents_1h", pd.DatetimeIndex([HOUR]), _intents([sent]))
+    late = HOUR + pd.Timedelta(hours=2)  # the execution hour HOUR+1h ended at HOUR+2h
+    with DagsterInstance.ephemeral() as instance:
+        assert _materialize(resources, instance, now=late - pd.Timedelta(seconds=1)).success  # last second: sent
+        assert len(venue.creates) == 1
+        # the hour re-run later with one more approved intent (a changed store): the new one is refused
+        write_hours(str(storage), "order_intents_1h", pd.DatetimeIndex([HOUR]),
+                    _intents([sent, {"symbol": ETH, "side": "sell", "qty": 0.5, "leg": "rung1"}]))
+        assert _materialize(resources, instance, now=late).success
+    stored = read_hours(str(storage), "order_submissions_1h", pd.DatetimeIndex([HOUR]))
+    assert stored["state"].tolist() == ["filled", STALE]  # the sent one as the journal has it
+    assert stored["reason"].iloc[1] == ("not sent: its execution hour ended at 2026-02-10 14:00 UTC "
+                                        "(now 2026-02-10 14:00): never sent late")
+    assert len(venue.creates) == 1  # nothing went out late
+    journal = resources["order_router"].broker().journal
+    with pytest.raises(KeyError):  # and the refused one was never journalled
+        journal.get(stored["client_order_id"].iloc[1])
+
+
+def test_a_stale_hour_refuses_stops_and_exits_too(world):
+    _, venue, resources = world
+    df = submissions(_intents([{"symbol": BTC, "side": "sell", "qty": 0.01, "leg": "exit", "reduce_only": True}]),
+                     resources["order_router"], True, 60.0, now=HOUR + pd.Timedelta(hours=5))
+    assert df["state"].tolist() == [STALE]  # the current hour's run issues its own, fresh exits
+    assert venue.creates == []
 
 
 def test_with_no_venue_nothing_is_sent_and_the_hour_says_why(tmp_path):
