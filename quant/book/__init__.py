@@ -46,8 +46,12 @@ from quant.book.step import (
     HourTables,
     fresh_state,
     run_book,
+    run_book_on,
     state_from_tables,
-    step,
+)
+from quant.book.step import step as step_hour  # the modules keep their names (step, range_inputs)
+from quant.book.venue_fills import (
+    venue_records,
 )
 from quant.book.wants import (
     carry_wants,
@@ -79,10 +83,12 @@ __all__ = [
     "ml_wants",
     "position_size",
     "run_book",
+    "run_book_on",
     "run_ledger",
     "screen",
     "screen_intents",
     "simulate_fills",
     "state_from_tables",
-    "step",
+    "step_hour",
+    "venue_records",
 ]
