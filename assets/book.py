@@ -46,7 +46,7 @@ from checks.book import BOOK_RULES
 from checks.engine import audited, partition_key, quality_spec
 from quant.book.params import HOUR, BookParams
 from quant.book.step import BookState, fresh_state, run_book, state_from_tables
-from quant.book.venue_fills import HELD_BACK, VENUE_REASON_PREFIX
+from quant.book.venue_fills import HELD_BACK, VENUE_REASON_PREFIX, late_fills
 from quant.market_data.tables import hours_of
 from resources.broker.expiry import EXPIRY_UNSETTLED, counts, expire_before
 from resources.broker.resource import OrderRouter
@@ -110,13 +110,14 @@ def trading_book(
     hours = hours_of(start, end)
     params = BookParams(bankroll_usd=config.bankroll_usd)
     state = _previous_state(context, hourly_parquet.root, start)
+    venue_fills = live_venue_fills(context, order_router, hours, hourly_parquet.root)
+    late = trip_on_late_fills(context, order_router, kill_switch, hours, hourly_parquet.root)
     trips = kill_switch.store().active()
     blocked_from = kill_switch_from(trips)
     if trips:
         since = "every hour" if blocked_from == _ALWAYS else f"{blocked_from:%Y-%m-%d %H:00} on"
         context.log.warning(f"kill switch active ({trips[0].source}: {trips[0].reason}): "
                             f"from {since} only reduce-only orders pass")
-    venue_fills = live_venue_fills(context, order_router, hours, hourly_parquet.root)
     try:
         tables, _ = run_book(state, hours, perp_ohlcv_1h, funding_settlements, carry_signals_1h, cascade_signals_1h,
                              tail_hedge_signals_1h, params, kill_switch_from=blocked_from, ml=model_predictions_1h,
@@ -135,6 +136,9 @@ def trading_book(
     first = {"started_fresh": MetadataValue.bool(state.hour is None),
              "kill_switch_active": MetadataValue.bool(blocked_from is not None and blocked_from <= hours[0])}
     context.add_asset_metadata(first, asset_key="ledger_1h", partition_key=partition_key(hours[0]))
+    if late is not None:
+        context.add_asset_metadata({"late_venue_fills": MetadataValue.json(_late_rows(late))}, asset_key="fills_1h",
+                                   partition_key=partition_key(hours[0]))
     for name, table, _ in outputs:
         yield Output(table, output_name=name)
 
@@ -161,6 +165,59 @@ def live_venue_fills(context: AssetExecutionContext, router: OrderRouter, hours:
     context.log.info(f"live: {len(records)} journalled {router.network} orders and {len(held)} kept back, of decision "
                      f"hours {first:%Y-%m-%d %H:00}..{last:%Y-%m-%d %H:00}, fill as the live path left them")
     return pd.concat([records, held], ignore_index=True) if len(held) else records
+
+
+#: How far back the book compares the hours it booked with what the journal has heard since.
+LATE_LOOKBACK = pd.Timedelta(hours=24)
+#: The kill-switch source of a late venue fill.
+LATE_FILL_SOURCE = "book:late_venue_fill"
+
+
+def trip_on_late_fills(context: AssetExecutionContext, router: OrderRouter, kill_switch: KillSwitch,
+                       hours: pd.DatetimeIndex, root: str) -> pd.DataFrame | None:
+    """Compare the booked hours of the last day with the journal; a difference trips the kill switch.
+
+    A resting order the venue filled after its hour was booked (its cancel failed, or it was
+    ``unknown`` then and settled since), or a person's resolution of such an order, leaves that
+    hour's ledger and every later one wrong: the book would go on trading a position it does not
+    know of. It is not re-booked silently (an hour is booked from its stored predecessor, so the
+    fix is to book again from that hour on): the kill switch is tripped from this hour (only
+    reduce-only orders pass) with each order, what was booked, what the venue says, and the
+    command that re-books the hours. None where no venue is configured; else the late orders
+    (empty when every booked hour agrees).
+    """
+    if not router.venues:
+        return None
+    booked_hours = stored_hours(root, "fills_1h", hours[0] - LATE_LOOKBACK, hours[0])
+    if not len(booked_hours):
+        return late_fills(pd.DataFrame(), pd.DataFrame())
+    booked = read_hours(root, "fills_1h", booked_hours)
+    records = router.venue_fills(booked_hours[0] - HOUR, booked_hours[-1] - HOUR)
+    try:
+        late = late_fills(booked, records)
+    except ValueError as exc:
+        raise Failure(description=f"trading book {hours[0]:%Y-%m-%d %H:00}: the journal's record of the booked "
+                                  f"hours: {exc}") from exc
+    if len(late):
+        first = pd.Timestamp(late["exec_hour"].iloc[0])
+        shown = "; ".join(
+            f"{r.client_order_id} (hour {r.exec_hour:%Y-%m-%d %H:00}): booked {r.booked_qty:.12g}"
+            f"{'' if r.booked_qty == 0 else f' @ {r.booked_price:.12g}'}, the venue says {r.venue_state} "
+            f"{r.venue_qty:.12g}{'' if r.venue_qty == 0 else f' @ {r.venue_price:.12g}'}"
+            for r in late.head(5).itertuples(index=False))
+        more = f" and {len(late) - 5} more" if len(late) > 5 else ""
+        reason = (f"{len(late)} order(s) settled on the venue after their hour was booked: {shown}{more}. "
+                  f"Book the hours again from the first: perpetua backfill --start {first:{ISO_HOUR}} "
+                  f"--end {hours[-1]:{ISO_HOUR}}, then perpetua kill-switch reset --by NAME")
+        kill_switch.trip(LATE_FILL_SOURCE, reason, partition=partition_key(hours[0]), run_id=context.run_id)
+        context.log.error(f"live: {reason}")
+    return late
+
+
+def _late_rows(late: pd.DataFrame) -> list[dict]:
+    return [{"client_order_id": r.client_order_id, "exec_hour": f"{r.exec_hour:%Y-%m-%d %H:00}",
+             "booked_qty": r.booked_qty, "venue_state": r.venue_state, "venue_qty": r.venue_qty}
+            for r in late.itertuples(index=False)]
 
 
 #: Seconds the book may spend closing the ended hours' orders before it books them (each call has its own deadline).

@@ -168,3 +168,47 @@ def _reason(r: VenueRecord, qty: float) -> str:
 def venue_map(table: pd.DataFrame | None) -> Mapping[str, VenueRecord] | None:
     """:func:`venue_records` of ``table``; None stays None (no venue: every fill is simulated)."""
     return None if table is None else venue_records(table)
+
+
+#: The columns of :func:`late_fills`' answer.
+LATE_FILL_COLUMNS = ["client_order_id", "exec_hour", "booked_qty", "booked_price", "venue_state", "venue_qty",
+                     "venue_price"]
+
+
+def late_fills(booked: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The orders whose venue record now says something else than the book booked for them.
+
+    The book books an execution hour once, with what the journal had heard by then; a resting
+    order the venue filled later, or an ``unknown`` one settled afterwards, leaves that hour's
+    ledger wrong until the hour is booked again. This names them.
+
+    Parameters
+    ----------
+    booked : stored ``fills_1h`` rows of the hours already booked (``client_order_id``, ``hour``,
+        ``filled_qty``, ``fill_price``; base units, quote currency).
+    records : the journal's records of the same orders (:data:`VENUE_FILL_COLUMNS`); an id with no
+        booked row is not this comparison's (its hour is not booked yet).
+
+    Returns
+    -------
+    One row per differing order (:data:`LATE_FILL_COLUMNS`), oldest execution hour first: the
+    filled quantity differs beyond the venue's lot rounding (:data:`WHOLE_REL` of the larger), or
+    both filled something at prices more than 1e-9 apart (relative).
+    """
+    if booked.empty or records.empty:
+        return pd.DataFrame(columns=LATE_FILL_COLUMNS)
+    venue = venue_records(records[list(VENUE_FILL_COLUMNS)])
+    rows = []
+    for cid, hour, qty, price in zip(booked["client_order_id"].astype(str), booked["hour"], booked["filled_qty"],
+                                     booked["fill_price"], strict=True):
+        record = venue.get(cid)
+        if record is None:
+            continue
+        qty, price = float(qty), float(price)
+        differ = abs(record.filled_qty - qty) > WHOLE_REL * max(abs(record.filled_qty), abs(qty))
+        if not differ and qty > 0 and record.filled_qty > 0:
+            differ = abs(record.avg_price - price) > 1e-9 * max(abs(record.avg_price), abs(price))
+        if differ:
+            rows.append((cid, pd.Timestamp(hour), qty, price, record.state, record.filled_qty, record.avg_price))
+    out = pd.DataFrame(rows, columns=LATE_FILL_COLUMNS)
+    return out.sort_values(["exec_hour", "client_order_id"], kind="stable").reset_index(drop=True)

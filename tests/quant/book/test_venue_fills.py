@@ -12,7 +12,7 @@ import pytest
 from quant.book.orders import client_order_id
 from quant.book.params import INTENTS, LEDGER, POSITIONS, BookParams
 from quant.book.step import BookState, run_book
-from quant.book.venue_fills import VENUE_STATES, is_venue_fill
+from quant.book.venue_fills import LATE_FILL_COLUMNS, VENUE_STATES, is_venue_fill, late_fills
 from quant.frames import empty
 from resources.broker.base import STATES
 
@@ -232,3 +232,48 @@ def test_two_records_of_one_order_or_a_missing_column_are_refused():
 
 def test_the_book_knows_every_state_the_broker_journals():
     assert VENUE_STATES == STATES
+
+
+# -- late fills: the journal heard something else after the hour was booked ---------------------------------------
+
+def _booked(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["client_order_id", "hour", "filled_qty", "fill_price"]).astype(
+        {"hour": "datetime64[ns, UTC]"})
+
+
+def _records(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["client_order_id", "state", "filled_qty", "avg_price"])
+
+
+def test_late_fills_names_what_the_venue_filled_after_its_hour_was_booked():
+    h1, h2 = pd.Timestamp("2026-02-10 13:00", tz="UTC"), pd.Timestamp("2026-02-10 14:00", tz="UTC")
+    booked = _booked([
+        ("pp-a", h2, 0.0, math.nan),        # a resting rung booked unfilled (its cancel failed) ...
+        ("pp-b", h1, 0.5, 60_000.0),        # booked as the venue said: agrees
+        ("pp-c", h1, 0.2, 61_000.0),        # booked partially filled; the venue finished it later
+        ("pp-d", h1, 0.1, 59_000.0),        # simulated (never journalled): not this comparison's
+        ("pp-e", h2, 1.0, 100.0),           # the same quantity at another price (a person's resolution)
+        ("pp-f", h2, 3.0, 10.0),            # the venue's lot rounding (1e-12 relative): agrees
+    ])
+    records = _records([
+        ("pp-a", "filled", 0.3, 59_500.0),  # ... which the venue filled
+        ("pp-b", "filled", 0.5, 60_000.0),
+        ("pp-c", "filled", 0.4, 61_100.0),
+        ("pp-e", "filled", 1.0, 100.5),
+        ("pp-f", "filled", 3.0 * (1 + 1e-12), 10.0),
+        ("pp-g", "filled", 1.0, 5.0),       # an hour not booked yet: not compared
+    ])
+    late = late_fills(booked, records)
+    assert late["client_order_id"].tolist() == ["pp-c", "pp-a", "pp-e"]  # oldest execution hour first
+    assert late["exec_hour"].tolist() == [h1, h2, h2]
+    c = late.iloc[0]
+    assert (c["booked_qty"], c["booked_price"], c["venue_state"], c["venue_qty"], c["venue_price"]) == (
+        0.2, 61_000.0, "filled", 0.4, 61_100.0)
+
+
+def test_late_fills_is_empty_when_the_book_agrees_and_refuses_a_bad_record():
+    h = pd.Timestamp("2026-02-10 13:00", tz="UTC")
+    assert late_fills(_booked([("pp-a", h, 0.0, math.nan)]), _records([("pp-a", "canceled", 0.0, math.nan)])).empty
+    assert list(late_fills(_booked([]), _records([])).columns) == LATE_FILL_COLUMNS
+    with pytest.raises(ValueError, match="venue record of pp-a: .*filled without a price"):
+        late_fills(_booked([("pp-a", h, 0.0, math.nan)]), _records([("pp-a", "filled", 1.0, math.nan)]))
