@@ -37,7 +37,7 @@ from quant.book.fills import (
 )
 from quant.book.legs import Leg, is_missing
 from quant.book.params import HOUR, L3_UNDERLYING, MODEL_OPTION_CONTRACTS_PER_HOUR, BookParams, spot_symbol
-from quant.book.venue_fills import VenueRecord, is_venue_fill, venue_fill
+from quant.book.venue_fills import CLAMP_MARK, VenueRecord, is_venue_fill, venue_fill
 from quant.options.chain import SECONDS_PER_DAY
 from quant.options.pricing import DAYS_PER_YEAR, gbs_price
 
@@ -241,9 +241,9 @@ def _clamp_reduce_only(out: list[dict], held: dict[tuple[str, str, str, str], fl
             source = f["reason"] + "; " if is_venue_fill(f["reason"]) else ""  # a venue fill stays marked
             if take == 0.0:
                 f.update(fill_price=NAN, status="cancelled",
-                         reason=source + "reduce-only: the leg was already closed this hour (stop assumed before target)")
+                         reason=source + CLAMP_MARK + "the leg was already closed this hour (stop assumed before target)")
             else:
-                f.update(status="partial", reason=source + "reduce-only: clamped to the quantity still held")
+                f.update(status="partial", reason=source + CLAMP_MARK + "clamped to the quantity still held")
         if take > 0:
             sign = 1.0 if remaining.get(key, 0.0) > 0 else -1.0
             remaining[key] = remaining.get(key, 0.0) - sign * take

@@ -48,6 +48,8 @@ STILL_WORKING = frozenset({"sent", "unknown", "acknowledged", "partially_filled"
 VENUE_FILL_COLUMNS = ("client_order_id", "state", "filled_qty", "avg_price")
 #: Every venue fill's ``reason`` starts with this.
 VENUE_REASON_PREFIX = "venue "
+#: Marks a fill the reduce-only rule (``quant.book.hour_fills``) booked below the venue's or the simulator's quantity.
+CLAMP_MARK = "reduce-only: "
 #: A filled quantity this close to the intent's counts as the whole order (the venue rounds to its lot).
 WHOLE_REL = 1e-9
 
@@ -185,7 +187,9 @@ def late_fills(booked: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     booked : stored ``fills_1h`` rows of the hours already booked (``client_order_id``, ``hour``,
-        ``filled_qty``, ``fill_price``; base units, quote currency).
+        ``filled_qty``, ``fill_price``; base units, quote currency; ``reason`` optional). A row the
+        reduce-only rule clamped (its reason carries :data:`CLAMP_MARK`) was booked
+        below the venue's quantity on purpose: it differs only if the venue now says less.
     records : the journal's records of the same orders (:data:`VENUE_FILL_COLUMNS`); an id with no
         booked row is not this comparison's (its hour is not booked yet).
 
@@ -198,14 +202,19 @@ def late_fills(booked: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     if booked.empty or records.empty:
         return pd.DataFrame(columns=LATE_FILL_COLUMNS)
     venue = venue_records(records[list(VENUE_FILL_COLUMNS)])
+    reasons = booked["reason"].astype(str) if "reason" in booked.columns else pd.Series("", index=booked.index)
     rows = []
-    for cid, hour, qty, price in zip(booked["client_order_id"].astype(str), booked["hour"], booked["filled_qty"],
-                                     booked["fill_price"], strict=True):
+    for cid, hour, qty, price, reason in zip(booked["client_order_id"].astype(str), booked["hour"],
+                                             booked["filled_qty"], booked["fill_price"], reasons, strict=True):
         record = venue.get(cid)
         if record is None:
             continue
         qty, price = float(qty), float(price)
-        differ = abs(record.filled_qty - qty) > WHOLE_REL * max(abs(record.filled_qty), abs(qty))
+        tolerance = WHOLE_REL * max(abs(record.filled_qty), abs(qty))
+        if CLAMP_MARK in reason:  # booked below the venue on purpose
+            differ = record.filled_qty < qty - tolerance
+        else:
+            differ = abs(record.filled_qty - qty) > tolerance
         if not differ and qty > 0 and record.filled_qty > 0:
             differ = abs(record.avg_price - price) > 1e-9 * max(abs(record.avg_price), abs(price))
         if differ:

@@ -277,3 +277,17 @@ def test_late_fills_is_empty_when_the_book_agrees_and_refuses_a_bad_record():
     assert list(late_fills(_booked([]), _records([])).columns) == LATE_FILL_COLUMNS
     with pytest.raises(ValueError, match="venue record of pp-a: .*filled without a price"):
         late_fills(_booked([("pp-a", h, 0.0, math.nan)]), _records([("pp-a", "filled", 1.0, math.nan)]))
+
+
+def test_a_reduce_only_fill_the_book_clamped_is_not_a_late_fill_unless_the_venue_now_says_less():
+    buy = intent()
+    _, state = first_hour(buy, venue_fills=venue((buy["client_order_id"], "filled", QTY, 100.2)))
+    sell = intent("sell", qty=0.2, reduce_only=True, exec_hour=T0 + H)
+    after = BookState(state.hour, state.positions, state.ledger, pending(sell))
+    record = (sell["client_order_id"], "filled", 0.2, 103.0)
+    tables, _ = run(after, T0 + H, venue(record))
+    booked = tables.fills  # QTY booked of the venue's 0.2: the leg held only QTY
+    assert booked["filled_qty"].tolist() == [QTY]
+    assert late_fills(booked, _records([record])).empty  # re-booking would clamp again: nothing to do
+    lower = late_fills(booked, _records([(sell["client_order_id"], "filled", QTY / 2, 103.0)]))
+    assert lower["venue_qty"].tolist() == [QTY / 2]
